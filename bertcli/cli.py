@@ -1,0 +1,236 @@
+"""The bertcli command line: parse, call the API, render.
+
+Only light modules are imported here; torch and transformers load inside commands, so that
+`bertcli --help` and usage errors stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from enum import Enum
+from typing import Callable, List, Optional
+
+import typer
+
+from . import __version__
+from .errors import (
+    EXIT_BROKEN_PIPE,
+    EXIT_FAILURE,
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    BertcliError,
+    InputError,
+    UsageError,
+)
+
+app = typer.Typer(
+    name="bertcli",
+    help="Run pretrained BERT-family models on documents: extractive summaries and answers.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+models_app = typer.Typer(help="List, locate and download models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    jsonl = "jsonl"
+    markdown = "markdown"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+def error(message: str) -> None:
+    print(f"bertcli: error: {message}", file=sys.stderr)
+
+
+def note(message: str) -> None:
+    print(f"bertcli: {message}", file=sys.stderr)
+
+
+def run_guarded(body: Callable[[], int], verbose: bool) -> None:
+    """Run a command body: one-line errors, documented exit codes, tracebacks only on --verbose."""
+    try:
+        code = body()
+    except BertcliError as err:
+        if verbose:
+            traceback.print_exc()
+        error(err.message)
+        code = err.exit_code
+    except KeyboardInterrupt:
+        print("bertcli: interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`| head -1`): stop quietly, and keep Python from
+        # complaining again when it flushes stdout at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = EXIT_BROKEN_PIPE
+    except Exception as err:  # a bug: say so in one line unless asked for details
+        if verbose:
+            traceback.print_exc()
+        error(f"unexpected {type(err).__name__}: {err} (rerun with --verbose for details)")
+        code = EXIT_FAILURE
+    raise typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"bertcli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Run pretrained BERT-family models on documents: extractive summaries and answers."""
+
+
+# Options shared by the commands that load models.
+MODEL_HELP = "Hub id or local directory of the model."
+OFFLINE_OPT = typer.Option(False, "--offline", help="Never use the network (also: HF_HUB_OFFLINE=1).")
+DEVICE_OPT = typer.Option(Device.auto, "--device", help="Where to run the model.")
+FORMAT_OPT = typer.Option(
+    Format.text, "--format", "-f", help="Output format; text is rich on a terminal, plain in a pipe."
+)
+ENCODING_OPT = typer.Option(None, "--encoding", help="Input encoding (default: UTF-8).")
+MAX_BYTES_OPT = typer.Option(
+    None, "--max-bytes", help="Refuse inputs larger than this (default 50 MB, or $BERTCLI_MAX_BYTES)."
+)
+VERBOSE_OPT = typer.Option(False, "--verbose", "-v", help="Show tracebacks on errors.")
+
+
+@app.command()
+def summarize(
+    inputs: List[str] = typer.Argument(..., help="Text files to summarize; - reads stdin."),
+    num_sentences: Optional[int] = typer.Option(
+        None, "--num-sentences", "-n", help="Sentences to pick (default 3)."
+    ),
+    ratio: Optional[float] = typer.Option(
+        None, "--ratio", help="Pick this fraction of the sentences instead, in (0, 1]."
+    ),
+    strategy: str = typer.Option("cluster", "--strategy", help="How to pick sentences: cluster."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP + " [default: distilbert-base-uncased]"),
+    fmt: Format = FORMAT_OPT,
+    device: Device = DEVICE_OPT,
+    offline: bool = OFFLINE_OPT,
+    encoding: Optional[str] = ENCODING_OPT,
+    max_bytes: Optional[int] = MAX_BYTES_OPT,
+    verbose: bool = VERBOSE_OPT,
+) -> None:
+    """Extractive summary: the sentences that best represent each document."""
+
+    def body() -> int:
+        from .inputs import read_document
+        from .render import Renderer
+        from .summary import STRATEGIES, Summarizer, sentence_count
+
+        # Check option values before any model loads.
+        sentence_count(10, num_sentences, ratio)
+        if strategy not in STRATEGIES:
+            raise UsageError(f"--strategy {strategy}: choose one of {', '.join(STRATEGIES)}")
+        renderer = Renderer(fmt.value, sys.stdout, several=len(inputs) > 1)
+        summarizer: Optional[Summarizer] = None
+        failed = 0
+        for source in inputs:
+            try:
+                doc = read_document(source, encoding=encoding, max_bytes=max_bytes)
+            except InputError as err:
+                if len(inputs) == 1:
+                    raise
+                error(err.message)
+                failed += 1
+                continue
+            if summarizer is None:
+                summarizer = Summarizer(model=model, device=device.value, offline=offline)
+            result = summarizer(doc, num_sentences=num_sentences, ratio=ratio, strategy=strategy)
+            for message in result.notes:
+                note(message)
+            renderer.summary(result)
+        renderer.close()
+        return EXIT_INPUT if failed else 0
+
+    run_guarded(body, verbose)
+
+
+@models_app.command("list")
+def models_list(
+    fmt: Format = FORMAT_OPT,
+    verbose: bool = VERBOSE_OPT,
+) -> None:
+    """Default models: whether each is cached, where, and its size. Never uses the network."""
+
+    def body() -> int:
+        from .models import inventory
+
+        rows = inventory()
+        if fmt in (Format.json, Format.jsonl):
+            import json
+
+            if fmt == Format.json:
+                print(json.dumps(rows, indent=2))
+            else:
+                for row in rows:
+                    print(json.dumps(row))
+            return 0
+        if sys.stdout.isatty() and fmt == Format.text:
+            from rich.console import Console
+            from rich.table import Table
+
+            table = Table("model", "used by", "cached", "size", "path")
+            for row in rows:
+                size = f"{row['size_bytes'] / 1e6:.0f} MB" if row["size_bytes"] else "-"
+                table.add_row(row["model"], row["role"], "yes" if row["cached"] else "no", size, row["path"] or "-")
+            Console().print(table)
+            return 0
+        for row in rows:
+            print("\t".join([row["model"], row["role"], "cached" if row["cached"] else "not-cached",
+                             str(row["size_bytes"] or 0), row["path"] or "-"]))
+        return 0
+
+    run_guarded(body, verbose)
+
+
+@models_app.command("pull")
+def models_pull(
+    model_id: str = typer.Argument(..., help="Hub id to download into the local cache."),
+    verbose: bool = VERBOSE_OPT,
+) -> None:
+    """Download a model into the local Hugging Face cache for later offline use."""
+
+    def body() -> int:
+        from .errors import ModelError
+        from .models import cached_snapshot, download, hub_status
+
+        cached = cached_snapshot(model_id)
+        if cached is not None:
+            note(f"{model_id} is already cached at {cached}")
+            print(cached)
+            return 0
+        status = hub_status(model_id)
+        if status == "missing":
+            raise ModelError(f"{model_id}: no such model on the hub (or it is private)")
+        if status == "unreachable":
+            raise ModelError(f"{model_id}: the model hub cannot be reached (no network?)")
+        print(download(model_id))
+        return 0
+
+    run_guarded(body, verbose)
+
+
+def main() -> None:
+    app()

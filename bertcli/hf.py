@@ -1,0 +1,186 @@
+"""Every call into transformers lives here, so that a move to another major version is local.
+
+Imports torch and transformers at import time: import this module only inside commands.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from functools import lru_cache
+from typing import Any, Dict, List, Sequence
+
+# Local directories only from here on: never let a load reach for the hub.
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import transformers  # noqa: E402
+
+from .errors import ModelError  # noqa: E402
+from .models import ResolvedModel, model_architectures  # noqa: E402
+
+transformers.logging.set_verbosity_error()
+warnings.filterwarnings("ignore", module="transformers")
+
+# Positions a BERT-family encoder can take; longer inputs are truncated to this.
+FALLBACK_MAX_TOKENS = 512
+
+
+def _load_tokenizer(model: ResolvedModel):
+    try:
+        tokenizer = transformers.AutoTokenizer.from_pretrained(str(model.path), use_fast=True)
+    except Exception as err:
+        raise ModelError(f"{model.name}: cannot load its tokenizer ({_short(err)})") from None
+    if not tokenizer.is_fast:
+        raise ModelError(f"{model.name}: needs a fast (Rust) tokenizer for character offsets")
+    return tokenizer
+
+
+def _short(err: Exception) -> str:
+    return str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+
+
+def max_tokens(tokenizer, config) -> int:
+    limit = getattr(config, "max_position_embeddings", None) or FALLBACK_MAX_TOKENS
+    model_max = tokenizer.model_max_length
+    if isinstance(model_max, int) and 0 < model_max < 100_000:
+        limit = min(limit, model_max)
+    return int(limit)
+
+
+class Encoder:
+    """Sentence embeddings the way bert-extractive-summarizer makes them.
+
+    The library feeds each sentence without special tokens and averages the second-to-last
+    hidden layer. We do the same, but in padded, length-sorted batches and with truncation
+    (the library embeds one sentence at a time and crashes past 512 tokens).
+    """
+
+    def __init__(self, model: ResolvedModel, device: str = "cpu"):
+        self.name = model.name
+        self.device = device
+        self.tokenizer = _load_tokenizer(model)
+        try:
+            self.model = transformers.AutoModel.from_pretrained(
+                str(model.path), output_hidden_states=True
+            )
+        except Exception as err:
+            raise ModelError(f"{model.name}: cannot load the model ({_short(err)})") from None
+        self.model.to(device).eval()
+        self.max_tokens = max_tokens(self.tokenizer, self.model.config)
+
+    def token_ids(self, texts: Sequence[str]) -> List[List[int]]:
+        encoded = self.tokenizer(
+            list(texts), add_special_tokens=False, truncation=True, max_length=self.max_tokens
+        )
+        return [ids if ids else [self.tokenizer.unk_token_id or 0] for ids in encoded["input_ids"]]
+
+    @torch.inference_mode()
+    def embed(self, texts: Sequence[str], batch_size: int = 32, layer: int = -2) -> np.ndarray:
+        """One row per text: the mean over its tokens of hidden layer `layer`."""
+        ids = self.token_ids(texts)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        hidden_size = self.model.config.hidden_size if hasattr(self.model.config, "hidden_size") else None
+        rows: Dict[int, np.ndarray] = {}
+        for begin in range(0, len(order), batch_size):
+            batch = [ids[i] for i in order[begin : begin + batch_size]]
+            width = max(len(b) for b in batch)
+            input_ids = torch.zeros((len(batch), width), dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            pad = self.tokenizer.pad_token_id or 0
+            input_ids.fill_(pad)
+            for row, seq in enumerate(batch):
+                input_ids[row, : len(seq)] = torch.tensor(seq)
+                mask[row, : len(seq)] = 1
+            out = self.model(
+                input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)
+            )
+            hidden = out.hidden_states[layer].float()
+            m = mask.to(self.device).unsqueeze(-1).float()
+            means = (hidden * m).sum(dim=1) / m.sum(dim=1)
+            for row, index in enumerate(order[begin : begin + batch_size]):
+                rows[index] = means[row].cpu().numpy()
+        if not rows:
+            return np.zeros((0, hidden_size or 0), dtype=np.float32)
+        return np.stack([rows[i] for i in range(len(texts))])
+
+
+class Reader:
+    """An extractive question-answering model and its fast tokenizer."""
+
+    def __init__(self, model: ResolvedModel, device: str = "cpu"):
+        archs = model_architectures(model.path)
+        if archs and not any(a.endswith("ForQuestionAnswering") for a in archs):
+            raise ModelError(
+                f"{model.name}: is a {archs[0]}, not an extractive question-answering model "
+                "(…ForQuestionAnswering)"
+            )
+        self.name = model.name
+        self.device = device
+        self.tokenizer = _load_tokenizer(model)
+        try:
+            self.model = transformers.AutoModelForQuestionAnswering.from_pretrained(str(model.path))
+        except Exception as err:
+            raise ModelError(f"{model.name}: cannot load the model ({_short(err)})") from None
+        self.model.to(device).eval()
+        self.max_tokens = max_tokens(self.tokenizer, self.model.config)
+        self.question_first = self.tokenizer.padding_side == "right"
+
+    def encode(self, question: str, context: str, max_seq_len: int, doc_stride: int):
+        """Windows over `context`, exactly as transformers' QA pipeline makes them."""
+        q_first = self.question_first
+        return self.tokenizer(
+            text=question if q_first else context,
+            text_pair=context if q_first else question,
+            padding="do_not_pad",
+            truncation="only_second" if q_first else "only_first",
+            max_length=max_seq_len,
+            stride=doc_stride,
+            return_token_type_ids=True,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            return_special_tokens_mask=True,
+        )
+
+    def question_tokens(self, question: str) -> int:
+        return len(self.tokenizer(question, add_special_tokens=False)["input_ids"])
+
+    @torch.inference_mode()
+    def logits(self, windows: List[Dict[str, List[int]]], batch_size: int = 16):
+        """Start and end logits (float32 numpy, unpadded) for each window."""
+        names = self.tokenizer.model_input_names
+        results: List[Any] = [None] * len(windows)
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i]["input_ids"]))
+        pad = self.tokenizer.pad_token_id or 0
+        for begin in range(0, len(order), batch_size):
+            chunk = order[begin : begin + batch_size]
+            width = max(len(windows[i]["input_ids"]) for i in chunk)
+            batch: Dict[str, torch.Tensor] = {}
+            for key in names:
+                if key not in windows[chunk[0]]:
+                    continue
+                fill = pad if key == "input_ids" else 0
+                tensor = torch.full((len(chunk), width), fill, dtype=torch.long)
+                for row, i in enumerate(chunk):
+                    seq = windows[i][key]
+                    tensor[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+                batch[key] = tensor.to(self.device)
+            out = self.model(**batch)
+            start = out.start_logits.float().cpu().numpy()
+            end = out.end_logits.float().cpu().numpy()
+            for row, i in enumerate(chunk):
+                n = len(windows[i]["input_ids"])
+                results[i] = (start[row, :n], end[row, :n])
+        return results
+
+
+@lru_cache(maxsize=4)
+def load_encoder(model: ResolvedModel, device: str) -> Encoder:
+    return Encoder(model, device)
+
+
+@lru_cache(maxsize=4)
+def load_reader(model: ResolvedModel, device: str) -> Reader:
+    return Reader(model, device)

