@@ -232,5 +232,95 @@ def models_pull(
     run_guarded(body, verbose)
 
 
+@app.command()
+def ask(
+    args: List[str] = typer.Argument(
+        ..., metavar="[QUESTION] DOCUMENT...",
+        help="The question, then one or more documents (- reads stdin). With --questions, only documents.",
+    ),
+    questions_file: Optional[str] = typer.Option(
+        None, "--questions", "-q", help="File with one question per line (- reads stdin)."
+    ),
+    top_k: int = typer.Option(1, "--top-k", "-k", help="Answers per question."),
+    max_answer_len: int = typer.Option(15, "--max-answer-len", help="Longest answer, in tokens."),
+    full: bool = typer.Option(False, "--full", help="Read the whole document even when it is long."),
+    passages: int = typer.Option(10, "--passages", help="Passages the reader reads in a long document."),
+    retrieval_only: bool = typer.Option(
+        False, "--retrieval-only", help="No reader: return the best-matching sentences."
+    ),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m", help=MODEL_HELP + " [default: distilbert-base-cased-distilled-squad]"
+    ),
+    fmt: Format = FORMAT_OPT,
+    device: Device = DEVICE_OPT,
+    offline: bool = OFFLINE_OPT,
+    encoding: Optional[str] = ENCODING_OPT,
+    max_bytes: Optional[int] = MAX_BYTES_OPT,
+    verbose: bool = VERBOSE_OPT,
+) -> None:
+    """Extractive question answering: the span of each document that answers the question."""
+
+    def body() -> int:
+        from .inputs import read_document
+
+        if questions_file is None:
+            if len(args) < 2:
+                raise UsageError("give a question and at least one document (or --questions FILE)")
+            questions, sources = [args[0]], args[1:]
+        else:
+            sources = args
+            questions = read_questions(questions_file, encoding, max_bytes)
+        if sum(1 for s in sources if s == "-") + (questions_file == "-") > 1:
+            raise UsageError("stdin (-) can be read only once")
+        if not questions[0].strip() and len(questions) == 1:
+            raise InputError("empty question")
+        if top_k < 1:
+            raise UsageError(f"--top-k must be at least 1, got {top_k}")
+        if passages < 1:
+            raise UsageError(f"--passages must be at least 1, got {passages}")
+        if max_answer_len < 1:
+            raise UsageError(f"--max-answer-len must be at least 1, got {max_answer_len}")
+
+        from .qa import Asker
+        from .render import Renderer
+
+        several = len(questions) > 1 or len(sources) > 1
+        renderer = Renderer(fmt.value, sys.stdout, several=several)
+        asker: Optional[Asker] = None
+        failed = 0
+        for source in sources:
+            try:
+                doc = read_document(source, encoding=encoding, max_bytes=max_bytes)
+            except InputError as err:
+                if len(sources) == 1:
+                    raise
+                error(err.message)
+                failed += 1
+                continue
+            if asker is None:
+                asker = Asker(model=model, device=device.value, offline=offline,
+                              retrieval_only=retrieval_only)
+            for result in asker.ask(doc, questions, top_k=top_k, max_answer_len=max_answer_len,
+                                    full=full, passages=passages):
+                if not result.answers:
+                    note(f"{result.source}: no answer to {result.question!r}")
+                renderer.answers(result)
+        renderer.close()
+        return EXIT_INPUT if failed else 0
+
+    run_guarded(body, verbose)
+
+
+def read_questions(source: str, encoding: Optional[str], max_bytes: Optional[int]) -> List[str]:
+    """One question per line; blank lines are skipped."""
+    from .inputs import read_document
+
+    try:
+        doc = read_document(source, encoding=encoding, max_bytes=max_bytes)
+    except InputError as err:
+        raise InputError(err.message.replace("empty document", "empty questions file")) from None
+    return [line.strip() for line in doc.text.splitlines() if line.strip()]
+
+
 def main() -> None:
     app()

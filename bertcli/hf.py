@@ -5,6 +5,7 @@ Imports torch and transformers at import time: import this module only inside co
 
 from __future__ import annotations
 
+import inspect
 import os
 import warnings
 from functools import lru_cache
@@ -71,40 +72,48 @@ class Encoder:
         self.model.to(device).eval()
         self.max_tokens = max_tokens(self.tokenizer, self.model.config)
 
-    def token_ids(self, texts: Sequence[str]) -> List[List[int]]:
+    def token_ids(
+        self, texts: Sequence[str], special_tokens: bool = False, limit: int = 0
+    ) -> List[List[int]]:
         encoded = self.tokenizer(
-            list(texts), add_special_tokens=False, truncation=True, max_length=self.max_tokens
+            list(texts),
+            add_special_tokens=special_tokens,
+            truncation=True,
+            max_length=min(limit or self.max_tokens, self.max_tokens),
         )
         return [ids if ids else [self.tokenizer.unk_token_id or 0] for ids in encoded["input_ids"]]
 
-    @torch.inference_mode()
-    def embed(self, texts: Sequence[str], batch_size: int = 32, layer: int = -2) -> np.ndarray:
+    def embed_normalized(self, texts: Sequence[str], max_tokens: int = 256) -> np.ndarray:
+        """Sentence-transformers style: special tokens, last layer, mean, unit length."""
+        ids = self.token_ids(texts, special_tokens=True, limit=max_tokens)
+        vectors = self._mean_hidden(ids, layer=-1)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    def embed(self, texts: Sequence[str], layer: int = -2) -> np.ndarray:
         """One row per text: the mean over its tokens of hidden layer `layer`."""
-        ids = self.token_ids(texts)
+        return self._mean_hidden(self.token_ids(texts), layer)
+
+    @torch.inference_mode()
+    def _mean_hidden(self, ids: List[List[int]], layer: int, batch_size: int = 32) -> np.ndarray:
+        """Masked mean of one hidden layer, in length-sorted padded batches, rows in input order."""
+        out = np.zeros((len(ids), self.model.config.hidden_size), dtype=np.float32)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        hidden_size = self.model.config.hidden_size if hasattr(self.model.config, "hidden_size") else None
-        rows: Dict[int, np.ndarray] = {}
+        pad = self.tokenizer.pad_token_id or 0
         for begin in range(0, len(order), batch_size):
-            batch = [ids[i] for i in order[begin : begin + batch_size]]
-            width = max(len(b) for b in batch)
-            input_ids = torch.zeros((len(batch), width), dtype=torch.long)
-            mask = torch.zeros((len(batch), width), dtype=torch.long)
-            pad = self.tokenizer.pad_token_id or 0
-            input_ids.fill_(pad)
-            for row, seq in enumerate(batch):
-                input_ids[row, : len(seq)] = torch.tensor(seq)
-                mask[row, : len(seq)] = 1
-            out = self.model(
-                input_ids=input_ids.to(self.device), attention_mask=mask.to(self.device)
-            )
-            hidden = out.hidden_states[layer].float()
-            m = mask.to(self.device).unsqueeze(-1).float()
-            means = (hidden * m).sum(dim=1) / m.sum(dim=1)
-            for row, index in enumerate(order[begin : begin + batch_size]):
-                rows[index] = means[row].cpu().numpy()
-        if not rows:
-            return np.zeros((0, hidden_size or 0), dtype=np.float32)
-        return np.stack([rows[i] for i in range(len(texts))])
+            chunk = order[begin : begin + batch_size]
+            width = max(len(ids[i]) for i in chunk)
+            input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for row, i in enumerate(chunk):
+                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
+                mask[row, : len(ids[i])] = 1
+            mask = mask.to(self.device)
+            hidden = self.model(input_ids=input_ids.to(self.device), attention_mask=mask)
+            states = hidden.hidden_states[layer].float()
+            weights = mask.unsqueeze(-1).float()
+            means = (states * weights).sum(dim=1) / weights.sum(dim=1)
+            out[chunk] = means.cpu().numpy()
+        return out
 
 
 class Reader:
@@ -127,6 +136,8 @@ class Reader:
         self.model.to(device).eval()
         self.max_tokens = max_tokens(self.tokenizer, self.model.config)
         self.question_first = self.tokenizer.padding_side == "right"
+        accepted = inspect.signature(self.model.forward).parameters
+        self.input_names = [n for n in self.tokenizer.model_input_names if n in accepted]
 
     def encode(self, question: str, context: str, max_seq_len: int, doc_stride: int):
         """Windows over `context`, exactly as transformers' QA pipeline makes them."""
@@ -150,7 +161,7 @@ class Reader:
     @torch.inference_mode()
     def logits(self, windows: List[Dict[str, List[int]]], batch_size: int = 16):
         """Start and end logits (float32 numpy, unpadded) for each window."""
-        names = self.tokenizer.model_input_names
+        names = self.input_names
         results: List[Any] = [None] * len(windows)
         order = sorted(range(len(windows)), key=lambda i: len(windows[i]["input_ids"]))
         pad = self.tokenizer.pad_token_id or 0

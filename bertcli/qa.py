@@ -1,0 +1,337 @@
+"""Extractive question answering: windows, span decoding, top-k, abstention.
+
+The decoding reproduces transformers 4's `QuestionAnsweringPipeline` (max_seq_len 384,
+doc_stride 128, max_answer_len 15, word-aligned spans, duplicate answers' scores summed),
+on top of `AutoModelForQuestionAnswering` and the fast tokenizer's offsets, so it does not
+depend on the pipeline that transformers 5.3 removed. tests/test_qa_parity.py holds it to that.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .errors import InputError, UsageError
+from .inputs import Document, as_document
+from .models import DEFAULT_READER, ResolvedModel, resolve, resolve_device
+from .sentences import Sentence, split_sentences
+
+MAX_SEQ_LEN = 384
+DOC_STRIDE = 128
+MAX_ANSWER_LEN = 15
+# Documents up to this many reader tokens are read whole; longer ones go through the
+# retriever first (see bertcli.retrieve). About six windows of the default reader.
+FULL_READ_TOKENS = 2048
+DEFAULT_PASSAGES = 10  # 98.3% answer recall on squad2-dev articles (benchmarks/retrieval_recall.py)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer span: `text == document_text[start:end]`; `context` is its sentence."""
+
+    text: str
+    start: int
+    end: int
+    score: float
+    context: str
+    context_start: int
+
+
+@dataclass(frozen=True)
+class Passage:
+    start: int
+    end: int
+
+
+@dataclass
+class AskResult:
+    source: str
+    model: str
+    mode: str  # "reader" or "retrieval"
+    question: str
+    answers: List[Answer]
+    passages: List[Passage]
+    notes: List[str] = field(default_factory=list)
+
+
+# --- span decoding (numpy only; mirrors transformers.pipelines.question_answering) ---------
+
+
+def decode_spans(start, end, topk: int, max_answer_len: int, undesired_tokens):
+    if start.ndim == 1:
+        start = start[None]
+    if end.ndim == 1:
+        end = end[None]
+    outer = np.matmul(np.expand_dims(start, -1), np.expand_dims(end, 1))
+    candidates = np.tril(np.triu(outer), max_answer_len - 1)
+    scores_flat = candidates.flatten()
+    if topk == 1:
+        idx_sort = [np.argmax(scores_flat)]
+    elif len(scores_flat) < topk:
+        idx_sort = np.argsort(-scores_flat)
+    else:
+        idx = np.argpartition(-scores_flat, topk)[0:topk]
+        idx_sort = idx[np.argsort(-scores_flat[idx])]
+    starts, ends = np.unravel_index(idx_sort, candidates.shape)[1:]
+    desired = np.isin(starts, undesired_tokens.nonzero()) & np.isin(ends, undesired_tokens.nonzero())
+    starts, ends = starts[desired], ends[desired]
+    return starts, ends, candidates[0, starts, ends]
+
+
+def select_starts_ends(start, end, p_mask, attention_mask, min_null_score, top_k,
+                       handle_impossible_answer, max_answer_len):
+    """Softmax over the context tokens of one window, then the best spans."""
+    undesired_tokens = np.abs(np.array(p_mask) - 1)
+    if attention_mask is not None:
+        undesired_tokens = undesired_tokens & attention_mask
+    undesired_mask = undesired_tokens == 0.0
+    start = np.where(undesired_mask, -10000.0, start)[None]
+    end = np.where(undesired_mask, -10000.0, end)[None]
+    start = np.exp(start - start.max(axis=-1, keepdims=True))
+    start = start / start.sum()
+    end = np.exp(end - end.max(axis=-1, keepdims=True))
+    end = end / end.sum()
+    if handle_impossible_answer:
+        min_null_score = min(min_null_score, (start[0, 0] * end[0, 0]).item())
+    start[0, 0] = end[0, 0] = 0.0
+    starts, ends, scores = decode_spans(start, end, top_k, max_answer_len, undesired_tokens)
+    return starts, ends, scores, min_null_score
+
+
+def _word_span(enc, s: int, e: int, sequence_index: int) -> Tuple[int, int]:
+    """Widen a token span to whole words, as the pipeline's align_to_words does."""
+    try:
+        start_word = enc.token_to_word(s)
+        end_word = enc.token_to_word(e)
+        return (enc.word_to_chars(start_word, sequence_index=sequence_index)[0],
+                enc.word_to_chars(end_word, sequence_index=sequence_index)[1])
+    except Exception:  # tokenizers without words: keep to offsets
+        return enc.offsets[s][0], enc.offsets[e][1]
+
+
+def read_contexts(
+    reader,
+    question: str,
+    contexts: Sequence[Tuple[int, str]],
+    top_k: int = 1,
+    max_answer_len: int = MAX_ANSWER_LEN,
+    max_seq_len: Optional[int] = None,
+    doc_stride: Optional[int] = None,
+    handle_impossible_answer: bool = False,
+) -> Tuple[List[Dict], float]:
+    """Read `contexts` (pairs of offset into the document, text) for one question.
+
+    Returns the pipeline's answer dicts (`score`, `start`, `end`, `answer`; offsets shifted into
+    the document), best first, at most `top_k` plus the null answer when
+    `handle_impossible_answer` (answer "" with start = end = 0), and the null score.
+    """
+    if max_seq_len is None:
+        max_seq_len = min(reader.tokenizer.model_max_length, MAX_SEQ_LEN)
+    if doc_stride is None:
+        doc_stride = min(max_seq_len // 2, DOC_STRIDE)
+    question_first = reader.question_first
+    sequence_index = 1 if question_first else 0
+    cls_id = reader.tokenizer.cls_token_id
+
+    windows: List[Dict] = []
+    for offset, context in contexts:
+        encoded = reader.encode(question, context, max_seq_len, doc_stride)
+        for span in range(len(encoded["input_ids"])):
+            ids = encoded["input_ids"][span]
+            p_mask = [tok != 1 if question_first else 0 for tok in encoded.sequence_ids(span)]
+            if cls_id is not None:  # the CLS token stays a candidate: it marks "no answer"
+                for i in np.nonzero(np.array(ids) == cls_id)[0]:
+                    p_mask[i] = 0
+            window = {k: encoded[k][span] for k in reader.tokenizer.model_input_names if k in encoded}
+            windows.append({"inputs": window, "p_mask": p_mask, "encoding": encoded[span],
+                            "offset": offset, "context": context})
+
+    logits = reader.logits([w["inputs"] for w in windows])
+    pre_topk = top_k * 2 + 10
+    min_null_score = 1000000.0
+    answers: List[Dict] = []
+    for window, (start_logits, end_logits) in zip(windows, logits):
+        attention = window["inputs"].get("attention_mask")
+        attention = np.array(attention) if attention is not None else None
+        starts, ends, scores, min_null_score = select_starts_ends(
+            start_logits, end_logits, window["p_mask"], attention, min_null_score, pre_topk,
+            handle_impossible_answer, max_answer_len,
+        )
+        context, offset = window["context"], window["offset"]
+        for s, e, score in zip(starts, ends, scores):
+            start_index, end_index = _word_span(window["encoding"], int(s), int(e), sequence_index)
+            target = context[start_index:end_index]
+            same = next((a for a in answers if a["answer"].lower() == target.lower()), None)
+            if same is not None:
+                same["score"] += score.item()
+            else:
+                answers.append({"score": score.item(), "start": start_index + offset,
+                                "end": end_index + offset, "answer": target})
+    if handle_impossible_answer:
+        answers.append({"score": min_null_score, "start": 0, "end": 0, "answer": ""})
+    answers = sorted(answers, key=lambda a: a["score"], reverse=True)[:top_k]
+    return answers, min_null_score
+
+
+# --- the user-facing API -------------------------------------------------------------------
+
+
+def _announce(message: str) -> None:
+    print(f"bertcli: {message}", file=sys.stderr)
+
+
+def sentence_around(sentences: Sequence[Sentence], start: int, end: int, text: str) -> Tuple[str, int]:
+    """The sentence(s) that hold [start, end) — an answer can cross a sentence boundary."""
+    first = next((s for s in sentences if s.end > start), None)
+    last = next((s for s in reversed(sentences) if s.start < end), None)
+    if first is None or last is None:
+        return text[start:end], start
+    lo, hi = min(first.start, start), max(last.end, end)
+    return text[lo:hi], lo
+
+
+def merge_adjacent(passages: Iterable[Passage], text: str) -> List[Passage]:
+    """Sort passages and join neighbours (only whitespace between), so the reader reads
+    fewer, longer contexts and an answer at a passage boundary stays whole."""
+    merged: List[Passage] = []
+    for p in sorted(passages, key=lambda p: p.start):
+        if merged and not text[merged[-1].end:p.start].strip():
+            merged[-1] = Passage(merged[-1].start, max(merged[-1].end, p.end))
+        else:
+            merged.append(p)
+    return merged
+
+
+class Asker:
+    """Loads the reader (and, for long documents, the retriever) once for many questions."""
+
+    def __init__(
+        self,
+        model: Optional[str] = None,
+        device: str = "auto",
+        offline: bool = False,
+        retrieval_only: bool = False,
+        notice: Callable[[str], None] = _announce,
+    ):
+        self.notice = notice
+        self.device = resolve_device(device)
+        self.reader = None
+        self.reader_name: Optional[str] = None
+        if not retrieval_only:
+            resolved = resolve(model, DEFAULT_READER, offline=offline, fallback=self._no_reader)
+            if resolved is not None:
+                from . import hf
+
+                self.reader = hf.load_reader(resolved, self.device)
+                self.reader_name = resolved.name
+        self._retriever = None
+
+    def _no_reader(self) -> Optional[ResolvedModel]:
+        self.notice(
+            f"the reader {DEFAULT_READER} is not available offline; answering with the best-matching "
+            f"sentences instead (get the reader with: bertcli models pull {DEFAULT_READER})"
+        )
+        return None
+
+    @property
+    def mode(self) -> str:
+        return "reader" if self.reader is not None else "retrieval"
+
+    @property
+    def model_name(self) -> str:
+        from .retrieve import RETRIEVER_NAME
+
+        return self.reader_name if self.reader is not None else RETRIEVER_NAME
+
+    def retriever(self):
+        if self._retriever is None:
+            from .retrieve import Retriever
+
+            self._retriever = Retriever(device=self.device)
+        return self._retriever
+
+    def check_question(self, question: str) -> str:
+        question = question.strip()
+        if not question:
+            raise InputError("empty question")
+        if self.reader is not None:
+            limit = min(self.reader.tokenizer.model_max_length, MAX_SEQ_LEN) - DOC_STRIDE - 4
+            n = self.reader.question_tokens(question)
+            if n > limit:
+                raise InputError(
+                    f"question too long: {n} tokens, the reader takes at most {limit}"
+                )
+        return question
+
+    def ask(
+        self,
+        document: "Document | str",
+        questions: Iterable[str],
+        top_k: int = 1,
+        max_answer_len: int = MAX_ANSWER_LEN,
+        full: bool = False,
+        passages: int = DEFAULT_PASSAGES,
+    ) -> List[AskResult]:
+        """Answer each question against `document`; results in question order."""
+        if top_k < 1:
+            raise UsageError(f"--top-k must be at least 1, got {top_k}")
+        if max_answer_len < 1:
+            raise UsageError(f"--max-answer-len must be at least 1, got {max_answer_len}")
+        if passages < 1:
+            raise UsageError(f"--passages must be at least 1, got {passages}")
+        questions = [self.check_question(q) for q in questions]
+        if not questions:
+            raise InputError("no questions")
+        doc = as_document(document)
+        sentences = split_sentences(doc.text)
+
+        if self.reader is None:
+            index = self.retriever().index(doc.text, sentences, unit="sentence")
+            return [self._retrieval_answers(doc, q, index, top_k) for q in questions]
+
+        read_whole = full or self._token_count(doc.text) <= FULL_READ_TOKENS
+        index = None if read_whole else self.retriever().index(doc.text, sentences, unit="passage")
+        results = []
+        for question in questions:
+            if read_whole:
+                chosen = [Passage(0, len(doc.text))]
+            else:
+                chosen = merge_adjacent(index.top(question, passages), doc.text)
+            contexts = [(p.start, doc.text[p.start:p.end]) for p in chosen]
+            raw, _ = read_contexts(self.reader, question, contexts, top_k=top_k,
+                                   max_answer_len=max_answer_len, handle_impossible_answer=True)
+            answers = []
+            for a in raw:
+                if a["answer"] == "" and a["start"] == a["end"]:
+                    break  # the null answer outranks everything below it: abstain from those
+                context, context_start = sentence_around(sentences, a["start"], a["end"], doc.text)
+                answers.append(Answer(a["answer"], a["start"], a["end"], a["score"], context, context_start))
+            results.append(AskResult(doc.source, self.model_name, "reader", question, answers, chosen))
+        return results
+
+    def _token_count(self, text: str) -> int:
+        return len(self.reader.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _retrieval_answers(self, doc: Document, question: str, index, top_k: int) -> AskResult:
+        hits = index.top_scored(question, top_k)
+        answers = [Answer(doc.text[p.start:p.end], p.start, p.end, score, doc.text[p.start:p.end], p.start)
+                   for p, score in hits]
+        return AskResult(doc.source, self.model_name, "retrieval", question, answers,
+                         [p for p, _ in hits])
+
+
+def ask(
+    question: str,
+    document: "Document | str",
+    top_k: int = 1,
+    model: Optional[str] = None,
+    device: str = "auto",
+    offline: bool = False,
+    full: bool = False,
+) -> AskResult:
+    """Answer one question against one document (a `Document` or a string)."""
+    asker = Asker(model=model, device=device, offline=offline)
+    return asker.ask(document, [question], top_k=top_k, full=full)[0]
