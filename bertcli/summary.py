@@ -42,10 +42,9 @@ class Summary:
     notes: List[str] = field(default_factory=list)
 
 
-def candidate_sentences(sentences: Sequence[Sentence], wanted: int) -> List[Sentence]:
-    """The library's length filter, unless it would leave fewer than `wanted` sentences."""
-    kept = [s for s in sentences if MIN_CHARS < len(s.text) < MAX_CHARS]
-    return kept if len(kept) >= wanted else list(sentences)
+def length_filtered(sentences: Sequence[Sentence]) -> List[Sentence]:
+    """The library's candidate filter: sentences of 41 to 599 characters."""
+    return [s for s in sentences if MIN_CHARS < len(s.text) < MAX_CHARS]
 
 
 def cluster_select(features: np.ndarray, k: int, use_first: bool = True) -> List[int]:
@@ -143,8 +142,10 @@ class Summarizer:
         if strategy not in STRATEGIES:
             raise UsageError(f"--strategy {strategy}: choose one of {', '.join(STRATEGIES)}")
         sentences = split_sentences(doc.text)
-        wanted = sentence_count(len(sentences), num_sentences, ratio)
-        candidates = candidate_sentences(sentences, wanted)
+        kept = length_filtered(sentences)
+        # --ratio counts candidates; when the filter leaves too few, every sentence is one.
+        wanted = sentence_count(len(kept) or len(sentences), num_sentences, ratio)
+        candidates = kept if len(kept) >= wanted else sentences
         notes: List[str] = []
         if len(candidates) <= wanted:
             picked = candidates

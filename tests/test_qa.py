@@ -1,0 +1,98 @@
+import numpy as np
+import pytest
+
+from bertcli.errors import InputError, UsageError
+from bertcli.qa import FULL_READ_TOKENS, Asker, Passage, merge_adjacent, sentence_around
+from bertcli.sentences import split_sentences
+
+from .conftest import EXAMPLE
+
+
+@pytest.fixture(scope="module")
+def asker(tiny_qa_dir):
+    return Asker(model=str(tiny_qa_dir), device="cpu")
+
+
+def test_answers_carry_offsets_and_context(asker):
+    text = EXAMPLE.read_text(encoding="utf-8")[:1500]
+    result = asker.ask(text, ["Who was the Norse leader?"], top_k=3)[0]
+    assert result.mode == "reader" and 1 <= len(result.answers) <= 3
+    scores = [a.score for a in result.answers]
+    assert scores == sorted(scores, reverse=True)
+    for a in result.answers:
+        assert text[a.start:a.end] == a.text
+        assert text[a.context_start:a.context_start + len(a.context)] == a.context
+        assert a.context_start <= a.start and a.end <= a.context_start + len(a.context)
+    assert result.passages == [Passage(0, len(text))]  # short: read whole
+
+
+def test_long_document_reads_ranked_passages_only(asker):
+    text = EXAMPLE.read_text(encoding="utf-8")
+    assert asker._token_count(text) > FULL_READ_TOKENS
+    result = asker.ask(text, ["Who was the Norse leader?"], passages=3)[0]
+    read = sum(p.end - p.start for p in result.passages)
+    assert 0 < read < len(text) / 3
+    for a in result.answers:
+        assert any(p.start <= a.start and a.end <= p.end for p in result.passages)
+    full = asker.ask(text, ["Who was the Norse leader?"], full=True)[0]
+    assert full.passages == [Passage(0, len(text))]
+
+
+def test_abstains_when_no_answer_beats_the_null_answer(asker, monkeypatch):
+    def cls_wins(windows, batch_size=16):
+        out = []
+        for w in windows:
+            n = len(w["input_ids"])
+            start, end = np.zeros(n, np.float32), np.zeros(n, np.float32)
+            start[0] = end[0] = 20.0  # all the mass on [CLS]: "no answer"
+            out.append((start, end))
+        return out
+
+    monkeypatch.setattr(asker.reader, "logits", cls_wins)
+    result = asker.ask("The sky is blue. Grass is green.", ["What colour is snow?"])[0]
+    assert result.answers == [] and result.mode == "reader"
+
+
+def test_several_questions_in_order(asker):
+    questions = ["Where is Normandy?", "Who was Rollo?", "When?"]
+    results = asker.ask("Normandy is in France. Rollo was a Viking leader in 911.", questions)
+    assert [r.question for r in results] == questions
+
+
+@pytest.mark.parametrize("questions,error,message", [
+    ([""], InputError, "empty question"),
+    (["   "], InputError, "empty question"),
+    ([], InputError, "no questions"),
+    (["word " * 400], InputError, "question too long"),
+])
+def test_bad_questions(asker, questions, error, message):
+    with pytest.raises(error, match=message):
+        asker.ask("Some document text.", questions)
+
+
+def test_bad_options(asker):
+    with pytest.raises(UsageError, match="--top-k"):
+        asker.ask("Some text.", ["Why?"], top_k=0)
+
+
+def test_merge_adjacent_joins_neighbours_only():
+    text = "aaa bbb\n\nccc ddd"
+    merged = merge_adjacent([Passage(12, 15), Passage(0, 3), Passage(4, 7)], text)
+    assert merged == [Passage(0, 7), Passage(12, 15)]
+
+
+def test_sentence_around_spans_sentences():
+    text = "One two. Three four. Five."
+    sentences = split_sentences(text)
+    assert sentence_around(sentences, 4, 7, text) == ("One two.", 0)
+    assert sentence_around(sentences, 4, 14, text) == ("One two. Three four.", 0)
+
+
+def test_retrieval_only_on_real_text():
+    text = EXAMPLE.read_text(encoding="utf-8")
+    asker = Asker(retrieval_only=True, device="cpu")
+    result = asker.ask(text, ["Who was the Norse leader who swore fealty to King Charles III?"], top_k=2)[0]
+    assert result.mode == "retrieval" and len(result.answers) == 2
+    assert "Rollo" in result.answers[0].text
+    for a in result.answers:
+        assert text[a.start:a.end] == a.text

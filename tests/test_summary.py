@@ -1,0 +1,87 @@
+import numpy as np
+import pytest
+
+from bertcli.errors import UsageError
+from bertcli.summary import Summarizer, cluster_select, sentence_count
+
+from .conftest import cnndm_articles
+
+
+def test_cluster_select_returns_exactly_k_even_with_duplicate_rows():
+    rng = np.random.default_rng(0)
+    features = np.repeat(rng.normal(size=(3, 8)), 4, axis=0)  # 12 rows, 3 distinct
+    for k in range(1, 13):
+        picked = cluster_select(features, k)
+        assert len(picked) == k == len(set(picked))
+        assert picked == sorted(picked) and picked[0] == 0
+
+
+def test_cluster_select_matches_bert_extractive_summarizer():
+    ClusterFeatures = pytest.importorskip("summarizer.cluster_features").ClusterFeatures
+    rng = np.random.default_rng(1)
+    for trial in range(20):
+        n = int(rng.integers(5, 40))
+        features = rng.normal(size=(n, 16)).astype(np.float32)
+        k = int(rng.integers(2, min(n, 6)))
+        # The library keeps the first sentence and clusters the rest into k - 1 groups.
+        expected = [0] + [i + 1 for i in ClusterFeatures(features[1:]).cluster(num_sentences=k - 1)]
+        assert cluster_select(features, k) == expected
+
+
+@pytest.mark.parametrize("n,ratio,available,expected", [(None, None, 10, 3), (5, None, 10, 5),
+                                                         (None, 0.2, 10, 2), (None, 0.01, 10, 1),
+                                                         (None, 1.0, 7, 7)])
+def test_sentence_count(n, ratio, available, expected):
+    assert sentence_count(available, n, ratio) == expected
+
+
+@pytest.mark.parametrize("n,ratio,message", [(0, None, "at least 1"), (-2, None, "at least 1"),
+                                             (None, 0.0, "(0, 1]"), (None, 1.5, "(0, 1]"),
+                                             (3, 0.5, "cannot be used together")])
+def test_sentence_count_rejects(n, ratio, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace("]", r"\]")):
+        sentence_count(10, n, ratio)
+
+
+@pytest.fixture(scope="module")
+def tiny_summarizer(tiny_encoder_dir):
+    return Summarizer(model=str(tiny_encoder_dir), device="cpu")
+
+
+def test_exactly_n_sentences_in_document_order(tiny_summarizer):
+    article = cnndm_articles(1)[0]["article"]
+    for n in (1, 2, 3, 5, 8):
+        summary = tiny_summarizer(article, num_sentences=n)
+        assert len(summary.sentences) == n
+        starts = [s.start for s in summary.sentences]
+        assert starts == sorted(starts)
+        for s in summary.sentences:
+            assert article[s.start:s.end] == s.text
+
+
+def test_same_input_same_output(tiny_summarizer):
+    article = cnndm_articles(2)[1]["article"]
+    first = tiny_summarizer(article, num_sentences=3)
+    second = tiny_summarizer(article, num_sentences=3)
+    assert first.sentences == second.sentences
+
+
+def test_fewer_sentences_than_asked(tiny_summarizer):
+    summary = tiny_summarizer("Only one sentence here. And a second.", num_sentences=3)
+    assert [s.text for s in summary.sentences] == ["Only one sentence here.", "And a second."]
+    assert summary.notes and "fewer than the 3" in summary.notes[0]
+
+
+def test_over_long_sentence_is_truncated_not_a_crash(tiny_summarizer):
+    huge = " ".join(["word"] * 3000) + "."
+    text = "A first short sentence that is long enough to count. " + huge + (
+        " Another ordinary sentence that is long enough to count here. A last ordinary sentence"
+        " that closes this rather odd document.")
+    summary = tiny_summarizer(text, num_sentences=3)
+    assert len(summary.sentences) == 3
+
+
+def test_ratio(tiny_summarizer):
+    article = cnndm_articles(1)[0]["article"]
+    summary = tiny_summarizer(article, ratio=0.5)
+    assert len(summary.sentences) == round(0.5 * summary.candidates)
