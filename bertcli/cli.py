@@ -35,6 +35,8 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="List, locate and download models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+eval_app = typer.Typer(help="Measure quality on labelled data.", no_args_is_help=True)
+app.add_typer(eval_app, name="eval")
 
 
 class Format(str, Enum):
@@ -123,7 +125,10 @@ def summarize(
     ratio: Optional[float] = typer.Option(
         None, "--ratio", help="Pick this fraction of the sentences instead, in (0, 1]."
     ),
-    strategy: str = typer.Option("cluster", "--strategy", help="How to pick sentences: cluster."),
+    strategy: str = typer.Option(
+        "central", "--strategy", "-s",
+        help="central (centrality + position + diversity), cluster (the tutorial's k-means), lead.",
+    ),
     model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP + " [default: distilbert-base-uncased]"),
     fmt: Format = FORMAT_OPT,
     device: Device = DEVICE_OPT,
@@ -320,6 +325,61 @@ def read_questions(source: str, encoding: Optional[str], max_bytes: Optional[int
     except InputError as err:
         raise InputError(err.message.replace("empty document", "empty questions file")) from None
     return [line.strip() for line in doc.text.splitlines() if line.strip()]
+
+
+@eval_app.command("summarize")
+def eval_summarize(
+    data: str = typer.Argument(..., help="JSON Lines with \"article\" and \"highlights\" fields."),
+    strategy: str = typer.Option("central", "--strategy", "-s", help="Strategy to score."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", help="Also score this strategy; report win rate."),
+    num_sentences: int = typer.Option(3, "--num-sentences", "-n", help="Sentences per summary."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N records."),
+    shuffle: Optional[int] = typer.Option(
+        None, "--shuffle", help="Shuffle each article's sentences with this seed first."
+    ),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    fmt: Format = FORMAT_OPT,
+    device: Device = DEVICE_OPT,
+    offline: bool = OFFLINE_OPT,
+    verbose: bool = VERBOSE_OPT,
+) -> None:
+    """ROUGE-1/2/Lsum F1 (rouge-score, stemming) of a strategy against reference highlights."""
+
+    def body() -> int:
+        from .evaluate import METRICS, EvalReport, evaluate_summaries, load_jsonl
+        from .summary import STRATEGIES, Summarizer, sentence_count
+
+        sentence_count(10, num_sentences, None)
+        for name in [strategy] + ([baseline] if baseline else []):
+            if name not in STRATEGIES:
+                raise UsageError(f"--strategy {name}: choose one of {', '.join(STRATEGIES)}")
+        records = load_jsonl(data, limit)
+        summarizer = Summarizer(model=model, device=device.value, offline=offline)
+        report = EvalReport(strategy, summarizer.model_name, len(records),
+                            evaluate_summaries(summarizer, records, strategy, num_sentences, shuffle))
+        if baseline:
+            report.baseline = baseline
+            report.baseline_scores = evaluate_summaries(summarizer, records, baseline, num_sentences, shuffle)
+        result = report.summary()
+        if fmt in (Format.json, Format.jsonl):
+            import json
+
+            print(json.dumps(result, indent=2 if fmt == Format.json else None))
+            return 0
+        head = f"{strategy} · {result['model']} · {result['articles']} articles"
+        print(head + (f" · shuffled (seed {shuffle})" if shuffle is not None else ""))
+        for m in METRICS:
+            e = result["metrics"][m]
+            line = f"{m:10} {e['f1']:6.2f}  [{e['ci95'][0]:.2f}, {e['ci95'][1]:.2f}]"
+            if "vs_baseline" in e:
+                v = e["vs_baseline"]
+                line += (f"   {baseline} {v['baseline_f1']:6.2f}  diff {v['difference']:+.2f} "
+                         f"[{v['difference_ci95'][0]:+.2f}, {v['difference_ci95'][1]:+.2f}]  "
+                         f"wins {100 * v['win_rate']:.0f}% losses {100 * v['loss_rate']:.0f}%")
+            print(line)
+        return 0
+
+    run_guarded(body, verbose)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -25,8 +26,25 @@ from .sentences import Sentence, split_sentences
 MIN_CHARS = 40
 MAX_CHARS = 600
 RANDOM_STATE = 12345  # the library's seed: same input, same output
-STRATEGIES = ("cluster",)
-DEFAULT_STRATEGY = "cluster"
+STRATEGIES = ("central", "cluster", "lead")
+DEFAULT_STRATEGY = "central"
+# `central` strategy: score = centrality + POSITION_WEIGHT / sqrt(1 + rank), chosen with
+# maximal marginal relevance (REDUNDANCY_WEIGHT) so the picks do not repeat each other.
+POSITION_WEIGHT = 0.1
+REDUNDANCY_WEIGHT = 0.3
+
+# Lines that are not sentences of the text: bylines, datelines, timestamps, photo credits,
+# calls to action. They are never picked, whatever the strategy.
+_BOILERPLATE = re.compile(
+    r"""(^by\s*[.|]|^by\s+[A-Z][\w.'-]*(\s+[A-Z][\w.'-]*){0,3}\s*[.|]?$
+        |\b(published|updated|last\s+updated)\s*:?\s*[.|]?\s*\d
+        |\b\d{1,2}:\d{2}\s*(am|pm)?\s*(EST|EDT|GMT|BST|UTC|CET|PST|PDT)\b
+        |\b(click|tap)\s+here\b|\bscroll\s+down\b|\bread\s+more\s*:|\bsign\s+up\b
+        |\b(photo|image|picture)s?\s*(credit|courtesy|:)|\bgetty\s+images\b|\(pictured\)
+        |^(share|follow)\s+(this|us|@))""",
+    re.IGNORECASE | re.VERBOSE,
+)
+MIN_WORDS = 6
 
 
 @dataclass
@@ -42,9 +60,32 @@ class Summary:
     notes: List[str] = field(default_factory=list)
 
 
+def is_boilerplate(sentence: Sentence) -> bool:
+    """Bylines, timestamps, captions and the like, and fragments of under six words."""
+    return len(sentence.text.split()) < MIN_WORDS or bool(_BOILERPLATE.search(sentence.text))
+
+
 def length_filtered(sentences: Sequence[Sentence]) -> List[Sentence]:
-    """The library's candidate filter: sentences of 41 to 599 characters."""
-    return [s for s in sentences if MIN_CHARS < len(s.text) < MAX_CHARS]
+    """Candidates: no boilerplate, and the library's 41 to 599 characters."""
+    return [s for s in sentences
+            if MIN_CHARS < len(s.text) < MAX_CHARS and not is_boilerplate(s)]
+
+
+def central_select(vectors: np.ndarray, k: int) -> List[int]:
+    """Position-aware centrality with MMR: the rows most like the whole document, nudged
+    towards the start, each new pick penalised by its likeness to the picks so far."""
+    n = len(vectors)
+    centroid = vectors.mean(axis=0)
+    centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
+    score = vectors @ centroid + POSITION_WEIGHT / np.sqrt(1.0 + np.arange(n))
+    similarity = vectors @ vectors.T
+    chosen: List[int] = []
+    for _ in range(min(k, n)):
+        penalty = similarity[:, chosen].max(axis=1) if chosen else np.zeros(n)
+        value = score - REDUNDANCY_WEIGHT * penalty
+        value[chosen] = -np.inf
+        chosen.append(int(np.argmax(value)))
+    return sorted(chosen)
 
 
 def cluster_select(features: np.ndarray, k: int, use_first: bool = True) -> List[int]:
@@ -127,6 +168,14 @@ class Summarizer:
         assert resolved is not None
         return resolved
 
+    def select(self, candidates: Sequence[Sentence], k: int, strategy: str) -> List[int]:
+        texts = [s.text for s in candidates]
+        if strategy == "lead":
+            return list(range(k))
+        if strategy == "cluster":
+            return cluster_select(self.encoder.embed(texts), k)
+        return central_select(self.encoder.embed_normalized(texts), k)
+
     @property
     def model_name(self) -> str:
         return self.resolved.name
@@ -143,9 +192,12 @@ class Summarizer:
             raise UsageError(f"--strategy {strategy}: choose one of {', '.join(STRATEGIES)}")
         sentences = split_sentences(doc.text)
         kept = length_filtered(sentences)
-        # --ratio counts candidates; when the filter leaves too few, every sentence is one.
+        # --ratio counts candidates. When the length filter leaves too few, any sentence that
+        # is not boilerplate is a candidate; a document of nothing but fragments uses them all.
         wanted = sentence_count(len(kept) or len(sentences), num_sentences, ratio)
-        candidates = kept if len(kept) >= wanted else sentences
+        candidates = kept
+        if len(candidates) < wanted:
+            candidates = [s for s in sentences if not is_boilerplate(s)] or list(sentences)
         notes: List[str] = []
         if len(candidates) <= wanted:
             picked = candidates
@@ -155,8 +207,7 @@ class Summarizer:
                     f"{wanted} asked for; returning all of them"
                 )
         else:
-            features = self.encoder.embed([s.text for s in candidates])
-            picked = [candidates[i] for i in cluster_select(features, wanted)]
+            picked = [candidates[i] for i in self.select(candidates, wanted, strategy)]
         return Summary(
             source=doc.source,
             model=self.model_name,

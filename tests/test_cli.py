@@ -56,7 +56,7 @@ def test_summarize_stdin_json_offsets(run_cli, article_files):
     result = json.loads(proc.out)
     assert set(result) == {"source", "model", "strategy", "sentences"}
     assert result["source"] == "-" and result["model"] == "all-MiniLM-L6-v2"
-    assert result["strategy"] == "cluster"
+    assert result["strategy"] == "central"
     assert len(result["sentences"]) == 4
     for s in result["sentences"]:
         assert text[s["start"]:s["end"]] == s["text"]

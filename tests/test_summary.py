@@ -50,13 +50,20 @@ def tiny_summarizer(tiny_encoder_dir):
 
 def test_exactly_n_sentences_in_document_order(tiny_summarizer):
     article = cnndm_articles(1)[0]["article"]
-    for n in (1, 2, 3, 5, 8):
+    for n in (1, 2, 3, 5):
         summary = tiny_summarizer(article, num_sentences=n)
         assert len(summary.sentences) == n
         starts = [s.start for s in summary.sentences]
         assert starts == sorted(starts)
         for s in summary.sentences:
             assert article[s.start:s.end] == s.text
+
+
+def test_more_than_the_clean_sentences_returns_them_all(tiny_summarizer):
+    article = cnndm_articles(1)[0]["article"]  # five clean sentences, the rest bylines/captions
+    summary = tiny_summarizer(article, num_sentences=8)
+    assert len(summary.sentences) == summary.candidates == 5
+    assert "fewer than the 8" in summary.notes[0]
 
 
 def test_same_input_same_output(tiny_summarizer):
@@ -85,3 +92,62 @@ def test_ratio(tiny_summarizer):
     article = cnndm_articles(1)[0]["article"]
     summary = tiny_summarizer(article, ratio=0.5)
     assert len(summary.sentences) == round(0.5 * summary.candidates)
+
+
+@pytest.mark.parametrize("text", [
+    "By . Associated Press .",
+    "PUBLISHED: . 14:11 EST, 25 October 2013 .",
+    "| . UPDATED: . 15:36 EST, 25 October 2013 .",
+    "Bishop John Folda (pictured) of the Fargo Catholic Diocese has exposed hundreds of members .",
+    "Click here to read the full report on the council's decision.",
+    "Scroll down for video of the dramatic rescue at the harbour.",
+    "By Daniel Bates .",
+    "Too short to count.",
+])
+def test_boilerplate_is_never_a_candidate(text):
+    from bertcli.sentences import Sentence
+    from bertcli.summary import is_boilerplate
+
+    assert is_boilerplate(Sentence(0, 0, len(text), text))
+
+
+@pytest.mark.parametrize("text", [
+    "By the end of the year the council had approved the new harbour plan.",
+    "The bishop was diagnosed with hepatitis A after a conference in Italy last month.",
+    "Officials published the figures at 9:30 on Monday, a day later than planned.",
+])
+def test_real_sentences_are_candidates(text):
+    from bertcli.sentences import Sentence
+    from bertcli.summary import is_boilerplate
+
+    assert not is_boilerplate(Sentence(0, 0, len(text), text))
+
+
+@pytest.mark.parametrize("strategy", ["central", "cluster", "lead"])
+def test_every_strategy_skips_bylines_and_returns_n(tiny_summarizer, strategy):
+    article = cnndm_articles(1)[0]["article"]
+    assert article.startswith("By . Associated Press . PUBLISHED")
+    summary = tiny_summarizer(article, num_sentences=3, strategy=strategy)
+    assert summary.strategy == strategy and len(summary.sentences) == 3
+    assert not any("PUBLISHED" in s.text or s.text.startswith("By .") for s in summary.sentences)
+
+
+def test_lead_is_the_first_clean_sentences(tiny_summarizer):
+    from bertcli.summary import length_filtered
+    from bertcli.sentences import split_sentences
+
+    article = cnndm_articles(1)[0]["article"]
+    expected = length_filtered(split_sentences(article))[:3]
+    assert tiny_summarizer(article, num_sentences=3, strategy="lead").sentences == expected
+
+
+def test_central_select_prefers_central_and_diverse_rows():
+    from bertcli.summary import central_select
+
+    rng = np.random.default_rng(3)
+    topic = rng.normal(size=16)
+    rows = [topic + 0.3 * rng.normal(size=16) for _ in range(6)] + [rng.normal(size=16) for _ in range(6)]
+    vectors = np.array(rows)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    picked = central_select(vectors[::-1].copy(), 3)  # on-topic rows last: position cannot explain it
+    assert len(picked) == 3 and all(i >= 6 for i in picked)
