@@ -10,9 +10,12 @@ import os
 import sys
 import traceback
 from enum import Enum
-from typing import Callable, List, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, List, Optional
 
 import typer
+
+if TYPE_CHECKING:
+    from .inputs import Document
 
 from . import __version__
 from .errors import (
@@ -87,6 +90,22 @@ def run_guarded(body: Callable[[], int], verbose: bool) -> None:
     raise typer.Exit(code)
 
 
+def documents(sources: List[str], encoding: Optional[str], max_bytes: Optional[int],
+              failed: List[str]) -> Iterator["Document"]:
+    """Read each source in turn. With several, a bad one is reported, noted in `failed` and
+    skipped, so the others are still processed; a single bad source is the command's error."""
+    from .inputs import read_document
+
+    for source in sources:
+        try:
+            yield read_document(source, encoding=encoding, max_bytes=max_bytes)
+        except InputError as err:
+            if len(sources) == 1:
+                raise
+            error(err.message)
+            failed.append(source)
+
+
 def _version(value: bool) -> None:
     if value:
         print(f"bertcli {__version__}")
@@ -140,7 +159,6 @@ def summarize(
     """Extractive summary: the sentences that best represent each document."""
 
     def body() -> int:
-        from .inputs import read_document
         from .render import Renderer
         from .summary import STRATEGIES, Summarizer, sentence_count
 
@@ -150,16 +168,8 @@ def summarize(
             raise UsageError(f"--strategy {strategy}: choose one of {', '.join(STRATEGIES)}")
         renderer = Renderer(fmt.value, sys.stdout, several=len(inputs) > 1)
         summarizer: Optional[Summarizer] = None
-        failed = 0
-        for source in inputs:
-            try:
-                doc = read_document(source, encoding=encoding, max_bytes=max_bytes)
-            except InputError as err:
-                if len(inputs) == 1:
-                    raise
-                error(err.message)
-                failed += 1
-                continue
+        failed: List[str] = []
+        for doc in documents(inputs, encoding, max_bytes, failed):
             if summarizer is None:
                 summarizer = Summarizer(model=model, device=device.value, offline=offline)
             result = summarizer(doc, num_sentences=num_sentences, ratio=ratio, strategy=strategy)
@@ -266,8 +276,6 @@ def ask(
     """Extractive question answering: the span of each document that answers the question."""
 
     def body() -> int:
-        from .inputs import read_document
-
         if questions_file is None:
             if len(args) < 2:
                 raise UsageError("give a question and at least one document (or --questions FILE)")
@@ -279,29 +287,16 @@ def ask(
             raise UsageError("stdin (-) can be read only once")
         if not questions[0].strip() and len(questions) == 1:
             raise InputError("empty question")
-        if top_k < 1:
-            raise UsageError(f"--top-k must be at least 1, got {top_k}")
-        if passages < 1:
-            raise UsageError(f"--passages must be at least 1, got {passages}")
-        if max_answer_len < 1:
-            raise UsageError(f"--max-answer-len must be at least 1, got {max_answer_len}")
-
-        from .qa import Asker
+        from .qa import Asker, check_options
         from .render import Renderer
+
+        check_options(top_k, max_answer_len, passages)
 
         several = len(questions) > 1 or len(sources) > 1
         renderer = Renderer(fmt.value, sys.stdout, several=several)
         asker: Optional[Asker] = None
-        failed = 0
-        for source in sources:
-            try:
-                doc = read_document(source, encoding=encoding, max_bytes=max_bytes)
-            except InputError as err:
-                if len(sources) == 1:
-                    raise
-                error(err.message)
-                failed += 1
-                continue
+        failed: List[str] = []
+        for doc in documents(sources, encoding, max_bytes, failed):
             if asker is None:
                 asker = Asker(model=model, device=device.value, offline=offline,
                               retrieval_only=retrieval_only)

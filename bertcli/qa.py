@@ -193,6 +193,13 @@ def sentence_around(sentences: Sequence[Sentence], start: int, end: int, text: s
     return text[lo:hi], lo
 
 
+def check_options(top_k: int, max_answer_len: int, passages: int) -> None:
+    for name, value in (("--top-k", top_k), ("--max-answer-len", max_answer_len),
+                        ("--passages", passages)):
+        if value < 1:
+            raise UsageError(f"{name} must be at least 1, got {value}")
+
+
 def merge_adjacent(passages: Iterable[Passage], text: str) -> List[Passage]:
     """Sort passages and join neighbours (only whitespace between), so the reader reads
     fewer, longer contexts and an answer at a passage boundary stays whole."""
@@ -276,12 +283,7 @@ class Asker:
         passages: int = DEFAULT_PASSAGES,
     ) -> List[AskResult]:
         """Answer each question against `document`; results in question order."""
-        if top_k < 1:
-            raise UsageError(f"--top-k must be at least 1, got {top_k}")
-        if max_answer_len < 1:
-            raise UsageError(f"--max-answer-len must be at least 1, got {max_answer_len}")
-        if passages < 1:
-            raise UsageError(f"--passages must be at least 1, got {passages}")
+        check_options(top_k, max_answer_len, passages)
         questions = [self.check_question(q) for q in questions]
         if not questions:
             raise InputError("no questions")

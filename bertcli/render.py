@@ -179,7 +179,3 @@ class Renderer:
         mode = "" if result.mode == "reader" else " · retrieval only"
         title = f"[bold]{escape(result.question)}[/] · {escape(result.model)}{mode}"
         self._rich().print(Panel(body, title=title, title_align="left", border_style="dim"))
-
-
-def several_sources(sources: Sequence[str]) -> bool:
-    return len(sources) > 1
