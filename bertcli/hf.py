@@ -134,7 +134,6 @@ class Reader:
         except Exception as err:
             raise ModelError(f"{model.name}: cannot load the model ({_short(err)})") from None
         self.model.to(device).eval()
-        self.max_tokens = max_tokens(self.tokenizer, self.model.config)
         self.question_first = self.tokenizer.padding_side == "right"
         accepted = inspect.signature(self.model.forward).parameters
         self.input_names = [n for n in self.tokenizer.model_input_names if n in accepted]

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Dict, List, Optional, Sequence, TextIO
-
-FORMATS = ("text", "json", "jsonl", "markdown")
+from typing import Any, Dict, List, Optional, TextIO
 
 
 def summary_to_dict(summary) -> Dict[str, Any]:
