@@ -49,6 +49,13 @@ class Format(str, Enum):
     markdown = "markdown"
 
 
+class InputFormat(str, Enum):
+    text = "text"
+    html = "html"
+    markdown = "markdown"
+    pdf = "pdf"
+
+
 class Device(str, Enum):
     auto = "auto"
     cpu = "cpu"
@@ -91,14 +98,15 @@ def run_guarded(body: Callable[[], int], verbose: bool) -> None:
 
 
 def documents(sources: List[str], encoding: Optional[str], max_bytes: Optional[int],
-              failed: List[str]) -> Iterator["Document"]:
+              failed: List[str], input_format: Optional["InputFormat"] = None) -> Iterator["Document"]:
     """Read each source in turn. With several, a bad one is reported, noted in `failed` and
     skipped, so the others are still processed; a single bad source is the command's error."""
     from .inputs import read_document
 
     for source in sources:
         try:
-            yield read_document(source, encoding=encoding, max_bytes=max_bytes)
+            yield read_document(source, encoding=encoding, max_bytes=max_bytes,
+                                input_format=input_format.value if input_format else None)
         except InputError as err:
             if len(sources) == 1:
                 raise
@@ -128,16 +136,23 @@ DEVICE_OPT = typer.Option(Device.auto, "--device", help="Where to run the model.
 FORMAT_OPT = typer.Option(
     Format.text, "--format", "-f", help="Output format; text is rich on a terminal, plain in a pipe."
 )
-ENCODING_OPT = typer.Option(None, "--encoding", help="Input encoding (default: UTF-8).")
+ENCODING_OPT = typer.Option(None, "--encoding", help="Input encoding (default: UTF-8, or what an HTML page declares).")
 MAX_BYTES_OPT = typer.Option(
-    None, "--max-bytes", help="Refuse inputs larger than this (default 50 MB, or $BERTCLI_MAX_BYTES)."
+    None, "--max-bytes",
+    help="Refuse inputs (files, stdin, downloads) larger than this (default 50 MB, or $BERTCLI_MAX_BYTES).",
+)
+INPUT_FORMAT_OPT = typer.Option(
+    None, "--input-format", "-i",
+    help="Read inputs as this format [default: from the extension, Content-Type or content].",
 )
 VERBOSE_OPT = typer.Option(False, "--verbose", "-v", help="Show tracebacks on errors.")
 
 
 @app.command()
 def summarize(
-    inputs: List[str] = typer.Argument(..., help="Text files to summarize; - reads stdin."),
+    inputs: List[str] = typer.Argument(
+        ..., help="Files (text, HTML, Markdown, PDF) or http(s) URLs to summarize; - reads stdin."
+    ),
     num_sentences: Optional[int] = typer.Option(
         None, "--num-sentences", "-n", help="Sentences to pick (default 3)."
     ),
@@ -152,6 +167,7 @@ def summarize(
     fmt: Format = FORMAT_OPT,
     device: Device = DEVICE_OPT,
     offline: bool = OFFLINE_OPT,
+    input_format: Optional[InputFormat] = INPUT_FORMAT_OPT,
     encoding: Optional[str] = ENCODING_OPT,
     max_bytes: Optional[int] = MAX_BYTES_OPT,
     verbose: bool = VERBOSE_OPT,
@@ -169,7 +185,7 @@ def summarize(
         renderer = Renderer(fmt.value, sys.stdout, several=len(inputs) > 1)
         summarizer: Optional[Summarizer] = None
         failed: List[str] = []
-        for doc in documents(inputs, encoding, max_bytes, failed):
+        for doc in documents(inputs, encoding, max_bytes, failed, input_format):
             if summarizer is None:
                 summarizer = Summarizer(model=model, device=device.value, offline=offline)
             result = summarizer(doc, num_sentences=num_sentences, ratio=ratio, strategy=strategy)
@@ -251,7 +267,8 @@ def models_pull(
 def ask(
     args: List[str] = typer.Argument(
         ..., metavar="[QUESTION] DOCUMENT...",
-        help="The question, then one or more documents (- reads stdin). With --questions, only documents.",
+        help="The question, then one or more documents: files (text, HTML, Markdown, PDF), "
+        "http(s) URLs, or - for stdin. With --questions, only documents.",
     ),
     questions_file: Optional[str] = typer.Option(
         None, "--questions", "-q", help="File with one question per line (- reads stdin)."
@@ -269,6 +286,7 @@ def ask(
     fmt: Format = FORMAT_OPT,
     device: Device = DEVICE_OPT,
     offline: bool = OFFLINE_OPT,
+    input_format: Optional[InputFormat] = INPUT_FORMAT_OPT,
     encoding: Optional[str] = ENCODING_OPT,
     max_bytes: Optional[int] = MAX_BYTES_OPT,
     verbose: bool = VERBOSE_OPT,
@@ -296,7 +314,7 @@ def ask(
         renderer = Renderer(fmt.value, sys.stdout, several=several)
         asker: Optional[Asker] = None
         failed: List[str] = []
-        for doc in documents(sources, encoding, max_bytes, failed):
+        for doc in documents(sources, encoding, max_bytes, failed, input_format):
             if asker is None:
                 asker = Asker(model=model, device=device.value, offline=offline,
                               retrieval_only=retrieval_only)
@@ -316,10 +334,48 @@ def read_questions(source: str, encoding: Optional[str], max_bytes: Optional[int
     from .inputs import read_document
 
     try:
-        doc = read_document(source, encoding=encoding, max_bytes=max_bytes)
+        doc = read_document(source, encoding=encoding, max_bytes=max_bytes, input_format="text")
     except InputError as err:
         raise InputError(err.message.replace("empty document", "empty questions file")) from None
     return [line.strip() for line in doc.text.splitlines() if line.strip()]
+
+
+@app.command("text")
+def text_command(
+    inputs: List[str] = typer.Argument(..., help="Files, http(s) URLs, or - for stdin."),
+    fmt: Format = FORMAT_OPT,
+    input_format: Optional[InputFormat] = INPUT_FORMAT_OPT,
+    encoding: Optional[str] = ENCODING_OPT,
+    max_bytes: Optional[int] = MAX_BYTES_OPT,
+    verbose: bool = VERBOSE_OPT,
+) -> None:
+    """Print the text bertcli reads from each input (HTML, Markdown and PDF converted).
+
+    The offsets that summarize and ask report index into exactly this text. No model loads.
+    """
+
+    def body() -> int:
+        import json
+
+        failed: List[str] = []
+        several = len(inputs) > 1
+        records = []
+        for i, doc in enumerate(documents(inputs, encoding, max_bytes, failed, input_format)):
+            record = {"source": doc.source, "format": doc.format, "text": doc.text}
+            if fmt == Format.json:
+                records.append(record)
+            elif fmt == Format.jsonl:
+                print(json.dumps(record, ensure_ascii=False), flush=True)
+            else:
+                if several:
+                    print(("\n" if i else "") + f"==> {doc.source} <==")
+                print(doc.text.rstrip("\n"), flush=True)
+        if fmt == Format.json:
+            payload = records if several else (records[0] if records else [])
+            print(json.dumps(payload, ensure_ascii=False, indent=2))
+        return EXIT_INPUT if failed else 0
+
+    run_guarded(body, verbose)
 
 
 @eval_app.command("summarize")
@@ -372,6 +428,77 @@ def eval_summarize(
                          f"[{v['difference_ci95'][0]:+.2f}, {v['difference_ci95'][1]:+.2f}]  "
                          f"wins {100 * v['win_rate']:.0f}% losses {100 * v['loss_rate']:.0f}%")
             print(line)
+        return 0
+
+    run_guarded(body, verbose)
+
+
+@eval_app.command("ask")
+def eval_ask(
+    data: str = typer.Argument(..., help="SQuAD-layout JSON file (v1.1 or v2.0; .gz allowed)."),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m", help=MODEL_HELP + " [default: as for ask]"
+    ),
+    predictions_file: Optional[str] = typer.Option(
+        None, "--predictions", help="Write {question id: answer text} here (official format)."
+    ),
+    abstain: Optional[bool] = typer.Option(
+        None, "--abstain/--no-abstain",
+        help="Let the reader answer nothing [default: only for SQuAD 2.0 files].",
+    ),
+    max_answer_len: int = typer.Option(15, "--max-answer-len", help="Longest answer, in tokens."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N questions."),
+    fmt: Format = FORMAT_OPT,
+    device: Device = DEVICE_OPT,
+    offline: bool = OFFLINE_OPT,
+    verbose: bool = VERBOSE_OPT,
+) -> None:
+    """SQuAD exact match and F1 of a reader, each question asked against its own paragraph."""
+
+    def body() -> int:
+        import time
+
+        from . import squad
+        from .qa import Asker
+
+        if limit is not None and limit < 1:
+            raise UsageError(f"--limit must be at least 1, got {limit}")
+        if max_answer_len < 1:
+            raise UsageError(f"--max-answer-len must be at least 1, got {max_answer_len}")
+        if predictions_file and not os.path.isdir(os.path.dirname(os.path.abspath(predictions_file))):
+            raise InputError(f"{predictions_file}: cannot write (no such directory)")
+        articles = squad.load_articles(data)
+        questions = list(squad.iter_questions(articles))[:limit]
+        if not questions:
+            raise InputError(f"{data}: holds no questions")
+        allow_null = squad.has_unanswerable(articles) if abstain is None else abstain
+        began = time.perf_counter()
+        asker = Asker(model=model, device=device.value, offline=offline)
+        if asker.reader is None:
+            raise UsageError("eval ask needs a reader; none could be loaded")
+        predictions, refused = squad.predict(asker, questions, allow_null, max_answer_len)
+        scores = squad.score(questions, predictions)
+        if predictions_file:
+            import json
+
+            from .render import write_atomically
+
+            write_atomically(predictions_file, json.dumps(predictions, ensure_ascii=False, indent=1) + "\n")
+        result = {"model": asker.model_name, "data": data, "questions": len(questions),
+                  "exact_match": round(scores["exact_match"], 2), "f1": round(scores["f1"], 2),
+                  "abstain": allow_null, "refused": refused,
+                  "seconds": round(time.perf_counter() - began, 1)}
+        if fmt in (Format.json, Format.jsonl):
+            import json
+
+            print(json.dumps(result, indent=2 if fmt == Format.json else None))
+            return 0
+        print(f"{result['model']} · {data} · {result['questions']} questions"
+              + (" · abstention on" if allow_null else ""))
+        print(f"exact match {result['exact_match']:6.2f}")
+        print(f"F1          {result['f1']:6.2f}")
+        if refused:
+            print(f"({refused} questions too long for the reader, counted wrong)")
         return 0
 
     run_guarded(body, verbose)

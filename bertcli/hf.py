@@ -20,7 +20,7 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 
 from .errors import ModelError  # noqa: E402
-from .models import ResolvedModel, model_architectures  # noqa: E402
+from .models import INT8_WEIGHTS, ResolvedModel, model_architectures  # noqa: E402
 
 transformers.logging.set_verbosity_error()
 warnings.filterwarnings("ignore", module="transformers")
@@ -69,7 +69,7 @@ class Encoder:
             )
         except Exception as err:
             raise ModelError(f"{model.name}: cannot load the model ({_short(err)})") from None
-        self.model.to(device).eval()
+        self.model.float().to(device).eval()
         self.max_tokens = max_tokens(self.tokenizer, self.model.config)
 
     def token_ids(
@@ -116,6 +116,54 @@ class Encoder:
         return out
 
 
+# Int8 storage: a 2-D float tensor is stored as int8 with one float16 scale per row
+# (`name` + SCALE_SUFFIX); everything else as float16. Weights are rebuilt in float32 at load
+# time, so inference is ordinary float32: only storage is quantized (unlike dynamic int8).
+SCALE_SUFFIX = ".int8_row_scale"
+
+
+def quantize_rows(state_dict: Dict[str, torch.Tensor], min_size: int = 4096) -> Dict[str, torch.Tensor]:
+    out: Dict[str, torch.Tensor] = {}
+    for name, tensor in state_dict.items():
+        if not tensor.is_floating_point():
+            out[name] = tensor.contiguous()
+        elif tensor.ndim == 2 and tensor.numel() >= min_size:
+            weight = tensor.float()
+            scale = weight.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+            out[name] = torch.round(weight / scale[:, None]).clamp(-127, 127).to(torch.int8).contiguous()
+            out[name + SCALE_SUFFIX] = scale.to(torch.float16).contiguous()
+        else:
+            out[name] = tensor.to(torch.float16).contiguous()
+    return out
+
+
+def dequantize_rows(stored: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    out: Dict[str, torch.Tensor] = {}
+    for name, tensor in stored.items():
+        if name.endswith(SCALE_SUFFIX):
+            continue
+        scale = stored.get(name + SCALE_SUFFIX)
+        if scale is not None:
+            out[name] = tensor.float() * scale.float()[:, None]
+        else:
+            out[name] = tensor.float() if tensor.is_floating_point() else tensor
+    return out
+
+
+def _load_int8_qa_model(path):
+    from safetensors.torch import load_file
+
+    config = transformers.AutoConfig.from_pretrained(str(path))
+    model = transformers.AutoModelForQuestionAnswering.from_config(config)
+    weights = dequantize_rows(load_file(str(path / INT8_WEIGHTS)))
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    missing = [k for k in missing if not k.endswith(("position_ids", "token_type_ids"))]
+    if missing or unexpected:
+        raise ModelError(f"{path}: int8 weights do not fit the config "
+                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return model
+
+
 class Reader:
     """An extractive question-answering model and its fast tokenizer."""
 
@@ -130,10 +178,16 @@ class Reader:
         self.device = device
         self.tokenizer = _load_tokenizer(model)
         try:
-            self.model = transformers.AutoModelForQuestionAnswering.from_pretrained(str(model.path))
+            if (model.path / INT8_WEIGHTS).is_file():
+                self.model = _load_int8_qa_model(model.path)
+            else:
+                self.model = transformers.AutoModelForQuestionAnswering.from_pretrained(str(model.path))
+        except ModelError:
+            raise
         except Exception as err:
             raise ModelError(f"{model.name}: cannot load the model ({_short(err)})") from None
-        self.model.to(device).eval()
+        # float(): transformers 5 keeps a checkpoint's stored dtype (e.g. float16), slow on CPU.
+        self.model.float().to(device).eval()
         self.question_first = self.tokenizer.padding_side == "right"
         accepted = inspect.signature(self.model.forward).parameters
         self.input_names = [n for n in self.tokenizer.model_input_names if n in accepted]

@@ -1,7 +1,8 @@
-"""Read documents from paths or stdin into `Document` objects.
+"""Read documents from paths, URLs or stdin into `Document` objects.
 
 Everything downstream works on `Document.text`, and every offset bertcli reports is a
-character offset into that text.
+character offset into that text. HTML, Markdown and PDF inputs are converted first
+(bertcli.formats); their offsets refer to the converted text.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import BinaryIO, Optional
 
-from .errors import InputError
+from .errors import InputError, UsageError
 
 STDIN = "-"
 # Documents larger than this are refused before anything is decoded (override with
@@ -21,10 +22,12 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Document:
-    """A decoded document. `source` is the path as given, or "-" for stdin."""
+    """A decoded document. `source` is the path or URL as given, or "-" for stdin;
+    `format` is what it was read as: text, html, markdown or pdf."""
 
     source: str
     text: str
+    format: str = "text"
 
 
 def max_bytes_default() -> int:
@@ -71,27 +74,70 @@ def decode(data: bytes, source: str, encoding: Optional[str] = None) -> Document
 
 
 def read_document(
-    source: str, encoding: Optional[str] = None, max_bytes: Optional[int] = None
+    source: str,
+    encoding: Optional[str] = None,
+    max_bytes: Optional[int] = None,
+    input_format: Optional[str] = None,
 ) -> Document:
-    """Read one document from a path, or from stdin when `source` is "-"."""
+    """Read one document from a path, an http(s) URL, or stdin when `source` is "-".
+
+    `input_format` (text, html, markdown, pdf) overrides detection from the extension,
+    the Content-Type and the first bytes.
+    """
+    from .fetch import fetch, is_url
+    from .formats import FORMATS, charset, detect
+
+    if input_format is not None and input_format not in FORMATS:
+        raise UsageError(f"--input-format {input_format}: choose one of {', '.join(FORMATS)}")
     limit = max_bytes if max_bytes is not None else max_bytes_default()
+    content_type = None
+    if is_url(source):
+        fetched = fetch(source, limit, any_type=input_format is not None)
+        data, content_type = fetched.data, fetched.content_type
+        name = fetched.url
+    else:
+        data, name = _read_source(source, limit), source
+    fmt = input_format or detect(name, data, content_type)
+    return convert(data, source, fmt, encoding or charset(content_type))
+
+
+def convert(data: bytes, source: str, fmt: str, encoding: Optional[str] = None) -> Document:
+    """Raw bytes in format `fmt` -> Document, with the checks every input gets."""
+    from . import formats
+
+    if fmt == "pdf":
+        return _checked(source, formats.pdf_to_text(data, source), fmt)
+    if fmt == "html":
+        return _checked(source, formats.html_to_text(data, source, encoding), fmt)
+    doc = decode(data, source, encoding)
+    if fmt == "markdown":
+        return _checked(source, formats.markdown_to_text(doc.text), fmt)
+    return doc
+
+
+def _checked(source: str, text: str, fmt: str) -> Document:
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise InputError(f"{source}: no text in this {fmt} document")
+    return Document(source=source, text=text, format=fmt)
+
+
+def _read_source(source: str, limit: int) -> bytes:
     if source == STDIN:
         if sys.stdin is None or sys.stdin.isatty():
             raise InputError("-: no input on stdin (pipe a document in, or give a file path)")
-        data = _read_bytes(sys.stdin.buffer, "<stdin>", limit)
-        return decode(data, STDIN, encoding)
+        return _read_bytes(sys.stdin.buffer, "<stdin>", limit)
     if os.path.isdir(source):
         raise InputError(f"{source}: is a directory")
     try:
         with open(source, "rb") as handle:
-            data = _read_bytes(handle, source, limit)
+            return _read_bytes(handle, source, limit)
     except FileNotFoundError:
         raise InputError(f"{source}: no such file") from None
     except PermissionError:
         raise InputError(f"{source}: permission denied") from None
     except OSError as err:
         raise InputError(f"{source}: cannot read ({err.strerror or err})") from None
-    return decode(data, source, encoding)
 
 
 def as_document(text_or_doc: "str | Document", source: str = "<text>") -> Document:

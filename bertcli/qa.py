@@ -16,7 +16,7 @@ import numpy as np
 
 from .errors import InputError, UsageError
 from .inputs import Document, as_document
-from .models import DEFAULT_READER, ResolvedModel, resolve, resolve_device
+from .models import BUNDLED_READER, DEFAULT_READER, ResolvedModel, bundled_reader, resolve, resolve_device
 from .sentences import Sentence, split_sentences
 
 MAX_SEQ_LEN = 384
@@ -55,6 +55,7 @@ class AskResult:
     answers: List[Answer]
     passages: List[Passage]
     notes: List[str] = field(default_factory=list)
+    format: str = "text"  # what the input was read as
 
 
 # --- span decoding (numpy only; mirrors transformers.pipelines.question_answering) ---------
@@ -237,6 +238,14 @@ class Asker:
         self._retriever = None
 
     def _no_reader(self) -> Optional[ResolvedModel]:
+        bundled = bundled_reader()
+        if bundled is not None:
+            self.notice(
+                f"the reader {DEFAULT_READER} is not available offline; using bertcli's bundled "
+                f"{BUNDLED_READER} (smaller, less accurate; get the default with: "
+                f"bertcli models pull {DEFAULT_READER})"
+            )
+            return bundled
         self.notice(
             f"the reader {DEFAULT_READER} is not available offline; answering with the best-matching "
             f"sentences instead (get the reader with: bertcli models pull {DEFAULT_READER})"
@@ -281,8 +290,13 @@ class Asker:
         max_answer_len: int = MAX_ANSWER_LEN,
         full: bool = False,
         passages: int = DEFAULT_PASSAGES,
+        abstain: bool = True,
     ) -> List[AskResult]:
-        """Answer each question against `document`; results in question order."""
+        """Answer each question against `document`; results in question order.
+
+        With `abstain`, the reader's "no answer" competes with the spans (SQuAD 2.0 style) and
+        cuts the list where it ranks; without, the best spans are returned regardless.
+        """
         check_options(top_k, max_answer_len, passages)
         questions = [self.check_question(q) for q in questions]
         if not questions:
@@ -304,14 +318,15 @@ class Asker:
                 chosen = merge_adjacent(index.top(question, passages), doc.text)
             contexts = [(p.start, doc.text[p.start:p.end]) for p in chosen]
             raw, _ = read_contexts(self.reader, question, contexts, top_k=top_k,
-                                   max_answer_len=max_answer_len, handle_impossible_answer=True)
+                                   max_answer_len=max_answer_len, handle_impossible_answer=abstain)
             answers = []
             for a in raw:
                 if a["answer"] == "" and a["start"] == a["end"]:
                     break  # the null answer outranks everything below it: abstain from those
                 context, context_start = sentence_around(sentences, a["start"], a["end"], doc.text)
                 answers.append(Answer(a["answer"], a["start"], a["end"], a["score"], context, context_start))
-            results.append(AskResult(doc.source, self.model_name, "reader", question, answers, chosen))
+            results.append(AskResult(doc.source, self.model_name, "reader", question, answers, chosen,
+                                     format=doc.format))
         return results
 
     def _token_count(self, text: str) -> int:
@@ -322,7 +337,7 @@ class Asker:
         answers = [Answer(doc.text[p.start:p.end], p.start, p.end, score, doc.text[p.start:p.end], p.start)
                    for p, score in hits]
         return AskResult(doc.source, self.model_name, "retrieval", question, answers,
-                         [p for p, _ in hits])
+                         [p for p, _ in hits], format=doc.format)
 
 
 def ask(

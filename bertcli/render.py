@@ -14,6 +14,7 @@ from typing import Any, Dict, List, Optional, TextIO
 def summary_to_dict(summary) -> Dict[str, Any]:
     return {
         "source": summary.source,
+        "format": summary.format,
         "model": summary.model,
         "strategy": summary.strategy,
         "sentences": [
@@ -26,6 +27,7 @@ def summary_to_dict(summary) -> Dict[str, Any]:
 def answers_to_dict(result) -> Dict[str, Any]:
     return {
         "source": result.source,
+        "format": result.format,
         "model": result.model,
         "mode": result.mode,
         "question": result.question,
@@ -42,6 +44,23 @@ def answers_to_dict(result) -> Dict[str, Any]:
         ],
         "passages": [{"start": p.start, "end": p.end} for p in result.passages],
     }
+
+
+def write_atomically(path: str, content: str) -> None:
+    """Write `content` to `path` through a temporary file, so an error never leaves half a file."""
+    import os
+    import tempfile
+
+    from .errors import InputError
+
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".bertcli-", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(content)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise InputError(f"{path}: cannot write ({err.strerror or err})") from None
 
 
 def to_json(obj: Any, indent: Optional[int] = 2) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import List
+import re
+from typing import List, Tuple
 
 
 @dataclass(frozen=True)
@@ -28,16 +29,32 @@ def _nlp():
     return nlp
 
 
+# A blank line ends a sentence whatever the punctuation: titles, headings, list items and
+# paragraphs without a final full stop stay separate.
+_BLOCK_BREAK = re.compile(r"\n[ \t]*\n\s*")
+
+
+def blocks(text: str) -> List[Tuple[int, str]]:
+    """(offset, block) pairs of the text between blank lines."""
+    out, begin = [], 0
+    for match in _BLOCK_BREAK.finditer(text):
+        out.append((begin, text[begin:match.start()]))
+        begin = match.end()
+    out.append((begin, text[begin:]))
+    return [(offset, block) for offset, block in out if block.strip()]
+
+
 def split_sentences(text: str) -> List[Sentence]:
     """Split `text` into sentences, stripped of surrounding whitespace, with offsets."""
     sentences: List[Sentence] = []
-    for span in _nlp()(text).sents:
-        start, end = span.start_char, span.end_char
-        raw = text[start:end]
-        stripped = raw.strip()
-        if not stripped:
-            continue
-        start += len(raw) - len(raw.lstrip())
-        end = start + len(stripped)
-        sentences.append(Sentence(len(sentences), start, end, stripped))
+    parts = blocks(text)
+    for (offset, _), doc in zip(parts, _nlp().pipe(block for _, block in parts)):
+        for span in doc.sents:
+            start, end = span.start_char, span.end_char
+            raw = doc.text[start:end]
+            stripped = raw.strip()
+            if not stripped:
+                continue
+            start += offset + len(raw) - len(raw.lstrip())
+            sentences.append(Sentence(len(sentences), start, start + len(stripped), stripped))
     return sentences

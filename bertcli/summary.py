@@ -58,6 +58,7 @@ class Summary:
     requested: int
     candidates: int
     notes: List[str] = field(default_factory=list)
+    format: str = "text"  # what the input was read as
 
 
 def is_boilerplate(sentence: Sentence) -> bool:
@@ -216,6 +217,7 @@ class Summarizer:
             requested=wanted,
             candidates=len(candidates),
             notes=notes,
+            format=doc.format,
         )
 
 

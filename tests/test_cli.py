@@ -54,7 +54,8 @@ def test_summarize_stdin_json_offsets(run_cli, article_files):
     proc = run_cli("summarize", "-", "-n", "4", "--format", "json", "--offline", input=text)
     assert proc.returncode == 0, proc.err
     result = json.loads(proc.out)
-    assert set(result) == {"source", "model", "strategy", "sentences"}
+    assert set(result) == {"source", "format", "model", "strategy", "sentences"}
+    assert result["format"] == "text"
     assert result["source"] == "-" and result["model"] == "all-MiniLM-L6-v2"
     assert result["strategy"] == "central"
     assert len(result["sentences"]) == 4
@@ -151,13 +152,13 @@ def test_models_pull_without_network(run_cli):
 # --- ask ------------------------------------------------------------------------------------
 
 
-def test_ask_without_reader_answers_from_retrieval(run_cli):
+def test_ask_retrieval_only_answers_with_sentences(run_cli):
     proc = run_cli("ask", "Who was the Norse leader who agreed to swear fealty to King Charles III?",
-                   EXAMPLE, "--format", "json")
+                   EXAMPLE, "--format", "json", "--retrieval-only")
     assert proc.returncode == 0, proc.err
     result = json.loads(proc.out)
     assert result["mode"] == "retrieval" and "Rollo" in result["answers"][0]["text"]
-    assert "bertcli models pull distilbert-base-cased-distilled-squad" in proc.err
+    assert result["model"] == "bm25+all-MiniLM-L6-v2"
     text = EXAMPLE.read_text(encoding="utf-8")
     a = result["answers"][0]
     assert text[a["start"]:a["end"]] == a["text"]
@@ -169,7 +170,8 @@ def test_ask_with_reader_json_shape(run_cli, tiny_qa_dir):
                    "--format", "json", input=text)
     assert proc.returncode == 0, proc.err
     result = json.loads(proc.out)
-    assert set(result) == {"source", "model", "mode", "question", "answers", "passages"}
+    assert set(result) == {"source", "format", "model", "mode", "question", "answers", "passages"}
+    assert result["format"] == "text"
     assert result["mode"] == "reader" and result["model"] == str(tiny_qa_dir)
     assert 1 <= len(result["answers"]) <= 2
     for a in result["answers"]:

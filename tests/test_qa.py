@@ -96,3 +96,15 @@ def test_retrieval_only_on_real_text():
     assert "Rollo" in result.answers[0].text
     for a in result.answers:
         assert text[a.start:a.end] == a.text
+
+
+def test_no_reader_at_all_falls_back_to_retrieval(monkeypatch):
+    """Without the hub reader and without the bundled one, answers come from the retriever."""
+    import bertcli.qa as qa
+
+    monkeypatch.setattr(qa, "bundled_reader", lambda: None)
+    notices = []
+    asker = qa.Asker(device="cpu", offline=True, notice=notices.append)
+    assert asker.mode == "retrieval" and asker.reader is None
+    assert len(notices) == 1
+    assert "bertcli models pull distilbert-base-cased-distilled-squad" in notices[0]

@@ -1,0 +1,153 @@
+"""SQuAD data and the official v1.1 metric (exact match and token F1).
+
+No third-party imports: the training script and `bertcli eval ask` share this module.
+"""
+
+from __future__ import annotations
+
+import collections
+import gzip
+import json
+import re
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterable, Iterator, List, Sequence, Tuple
+
+from .errors import InputError
+
+
+@dataclass(frozen=True)
+class Question:
+    id: str
+    title: str
+    context: str
+    question: str
+    answers: Tuple[str, ...]
+    answer_starts: Tuple[int, ...]
+
+
+def load_articles(path: str | Path) -> List[dict]:
+    """The `data` list of a SQuAD-layout JSON file (gzip allowed)."""
+    path = Path(path)
+    try:
+        opener = gzip.open if path.suffix == ".gz" else open
+        with opener(path, "rt", encoding="utf-8") as fh:
+            payload = json.load(fh)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{path}: not a SQuAD JSON file ({err})") from None
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if not isinstance(data, list):
+        raise InputError(f"{path}: not a SQuAD JSON file (no top-level \"data\" list)")
+    return data
+
+
+def iter_questions(articles: Iterable[dict], answerable_only: bool = False) -> Iterator[Question]:
+    for article in articles:
+        title = article.get("title", "")
+        for paragraph in article.get("paragraphs", []):
+            context = paragraph["context"]
+            for qa in paragraph.get("qas", []):
+                answers = qa.get("answers", [])
+                if answerable_only and not answers:
+                    continue
+                yield Question(
+                    id=str(qa["id"]),
+                    title=title,
+                    context=context,
+                    question=qa["question"],
+                    answers=tuple(a["text"] for a in answers),
+                    answer_starts=tuple(int(a["answer_start"]) for a in answers),
+                )
+
+
+def load_questions(path: str | Path) -> List[Question]:
+    questions = list(iter_questions(load_articles(path)))
+    if not questions:
+        raise InputError(f"{path}: holds no questions")
+    return questions
+
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+_PUNCTUATION = set(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """Lower case, no punctuation, no articles, single spaces (the official script)."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in _PUNCTUATION)
+    text = _ARTICLES.sub(" ", text)
+    return " ".join(text.split())
+
+
+def exact_match(prediction: str, truth: str) -> float:
+    return float(normalize_answer(prediction) == normalize_answer(truth))
+
+
+def f1_score(prediction: str, truth: str) -> float:
+    predicted = normalize_answer(prediction).split()
+    expected = normalize_answer(truth).split()
+    common = collections.Counter(predicted) & collections.Counter(expected)
+    overlap = sum(common.values())
+    if overlap == 0:
+        return 0.0
+    precision = overlap / len(predicted)
+    recall = overlap / len(expected)
+    return 2 * precision * recall / (precision + recall)
+
+
+def best_over(metric, prediction: str, truths: Sequence[str]) -> float:
+    # SQuAD 2.0 unanswerable questions: only an empty prediction is right.
+    if not truths:
+        return float(not normalize_answer(prediction))
+    return max(metric(prediction, truth) for truth in truths)
+
+
+def score(questions: Sequence[Question], predictions: Dict[str, str]) -> Dict[str, float]:
+    """EM and F1 in percent over `questions`; a missing prediction counts as wrong."""
+    em = f1 = 0.0
+    for q in questions:
+        predicted = predictions.get(q.id, "")
+        em += best_over(exact_match, predicted, q.answers)
+        f1 += best_over(f1_score, predicted, q.answers)
+    n = max(len(questions), 1)
+    return {"exact_match": 100.0 * em / n, "f1": 100.0 * f1 / n, "questions": len(questions)}
+
+
+def has_unanswerable(articles: Iterable[dict]) -> bool:
+    """True for SQuAD 2.0 files, whose questions may have no answer by design."""
+    return any("is_impossible" in qa for a in articles for p in a.get("paragraphs", [])
+               for qa in p.get("qas", []))
+
+
+def predict(asker, questions: Sequence[Question], abstain: bool, max_answer_len: int = 15,
+            ) -> Tuple[Dict[str, str], int]:
+    """Ask each question against its own paragraph, as `bertcli ask` would.
+
+    `asker` is a `bertcli.qa.Asker`. Returns {question id: answer text} ("" for no answer)
+    and how many questions the reader refused (e.g. too long); those count as wrong.
+    """
+    by_context: Dict[str, List[Question]] = {}
+    for q in questions:
+        by_context.setdefault(q.context, []).append(q)
+    predictions: Dict[str, str] = {}
+    refused = 0
+    for context, group in by_context.items():
+        accepted = []
+        for q in group:
+            try:
+                asker.check_question(q.question)
+            except InputError:
+                predictions[q.id] = ""
+                refused += 1
+                continue
+            accepted.append(q)
+        if not accepted:
+            continue
+        results = asker.ask(context, [q.question for q in accepted], full=True, abstain=abstain,
+                            max_answer_len=max_answer_len)
+        for q, result in zip(accepted, results):
+            predictions[q.id] = result.answers[0].text if result.answers else ""
+    return predictions, refused
