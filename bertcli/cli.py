@@ -141,6 +141,10 @@ MAX_BYTES_OPT = typer.Option(
     None, "--max-bytes",
     help="Refuse inputs (files, stdin, downloads) larger than this (default 50 MB, or $BERTCLI_MAX_BYTES).",
 )
+PRECISION_OPT = typer.Option(
+    "fp32", "--precision",
+    help="Encoder numerics on CPU: fp32 (exact) or int8 (faster; may pick other sentences).",
+)
 INPUT_FORMAT_OPT = typer.Option(
     None, "--input-format", "-i",
     help="Read inputs as this format [default: from the extension, Content-Type or content].",
@@ -166,6 +170,7 @@ def summarize(
     model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP + " [default: distilbert-base-uncased]"),
     fmt: Format = FORMAT_OPT,
     device: Device = DEVICE_OPT,
+    precision: str = PRECISION_OPT,
     offline: bool = OFFLINE_OPT,
     input_format: Optional[InputFormat] = INPUT_FORMAT_OPT,
     encoding: Optional[str] = ENCODING_OPT,
@@ -182,12 +187,14 @@ def summarize(
         sentence_count(10, num_sentences, ratio)
         if strategy not in STRATEGIES:
             raise UsageError(f"--strategy {strategy}: choose one of {', '.join(STRATEGIES)}")
+        check_precision(precision)
         renderer = Renderer(fmt.value, sys.stdout, several=len(inputs) > 1)
         summarizer: Optional[Summarizer] = None
         failed: List[str] = []
         for doc in documents(inputs, encoding, max_bytes, failed, input_format):
             if summarizer is None:
-                summarizer = Summarizer(model=model, device=device.value, offline=offline)
+                summarizer = Summarizer(model=model, device=device.value, offline=offline,
+                                        precision=precision)
             result = summarizer(doc, num_sentences=num_sentences, ratio=ratio, strategy=strategy)
             for message in result.notes:
                 note(message)
@@ -329,6 +336,11 @@ def ask(
     run_guarded(body, verbose)
 
 
+def check_precision(precision: str) -> None:
+    if precision not in ("int8", "fp32"):
+        raise UsageError(f"--precision {precision}: choose int8 or fp32")
+
+
 def read_questions(source: str, encoding: Optional[str], max_bytes: Optional[int]) -> List[str]:
     """One question per line; blank lines are skipped."""
     from .inputs import read_document
@@ -391,6 +403,7 @@ def eval_summarize(
     model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     fmt: Format = FORMAT_OPT,
     device: Device = DEVICE_OPT,
+    precision: str = PRECISION_OPT,
     offline: bool = OFFLINE_OPT,
     verbose: bool = VERBOSE_OPT,
 ) -> None:
@@ -404,8 +417,9 @@ def eval_summarize(
         for name in [strategy] + ([baseline] if baseline else []):
             if name not in STRATEGIES:
                 raise UsageError(f"--strategy {name}: choose one of {', '.join(STRATEGIES)}")
+        check_precision(precision)
         records = load_jsonl(data, limit)
-        summarizer = Summarizer(model=model, device=device.value, offline=offline)
+        summarizer = Summarizer(model=model, device=device.value, offline=offline, precision=precision)
         report = EvalReport(strategy, summarizer.model_name, len(records),
                             evaluate_summaries(summarizer, records, strategy, num_sentences, shuffle))
         if baseline:

@@ -23,6 +23,10 @@ from .errors import ModelError  # noqa: E402
 from .models import INT8_WEIGHTS, ResolvedModel, model_architectures  # noqa: E402
 
 transformers.logging.set_verbosity_error()
+# transformers' generation utilities import scikit-learn (and scipy) for one helper of assisted
+# generation, which encoders and readers never use: 1.2 s of every start-up. Loading a model
+# checks this flag before that import.
+transformers.utils.import_utils._sklearn_available = False
 warnings.filterwarnings("ignore", module="transformers")
 
 # Positions a BERT-family encoder can take; longer inputs are truncated to this.
@@ -238,6 +242,47 @@ class Reader:
                 n = len(windows[i]["input_ids"])
                 results[i] = (start[row, :n], end[row, :n])
         return results
+
+
+class _LastTwoLayers(torch.nn.Module):
+    """What the ONNX encoder computes: the last and second-to-last hidden layers."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask):
+        out = self.model(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+        return out.hidden_states[-1], out.hidden_states[-2]
+
+
+def export_encoder_onnx(model: ResolvedModel, onnx_path, tokenizer_path) -> Dict[str, Any]:
+    """Export `model`'s encoder to ONNX (float32) and its Rust tokenizer to JSON; returns the
+    facts the ONNX encoder needs (bertcli.fast)."""
+    tokenizer = _load_tokenizer(model)
+    try:
+        encoder = transformers.AutoModel.from_pretrained(str(model.path), attn_implementation="eager")
+    except Exception as err:
+        raise ModelError(f"{model.name}: cannot load the model ({_short(err)})") from None
+    encoder.float().eval()
+    ids = torch.ones((2, 8), dtype=torch.long)
+    axes = {0: "batch", 1: "tokens"}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _LastTwoLayers(encoder), (ids, torch.ones_like(ids)), str(onnx_path), dynamo=False,
+            opset_version=17, input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden", "previous_hidden"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden": axes,
+                          "previous_hidden": axes},
+        )
+    tokenizer.backend_tokenizer.save(str(tokenizer_path))
+    return {
+        "max_tokens": max_tokens(tokenizer, encoder.config),
+        "pad_token_id": tokenizer.pad_token_id or 0,
+        "unk_token_id": tokenizer.unk_token_id or 0,
+        "hidden_size": encoder.config.hidden_size,
+    }
 
 
 @lru_cache(maxsize=4)

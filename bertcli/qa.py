@@ -201,15 +201,20 @@ def check_options(top_k: int, max_answer_len: int, passages: int) -> None:
             raise UsageError(f"{name} must be at least 1, got {value}")
 
 
-def merge_adjacent(passages: Iterable[Passage], text: str) -> List[Passage]:
-    """Sort passages and join neighbours (only whitespace between), so the reader reads
-    fewer, longer contexts and an answer at a passage boundary stays whole."""
+def merge_adjacent(passages: Iterable[Passage], text: str,
+                   fits: Optional[Callable[[Passage], bool]] = None) -> List[Passage]:
+    """Sort passages and join neighbours (only whitespace between), so an answer at a passage
+    boundary stays whole. With `fits`, a join happens only while the result still fits one
+    reader window: a context longer than a window is read in overlapping windows (stride),
+    which costs more than reading the passages apart."""
     merged: List[Passage] = []
     for p in sorted(passages, key=lambda p: p.start):
         if merged and not text[merged[-1].end:p.start].strip():
-            merged[-1] = Passage(merged[-1].start, max(merged[-1].end, p.end))
-        else:
-            merged.append(p)
+            joined = Passage(merged[-1].start, max(merged[-1].end, p.end))
+            if fits is None or fits(joined):
+                merged[-1] = joined
+                continue
+        merged.append(p)
     return merged
 
 
@@ -310,12 +315,23 @@ class Asker:
 
         read_whole = full or self._token_count(doc.text) <= FULL_READ_TOKENS
         index = None if read_whole else self.retriever().index(doc.text, sentences, unit="passage")
+        if index is not None:
+            counts = self.reader.tokenizer([doc.text[p.start:p.end] for p in index.units],
+                                           add_special_tokens=False)["input_ids"]
+            tokens = {(p.start, p.end): len(ids) for p, ids in zip(index.units, counts)}
         results = []
         for question in questions:
             if read_whole:
                 chosen = [Passage(0, len(doc.text))]
             else:
-                chosen = merge_adjacent(index.top(question, passages), doc.text)
+                # question + [CLS] [SEP] [SEP] + context must fit one window of MAX_SEQ_LEN
+                room = self._window_tokens() - self.reader.question_tokens(question) - 3
+
+                def fits(p: Passage) -> bool:
+                    inside = [n for (a, b), n in tokens.items() if a >= p.start and b <= p.end]
+                    return sum(inside) <= room
+
+                chosen = merge_adjacent(index.top(question, passages), doc.text, fits)
             contexts = [(p.start, doc.text[p.start:p.end]) for p in chosen]
             raw, _ = read_contexts(self.reader, question, contexts, top_k=top_k,
                                    max_answer_len=max_answer_len, handle_impossible_answer=abstain)
@@ -328,6 +344,9 @@ class Asker:
             results.append(AskResult(doc.source, self.model_name, "reader", question, answers, chosen,
                                      format=doc.format))
         return results
+
+    def _window_tokens(self) -> int:
+        return min(self.reader.tokenizer.model_max_length, MAX_SEQ_LEN)
 
     def _token_count(self, text: str) -> int:
         return len(self.reader.tokenizer(text, add_special_tokens=False)["input_ids"])

@@ -20,7 +20,18 @@ class Sentence:
 
 @lru_cache(maxsize=1)
 def _nlp():
-    import spacy
+    import sys
+
+    if "torch" in sys.modules:
+        import spacy
+    else:
+        # spaCy's thinc imports torch whenever it is installed (1 s), though the sentencizer
+        # never uses it. Hide torch during the import; bertcli imports it later if it needs it.
+        sys.modules["torch"] = None  # type: ignore[assignment]
+        try:
+            import spacy
+        finally:
+            del sys.modules["torch"]
 
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")

@@ -149,13 +149,25 @@ class Summarizer:
         device: str = "auto",
         offline: bool = False,
         notice: Callable[[str], None] = _announce,
+        precision: str = "fp32",
     ):
+        from .fast import PRECISIONS, gpu_present, load_fast_encoder
+
+        if precision not in PRECISIONS:
+            raise UsageError(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
         self.notice = notice
         self.resolved = self._resolve(model, offline)
-        self.device = resolve_device(device)
-        from . import hf
+        self.encoder = None
+        # On CPU, the ONNX Runtime copy of the encoder (no torch import: see bertcli.fast).
+        if device == "cpu" or (device == "auto" and not gpu_present()):
+            self.device = "cpu"
+            self.encoder = load_fast_encoder(self.resolved, precision, notice)
+        if self.encoder is None:
+            self.device = resolve_device(device)
+            from . import hf
 
-        self.encoder = hf.load_encoder(self.resolved, self.device)
+            self.encoder = hf.load_encoder(self.resolved, self.device)  # float32 always
+        self.precision = precision
 
     def _resolve(self, model: Optional[str], offline: bool) -> ResolvedModel:
         def fallback() -> ResolvedModel:

@@ -77,13 +77,22 @@ def tiny_bert_qa_dir(tmp_path_factory) -> Path:
     return _tiny_qa(tmp_path_factory, "bert", 2)
 
 
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory) -> Path:
+    """One cache of prepared ONNX encoders for the whole run (preparing MiniLM takes seconds);
+    tests of the preparation itself use their own."""
+    return tmp_path_factory.mktemp("bertcli-cache")
+
+
 @pytest.fixture()
-def new_user_env(tmp_path) -> dict:
+def new_user_env(tmp_path, onnx_cache) -> dict:
     """A new user: empty HOME and HF cache, no network for the hub, nothing on stdin."""
     home = tmp_path / "home"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "TRANSFORMERS_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("HF_", "TRANSFORMERS_", "BERTCLI_"))}
     env.update(HOME=str(home), HF_HOME=str(home / ".cache" / "huggingface"),
+               BERTCLI_CACHE=str(onnx_cache),
                # An unroutable endpoint: the hub cannot be reached, whatever this machine's network.
                HF_ENDPOINT="http://127.0.0.1:9", PYTHONIOENCODING="utf-8", NO_COLOR="1")
     return env

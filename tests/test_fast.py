@@ -1,0 +1,123 @@
+"""The ONNX Runtime encoder: same numbers as torch, prepared once, torch as the fallback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from bertcli import fast
+from bertcli.models import ResolvedModel
+
+from .conftest import cnndm_articles
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("BERTCLI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("BERTCLI_NO_ONNX", raising=False)
+    return tmp_path / "cache"
+
+
+@pytest.fixture()
+def tiny(tiny_encoder_dir):
+    return ResolvedModel(str(tiny_encoder_dir), tiny_encoder_dir, "directory")
+
+
+def test_fp32_onnx_matches_torch(cache, tiny):
+    from bertcli import hf
+
+    notices = []
+    onnx = fast.load_fast_encoder(tiny, "fp32", notices.append)
+    assert onnx is not None and len(notices) == 1 and "preparing a fast CPU copy" in notices[0]
+    torch_encoder = hf.Encoder(tiny, "cpu")
+    texts = ["The river rose three metres overnight.", "Short.", "x " * 700,  # truncated
+             "Hundreds of residents were moved to shelters as the water reached the quays."]
+    assert onnx.token_ids(texts) == torch_encoder.token_ids(texts)
+    assert onnx.token_ids(texts, True, 256) == torch_encoder.token_ids(texts, True, 256)
+    np.testing.assert_allclose(onnx.embed(texts), torch_encoder.embed(texts), atol=1e-4)
+    np.testing.assert_allclose(onnx.embed_normalized(texts), torch_encoder.embed_normalized(texts),
+                               atol=1e-4)
+
+
+def test_prepared_once_and_keyed_to_the_model_files(cache, tiny, tmp_path):
+    notices = []
+    fast.load_fast_encoder(tiny, "fp32", notices.append)
+    fast.load_fast_encoder(tiny, "int8", notices.append)
+    assert len(notices) == 1  # the second load found the cached copy
+    folder = fast.prepared_dir(tiny)
+    assert fast.is_prepared(folder) and folder.parent == cache / "onnx"
+    assert not list(folder.parent.glob(".prepare-*"))  # no half-written leftovers
+    # a changed model is another key, so it is prepared again
+    import shutil
+
+    changed = tmp_path / "changed"
+    shutil.copytree(tiny.path, changed)
+    config = json.loads((changed / "config.json").read_text())
+    config["layer_norm_eps"] = 1e-6
+    (changed / "config.json").write_text(json.dumps(config))
+    assert fast.prepared_dir(ResolvedModel(tiny.name, changed, "directory")) != folder
+
+
+def test_summaries_match_torch(cache, tiny_encoder_dir, monkeypatch):
+    from bertcli.summary import Summarizer
+
+    articles = [a["article"] for a in cnndm_articles(4)]
+    quiet = lambda message: None  # noqa: E731
+    onnx = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=quiet)
+    assert isinstance(onnx.encoder, fast.FastEncoder) and onnx.encoder.precision == "fp32"
+    monkeypatch.setenv("BERTCLI_NO_ONNX", "1")
+    reference = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=quiet)
+    assert not isinstance(reference.encoder, fast.FastEncoder)
+    for strategy in ("central", "cluster"):
+        for article in articles:
+            a = onnx(article, num_sentences=3, strategy=strategy)
+            b = reference(article, num_sentences=3, strategy=strategy)
+            assert [s.index for s in a.sentences] == [s.index for s in b.sentences]
+
+
+def test_export_failure_falls_back_to_torch(cache, tiny_encoder_dir, monkeypatch):
+    from bertcli import hf
+    from bertcli.summary import Summarizer
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter exploded")
+
+    monkeypatch.setattr(hf, "export_encoder_onnx", broken)
+    notices = []
+    summarizer = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=notices.append)
+    assert isinstance(summarizer.encoder, hf.Encoder)
+    assert any("exporter exploded" in n and "using torch" in n for n in notices)
+    assert not list((cache / "onnx").glob("*"))  # nothing half-prepared left behind
+
+
+def test_cold_summarize_does_not_import_torch(run_cli, tiny_encoder_dir, new_user_env, tmp_path):
+    article = tmp_path / "a.txt"
+    article.write_text(cnndm_articles(1)[0]["article"], encoding="utf-8")
+    first = run_cli("summarize", article, "--model", tiny_encoder_dir, "--format", "json")
+    assert first.returncode == 0, first.err
+    probe = (
+        "import sys\n"
+        "from bertcli.cli import main\n"
+        "sys.argv = ['bertcli', 'summarize', sys.argv[1], '--model', sys.argv[2], '-f', 'json']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('IMPORTED', sorted(m for m in ('torch', 'transformers', 'sklearn') if m in sys.modules),"
+        " file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe, str(article), str(tiny_encoder_dir)],
+                          capture_output=True, text=True, env=new_user_env, timeout=120)
+    assert "IMPORTED []" in proc.stderr, proc.stderr
+    assert json.loads(proc.stdout) == json.loads(first.stdout.decode())
+
+
+def test_precision_option(run_cli, tiny_encoder_dir):
+    proc = run_cli("summarize", "-", "--precision", "fp16", "--model", tiny_encoder_dir, input="x. y.")
+    assert proc.returncode == 2 and "--precision fp16" in proc.err
+    text = " ".join(a["article"] for a in cnndm_articles(1))
+    proc = run_cli("summarize", "-", "--precision", "int8", "-n", "3", "--model", tiny_encoder_dir,
+                   "--format", "json", input=text)
+    assert proc.returncode == 0, proc.err
+    assert len(json.loads(proc.out)["sentences"]) == 3
