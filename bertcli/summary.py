@@ -28,9 +28,13 @@ MAX_CHARS = 600
 RANDOM_STATE = 12345  # the library's seed: same input, same output
 STRATEGIES = ("central", "cluster", "lead")
 DEFAULT_STRATEGY = "central"
-# `central` strategy: score = centrality + POSITION_WEIGHT / sqrt(1 + rank), chosen with
+# `central` strategy: score = centrality + w * POSITION_WEIGHT / sqrt(1 + rank), chosen with
 # maximal marginal relevance (REDUNDANCY_WEIGHT) so the picks do not repeat each other.
-POSITION_WEIGHT = 0.1
+# w = how much this document's own early sentences are its central ones (rank correlation,
+# floored at 0): news leads get the prior, text whose order says nothing does not.
+# The constants were chosen among 20 settings on the first 25 articles of cnndm-dev.jsonl and
+# confirmed on the other 25, plain and shuffled (README, "Summary quality").
+POSITION_WEIGHT = 0.5
 REDUNDANCY_WEIGHT = 0.3
 
 # Lines that are not sentences of the text: bylines, datelines, timestamps, photo credits,
@@ -72,13 +76,26 @@ def length_filtered(sentences: Sequence[Sentence]) -> List[Sentence]:
             if MIN_CHARS < len(s.text) < MAX_CHARS and not is_boilerplate(s)]
 
 
+def position_trust(centrality: np.ndarray) -> float:
+    """Spearman correlation of earliness and centrality, floored at 0."""
+    n = len(centrality)
+    if n < 3:
+        return 0.0
+    ranks = np.argsort(np.argsort(centrality, kind="stable"), kind="stable")
+    r = float(np.corrcoef(-np.arange(n), ranks)[0, 1])
+    return max(0.0, r) if np.isfinite(r) else 0.0
+
+
 def central_select(vectors: np.ndarray, k: int) -> List[int]:
     """Position-aware centrality with MMR: the rows most like the whole document, nudged
-    towards the start, each new pick penalised by its likeness to the picks so far."""
+    towards the start as far as the document's own order deserves, each new pick penalised by
+    its likeness to the picks so far."""
     n = len(vectors)
     centroid = vectors.mean(axis=0)
     centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
-    score = vectors @ centroid + POSITION_WEIGHT / np.sqrt(1.0 + np.arange(n))
+    centrality = vectors @ centroid
+    weight = POSITION_WEIGHT * position_trust(centrality)
+    score = centrality + weight / np.sqrt(1.0 + np.arange(n))
     similarity = vectors @ vectors.T
     chosen: List[int] = []
     for _ in range(min(k, n)):
