@@ -23,10 +23,12 @@ from .errors import ModelError  # noqa: E402
 from .models import INT8_WEIGHTS, ResolvedModel, model_architectures  # noqa: E402
 
 transformers.logging.set_verbosity_error()
-# transformers' generation utilities import scikit-learn (and scipy) for one helper of assisted
-# generation, which encoders and readers never use: 1.2 s of every start-up. Loading a model
-# checks this flag before that import.
+# transformers' generation utilities import scikit-learn for one helper of assisted generation,
+# and its object-detection losses import scipy: neither is used by encoders or readers, and
+# together they cost ~1.5 s and ~100 MB of every start-up. Loading a model checks these flags
+# before those imports.
 transformers.utils.import_utils._sklearn_available = False
+transformers.utils.import_utils._scipy_available = False
 warnings.filterwarnings("ignore", module="transformers")
 
 # Positions a BERT-family encoder can take; longer inputs are truncated to this.
@@ -87,10 +89,11 @@ class Encoder:
         )
         return [ids if ids else [self.tokenizer.unk_token_id or 0] for ids in encoded["input_ids"]]
 
-    def embed_normalized(self, texts: Sequence[str], max_tokens: int = 256) -> np.ndarray:
+    def embed_normalized(self, texts: Sequence[str], max_tokens: int = 256,
+                         batch_size: int = 32) -> np.ndarray:
         """Sentence-transformers style: special tokens, last layer, mean, unit length."""
         ids = self.token_ids(texts, special_tokens=True, limit=max_tokens)
-        vectors = self._mean_hidden(ids, layer=-1)
+        vectors = self._mean_hidden(ids, layer=-1, batch_size=batch_size)
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     def embed(self, texts: Sequence[str], layer: int = -2) -> np.ndarray:

@@ -180,6 +180,19 @@ def read_contexts(
 # --- the user-facing API -------------------------------------------------------------------
 
 
+def _release_memory() -> None:
+    """Collect garbage and hand freed heap back to the OS (glibc), so RSS really drops."""
+    import gc
+
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
+
+
 def _announce(message: str) -> None:
     print(f"bertcli: {message}", file=sys.stderr)
 
@@ -314,24 +327,9 @@ class Asker:
             return [self._retrieval_answers(doc, q, index, top_k) for q in questions]
 
         read_whole = full or self._token_count(doc.text) <= FULL_READ_TOKENS
-        index = None if read_whole else self.retriever().index(doc.text, sentences, unit="passage")
-        if index is not None:
-            counts = self.reader.tokenizer([doc.text[p.start:p.end] for p in index.units],
-                                           add_special_tokens=False)["input_ids"]
-            tokens = {(p.start, p.end): len(ids) for p, ids in zip(index.units, counts)}
+        plans = self._plan(doc.text, sentences, questions, passages, read_whole)
         results = []
-        for question in questions:
-            if read_whole:
-                chosen = [Passage(0, len(doc.text))]
-            else:
-                # question + [CLS] [SEP] [SEP] + context must fit one window of MAX_SEQ_LEN
-                room = self._window_tokens() - self.reader.question_tokens(question) - 3
-
-                def fits(p: Passage) -> bool:
-                    inside = [n for (a, b), n in tokens.items() if a >= p.start and b <= p.end]
-                    return sum(inside) <= room
-
-                chosen = merge_adjacent(index.top(question, passages), doc.text, fits)
+        for question, chosen in zip(questions, plans):
             contexts = [(p.start, doc.text[p.start:p.end]) for p in chosen]
             raw, _ = read_contexts(self.reader, question, contexts, top_k=top_k,
                                    max_answer_len=max_answer_len, handle_impossible_answer=abstain)
@@ -344,6 +342,33 @@ class Asker:
             results.append(AskResult(doc.source, self.model_name, "reader", question, answers, chosen,
                                      format=doc.format))
         return results
+
+    def _plan(self, text: str, sentences, questions: Sequence[str], passages: int,
+              read_whole: bool) -> List[List[Passage]]:
+        """The passages to read for each question: the whole text, or the best `passages`."""
+        if read_whole:
+            return [[Passage(0, len(text))] for _ in questions]
+        index = self.retriever().index(text, sentences, unit="passage")
+        counts = self.reader.tokenizer([text[p.start:p.end] for p in index.units],
+                                       add_special_tokens=False)["input_ids"]
+        tokens = {(p.start, p.end): len(ids) for p, ids in zip(index.units, counts)}
+        plans = []
+        for question in questions:
+            # question + [CLS] [SEP] [SEP] + context must fit one window of MAX_SEQ_LEN
+            room = self._window_tokens() - self.reader.question_tokens(question) - 3
+
+            def fits(p: Passage, room: int = room) -> bool:
+                inside = [n for (a, b), n in tokens.items() if a >= p.start and b <= p.end]
+                return sum(inside) <= room
+
+            plans.append(merge_adjacent(index.top(question, passages), text, fits))
+        # The retriever's encoder is not needed while the reader reads: let it go, so the two
+        # models never sit in memory together (peak RSS below the tutorial's pipeline). The
+        # next long document loads it again (a fraction of a second from the page cache).
+        del index
+        self._retriever = None
+        _release_memory()
+        return plans
 
     def _window_tokens(self) -> int:
         return min(self.reader.tokenizer.model_max_length, MAX_SEQ_LEN)

@@ -85,7 +85,7 @@ class Retriever:
     def __init__(self, device: str = "cpu"):
         from . import hf
 
-        self.encoder = hf.load_encoder(bundled_encoder(), device)
+        self.encoder = hf.Encoder(bundled_encoder(), device)  # not cached: ask frees it
 
     def index(self, text: str, sentences: Sequence[Sentence], unit: str = "passage") -> Index:
         from rank_bm25 import BM25Okapi
@@ -96,5 +96,7 @@ class Retriever:
             units = make_passages(sentences)
         texts = [text[u.start:u.end] for u in units]
         bm25 = BM25Okapi([terms(t) or ["_"] for t in texts])
-        vectors = self.encoder.embed_normalized(texts)
+        # Small batches: passages run to 256 tokens, and a batch's activations (every hidden
+        # layer is returned) would otherwise set the peak memory of `ask`.
+        vectors = self.encoder.embed_normalized(texts, batch_size=4)
         return Index(units, bm25, vectors, self.encoder)

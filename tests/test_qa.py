@@ -108,3 +108,15 @@ def test_no_reader_at_all_falls_back_to_retrieval(monkeypatch):
     assert asker.mode == "retrieval" and asker.reader is None
     assert len(notices) == 1
     assert "bertcli models pull distilbert-base-cased-distilled-squad" in notices[0]
+
+
+def test_merge_adjacent_only_while_it_fits_one_window():
+    from bertcli.qa import Passage, merge_adjacent
+
+    text = "a" * 10 + " " + "b" * 10 + " " + "c" * 10 + "  x  " + "d" * 10
+    parts = [Passage(0, 10), Passage(11, 21), Passage(22, 32), Passage(37, 47)]
+    # no limit: neighbours separated by whitespace join, the one after "x" stays apart
+    assert merge_adjacent(parts[::-1], text) == [Passage(0, 32), Passage(37, 47)]
+    # at most 21 characters per merged passage: a, b join; c cannot join them
+    fits = lambda p: p.end - p.start <= 21  # noqa: E731
+    assert merge_adjacent(parts, text, fits) == [Passage(0, 21), Passage(22, 32), Passage(37, 47)]

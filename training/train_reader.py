@@ -65,14 +65,19 @@ def log(*parts):
 # ---- features ---------------------------------------------------------------------------
 
 
-def train_features(tokenizer, questions, max_len, stride):
-    """Windows with the answer's token start/end (CLS index when the window misses it)."""
-    enc = tokenizer(
+def windows(tokenizer, questions, max_len, stride):
+    """Question + context windows over each paragraph (overlapping by `stride` tokens)."""
+    return tokenizer(
         [q.question.lstrip() for q in questions],
         [q.context for q in questions],
         truncation="only_second", max_length=max_len, stride=stride,
         return_overflowing_tokens=True, return_offsets_mapping=True, padding=False,
     )
+
+
+def train_features(tokenizer, questions, max_len, stride):
+    """Windows with the answer's token start/end (CLS index when the window misses it)."""
+    enc = windows(tokenizer, questions, max_len, stride)
     features = []
     for i, ids in enumerate(enc["input_ids"]):
         q = questions[enc["overflow_to_sample_mapping"][i]]
@@ -90,12 +95,8 @@ def train_features(tokenizer, questions, max_len, stride):
 
 
 def eval_features(tokenizer, questions, max_len, stride):
-    enc = tokenizer(
-        [q.question.lstrip() for q in questions],
-        [q.context for q in questions],
-        truncation="only_second", max_length=max_len, stride=stride,
-        return_overflowing_tokens=True, return_offsets_mapping=True, padding=False,
-    )
+    """Windows with the character offsets of their context tokens (None elsewhere)."""
+    enc = windows(tokenizer, questions, max_len, stride)
     features = []
     for i, ids in enumerate(enc["input_ids"]):
         seq = enc.sequence_ids(i)
