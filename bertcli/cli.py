@@ -142,7 +142,7 @@ MAX_BYTES_OPT = typer.Option(
     help="Refuse inputs (files, stdin, downloads) larger than this (default 50 MB, or $BERTCLI_MAX_BYTES).",
 )
 PRECISION_OPT = typer.Option(
-    "fp32", "--precision",
+    "fp32", "--precision",  # bertcli.fast.DEFAULT_PRECISION (not imported: keeps --help light)
     help="Encoder numerics on CPU: fp32 (exact) or int8 (faster; may pick other sentences).",
 )
 INPUT_FORMAT_OPT = typer.Option(
@@ -187,6 +187,8 @@ def summarize(
         sentence_count(10, num_sentences, ratio)
         if strategy not in STRATEGIES:
             raise UsageError(f"--strategy {strategy}: choose one of {', '.join(STRATEGIES)}")
+        from .fast import check_precision
+
         check_precision(precision)
         renderer = Renderer(fmt.value, sys.stdout, several=len(inputs) > 1)
         summarizer: Optional[Summarizer] = None
@@ -336,11 +338,6 @@ def ask(
     run_guarded(body, verbose)
 
 
-def check_precision(precision: str) -> None:
-    if precision not in ("int8", "fp32"):
-        raise UsageError(f"--precision {precision}: choose int8 or fp32")
-
-
 def read_questions(source: str, encoding: Optional[str], max_bytes: Optional[int]) -> List[str]:
     """One question per line; blank lines are skipped."""
     from .inputs import read_document
@@ -411,6 +408,7 @@ def eval_summarize(
 
     def body() -> int:
         from .evaluate import METRICS, EvalReport, evaluate_summaries, load_jsonl
+        from .fast import check_precision
         from .summary import STRATEGIES, Summarizer, sentence_count
 
         sentence_count(10, num_sentences, None)
@@ -470,6 +468,7 @@ def eval_ask(
     """SQuAD exact match and F1 of a reader, each question asked against its own paragraph."""
 
     def body() -> int:
+        import json
         import time
 
         from . import squad
@@ -493,8 +492,6 @@ def eval_ask(
         predictions, refused = squad.predict(asker, questions, allow_null, max_answer_len)
         scores = squad.score(questions, predictions)
         if predictions_file:
-            import json
-
             from .render import write_atomically
 
             write_atomically(predictions_file, json.dumps(predictions, ensure_ascii=False, indent=1) + "\n")
@@ -503,8 +500,6 @@ def eval_ask(
                   "abstain": allow_null, "refused": refused,
                   "seconds": round(time.perf_counter() - began, 1)}
         if fmt in (Format.json, Format.jsonl):
-            import json
-
             print(json.dumps(result, indent=2 if fmt == Format.json else None))
             return 0
         print(f"{result['model']} · {data} · {result['questions']} questions"

@@ -30,6 +30,13 @@ PRECISIONS = ("fp32", "int8")
 # int8 is opt-in: on CNN/DailyMail with MiniLM it picked other sentences for 42% of articles
 # (benchmarks/precision.py), short of the 90% agreement a default needs.
 DEFAULT_PRECISION = "fp32"
+
+
+def check_precision(precision: str) -> None:
+    from .errors import UsageError
+
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
 # Bump when the exported graph or the folder layout changes: old copies are then ignored.
 FORMAT_VERSION = 2
 META = "meta.json"

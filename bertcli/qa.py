@@ -292,7 +292,7 @@ class Asker:
         if not question:
             raise InputError("empty question")
         if self.reader is not None:
-            limit = min(self.reader.tokenizer.model_max_length, MAX_SEQ_LEN) - DOC_STRIDE - 4
+            limit = self._window_tokens() - DOC_STRIDE - 4
             n = self.reader.question_tokens(question)
             if n > limit:
                 raise InputError(

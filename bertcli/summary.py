@@ -166,12 +166,11 @@ class Summarizer:
         device: str = "auto",
         offline: bool = False,
         notice: Callable[[str], None] = _announce,
-        precision: str = "fp32",
+        precision: str = "fp32",  # bertcli.fast.DEFAULT_PRECISION
     ):
-        from .fast import PRECISIONS, gpu_present, load_fast_encoder
+        from .fast import check_precision, gpu_present, load_fast_encoder
 
-        if precision not in PRECISIONS:
-            raise UsageError(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
+        check_precision(precision)
         self.notice = notice
         self.resolved = self._resolve(model, offline)
         self.encoder = None
@@ -184,7 +183,6 @@ class Summarizer:
             from . import hf
 
             self.encoder = hf.load_encoder(self.resolved, self.device)  # float32 always
-        self.precision = precision
 
     def _resolve(self, model: Optional[str], offline: bool) -> ResolvedModel:
         def fallback() -> ResolvedModel:
