@@ -6,7 +6,9 @@ Runs every strategy that uses the encoder (central, cluster) three ways on
 ../shared/data/cnndm-dev.jsonl: torch float32 (the reference), ONNX Runtime float32 and
 ONNX Runtime int8, and prints ROUGE-1/2/Lsum and the share of articles where the same sentences
 were picked as by torch. The bar for a default: ROUGE within 0.3 and the same picks for at
-least 90% of articles.
+least 90% of articles. Then the same-picks share again on documents nothing was chosen on: the
+first six paragraphs of each article of ../shared/data/squad1.1-dev.json and squad2-dev.json
+(joined by blank lines, ~35 sentences like a news article; no references, so no ROUGE).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 DATA = HERE.parents[1] / "shared" / "data" / "cnndm-dev.jsonl"
+HELD_OUT = [HERE.parents[1] / "shared" / "data" / name for name in ("squad1.1-dev.json", "squad2-dev.json")]
+PARAGRAPHS = 6
 
 
 def picks(summarizer, records, strategy):
@@ -27,6 +31,14 @@ def picks(summarizer, records, strategy):
         result = summarizer(record["article"], num_sentences=3, strategy=strategy)
         out.append(tuple(s.index for s in result.sentences))
     return out
+
+
+def squad_documents(limit):
+    import json
+
+    data = [a for path in HELD_OUT for a in json.loads(path.read_text(encoding="utf-8"))["data"]]
+    return [{"article": "\n\n".join(p["context"] for p in article["paragraphs"][:PARAGRAPHS])}
+            for article in data[:limit]]
 
 
 def main() -> None:
@@ -64,6 +76,20 @@ def main() -> None:
             same = sum(a == b for a, b in zip(chosen, reference)) / len(records)
             cells = " | ".join(f"{sum(scores[m]) / len(records):.2f}" for m in METRICS)
             print(f"| {strategy} | {name} | {cells} | {100 * same:.0f}% |", flush=True)
+
+    documents = squad_documents(args.limit)
+    print(f"\nHeld out: {len(documents)} SQuAD dev articles (first {PARAGRAPHS} paragraphs), "
+          "same picks as torch fp32")
+    print("| strategy | encoder | same picks |")
+    print("| --- | --- | --- |")
+    for strategy in ("central", "cluster"):
+        reference = None
+        for name, summarizer in backends.items():
+            chosen = picks(summarizer, documents, strategy)
+            reference = reference or chosen
+            same = sum(a == b for a, b in zip(chosen, reference))
+            print(f"| {strategy} | {name} | {same}/{len(documents)} ({100 * same / len(documents):.0f}%) |",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -142,8 +142,9 @@ MAX_BYTES_OPT = typer.Option(
     help="Refuse inputs (files, stdin, downloads) larger than this (default 50 MB, or $BERTCLI_MAX_BYTES).",
 )
 PRECISION_OPT = typer.Option(
-    "fp32", "--precision",  # bertcli.fast.DEFAULT_PRECISION (not imported: keeps --help light)
-    help="Encoder numerics on CPU: fp32 (exact) or int8 (faster; may pick other sentences).",
+    "auto", "--precision",  # bertcli.fast.DEFAULT_PRECISION (not imported: keeps --help light)
+    help="Encoder numerics on CPU: fp32 (exact), int8 (block-wise, faster; rarely picks other "
+         "sentences) or auto (int8 for central, fp32 for cluster).",
 )
 INPUT_FORMAT_OPT = typer.Option(
     None, "--input-format", "-i",
@@ -196,7 +197,7 @@ def summarize(
         for doc in documents(inputs, encoding, max_bytes, failed, input_format):
             if summarizer is None:
                 summarizer = Summarizer(model=model, device=device.value, offline=offline,
-                                        precision=precision)
+                                        precision=precision, strategy=strategy)
             result = summarizer(doc, num_sentences=num_sentences, ratio=ratio, strategy=strategy)
             for message in result.notes:
                 note(message)
@@ -417,7 +418,8 @@ def eval_summarize(
                 raise UsageError(f"--strategy {name}: choose one of {', '.join(STRATEGIES)}")
         check_precision(precision)
         records = load_jsonl(data, limit)
-        summarizer = Summarizer(model=model, device=device.value, offline=offline, precision=precision)
+        summarizer = Summarizer(model=model, device=device.value, offline=offline,
+                                precision=precision, strategy=strategy)
         report = EvalReport(strategy, summarizer.model_name, len(records),
                             evaluate_summaries(summarizer, records, strategy, num_sentences, shuffle))
         if baseline:

@@ -59,10 +59,10 @@ def split_sentences(text: str) -> List[Sentence]:
     """Split `text` into sentences, stripped of surrounding whitespace, with offsets."""
     sentences: List[Sentence] = []
     parts = blocks(text)
-    for (offset, _), doc in zip(parts, _nlp().pipe(block for _, block in parts)):
+    for (offset, block), doc in zip(parts, _nlp().pipe(block for _, block in parts)):
         for span in doc.sents:
             start, end = span.start_char, span.end_char
-            raw = doc.text[start:end]
+            raw = block[start:end]  # not doc.text: spaCy rebuilds that string on every access
             stripped = raw.strip()
             if not stripped:
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import warnings
@@ -153,6 +154,11 @@ def sentence_count(available: int, num_sentences: Optional[int], ratio: Optional
     return n
 
 
+def check_strategy(strategy: str) -> None:
+    if strategy not in STRATEGIES:
+        raise UsageError(f"--strategy {strategy}: choose one of {', '.join(STRATEGIES)}")
+
+
 def _announce(message: str) -> None:
     print(f"bertcli: {message}", file=sys.stderr)
 
@@ -166,23 +172,70 @@ class Summarizer:
         device: str = "auto",
         offline: bool = False,
         notice: Callable[[str], None] = _announce,
-        precision: str = "fp32",  # bertcli.fast.DEFAULT_PRECISION
+        precision: str = "auto",  # bertcli.fast.DEFAULT_PRECISION
+        strategy: str = DEFAULT_STRATEGY,
     ):
-        from .fast import check_precision, gpu_present, load_fast_encoder
+        from .fast import check_precision, gpu_present, runtime_available
 
         check_precision(precision)
+        check_strategy(strategy)
         self.notice = notice
+        self.precision = precision
+        self.strategy = strategy
         self.resolved = self._resolve(model, offline)
-        self.encoder = None
-        # On CPU, the ONNX Runtime copy of the encoder (no torch import: see bertcli.fast).
+        # On CPU, ONNX Runtime copies of the encoder (no torch import: see bertcli.fast), one
+        # per precision in use; torch float32 otherwise, or when the fast path fails.
+        self._fast: dict = {}
+        self._torch = None
         if device == "cpu" or (device == "auto" and not gpu_present()):
             self.device = "cpu"
-            self.encoder = load_fast_encoder(self.resolved, precision, notice)
-        if self.encoder is None:
+            self._onnx = runtime_available() and not os.environ.get("BERTCLI_NO_ONNX")
+        else:
             self.device = resolve_device(device)
+            self._onnx = False
+        if strategy != "lead":
+            self._start(strategy)  # the session loads while the caller reads and splits text
+
+    def _start(self, strategy: str):
+        """The fast encoder for `strategy`'s precision, loading (None: use torch)."""
+        from .fast import effective_precision, load_fast_encoder
+
+        precision = effective_precision(self.precision, strategy)
+        if self._onnx and precision not in self._fast:
+            self._fast[precision] = load_fast_encoder(self.resolved, precision, self.notice)
+            if self._fast[precision] is None:  # could not be prepared: torch from now on
+                self._onnx = False
+        return self._fast.get(precision) if self._onnx else None
+
+    def encoder_for(self, strategy: str):
+        """The encoder `strategy` runs on, ready to use."""
+        from .fast import first_line
+
+        fast = self._start(strategy)
+        while fast is not None:
+            try:
+                fast.session  # noqa: B018 - waits for the loading thread; raises its error
+                return fast
+            except Exception as err:
+                self.notice(f"cannot load the {fast.precision} fast CPU copy of {self.model_name} "
+                            f"({first_line(err)}); using "
+                            + ("float32" if fast.precision != "fp32" else "torch"))
+                fast = None
+                if self.precision != "fp32" and "fp32" not in self._fast:
+                    self.precision = "fp32"
+                    fast = self._start(strategy)
+                else:
+                    self._onnx = False
+        if self._torch is None:
             from . import hf
 
-            self.encoder = hf.load_encoder(self.resolved, self.device)  # float32 always
+            self._torch = hf.load_encoder(self.resolved, self.device)  # float32 always
+        return self._torch
+
+    @property
+    def encoder(self):
+        """The encoder of the default strategy."""
+        return self.encoder_for(self.strategy)
 
     def _resolve(self, model: Optional[str], offline: bool) -> ResolvedModel:
         def fallback() -> ResolvedModel:
@@ -201,8 +254,8 @@ class Summarizer:
         if strategy == "lead":
             return list(range(k))
         if strategy == "cluster":
-            return cluster_select(self.encoder.embed(texts), k)
-        return central_select(self.encoder.embed_normalized(texts), k)
+            return cluster_select(self.encoder_for(strategy).embed(texts), k)
+        return central_select(self.encoder_for(strategy).embed_normalized(texts), k)
 
     @property
     def model_name(self) -> str:
@@ -213,11 +266,12 @@ class Summarizer:
         document: "Document | str",
         num_sentences: Optional[int] = None,
         ratio: Optional[float] = None,
-        strategy: str = DEFAULT_STRATEGY,
+        strategy: Optional[str] = None,
     ) -> Summary:
+        """Summarize one document; `strategy` defaults to the one given at construction."""
         doc = as_document(document)
-        if strategy not in STRATEGIES:
-            raise UsageError(f"--strategy {strategy}: choose one of {', '.join(STRATEGIES)}")
+        strategy = strategy or self.strategy
+        check_strategy(strategy)
         sentences = split_sentences(doc.text)
         kept = length_filtered(sentences)
         # --ratio counts candidates. When the length filter leaves too few, any sentence that
@@ -256,8 +310,8 @@ def summarize(
     strategy: str = DEFAULT_STRATEGY,
     device: str = "auto",
     offline: bool = False,
+    precision: str = "auto",
 ) -> Summary:
     """Summarize one document (a `Document` or a string). See `Summarizer` for many."""
-    return Summarizer(model=model, device=device, offline=offline)(
-        document, num_sentences=num_sentences, ratio=ratio, strategy=strategy
-    )
+    return Summarizer(model=model, device=device, offline=offline, precision=precision,
+                      strategy=strategy)(document, num_sentences=num_sentences, ratio=ratio)

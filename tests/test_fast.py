@@ -67,16 +67,98 @@ def test_summaries_match_torch(cache, tiny_encoder_dir, monkeypatch):
 
     articles = [a["article"] for a in cnndm_articles(4)]
     quiet = lambda message: None  # noqa: E731
-    onnx = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=quiet)
+    onnx = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=quiet, precision="fp32")
     assert isinstance(onnx.encoder, fast.FastEncoder) and onnx.encoder.precision == "fp32"
     monkeypatch.setenv("BERTCLI_NO_ONNX", "1")
-    reference = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=quiet)
+    reference = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=quiet, precision="fp32")
     assert not isinstance(reference.encoder, fast.FastEncoder)
     for strategy in ("central", "cluster"):
         for article in articles:
             a = onnx(article, num_sentences=3, strategy=strategy)
             b = reference(article, num_sentences=3, strategy=strategy)
             assert [s.index for s in a.sentences] == [s.index for s in b.sentences]
+
+
+def test_batches_cover_every_sequence_within_the_token_budget():
+    lengths = [30, 5, 200, 31, 12, 12, 64, 7, 400, 29, 28, 33] * 5
+    groups = fast.batches(lengths, max_tokens=100, max_rows=4)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    for group in groups:
+        widest = max(lengths[i] for i in group)
+        assert len(group) <= 4
+        assert len(group) == 1 or widest * len(group) <= 100  # a long one travels alone
+    # length-sorted: padding stays small
+    padded = sum(max(lengths[i] for i in g) * len(g) for g in groups)
+    assert padded < 1.25 * sum(lengths)
+
+
+def test_auto_precision_is_int8_for_central_only(cache, tiny_encoder_dir):
+    from bertcli.summary import Summarizer
+
+    assert fast.effective_precision("auto", "central") == "int8"
+    assert fast.effective_precision("auto", "cluster") == "fp32"
+    assert fast.effective_precision("fp32", "central") == "fp32"
+    assert fast.effective_precision("int8", "cluster") == "int8"
+    summarizer = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=lambda m: None)
+    assert summarizer.encoder_for("central").precision == "int8"
+    assert summarizer.encoder_for("cluster").precision == "fp32"
+
+
+def test_int8_is_block_quantized_and_close_to_fp32(cache, tiny):
+    import onnx
+
+    quiet = lambda message: None  # noqa: E731
+    exact = fast.load_fast_encoder(tiny, "fp32", quiet)
+    int8 = fast.load_fast_encoder(tiny, "int8", quiet)
+    graph = onnx.load(str(fast.prepared_dir(tiny) / fast.onnx_file("int8"))).graph
+    nbits = [n for n in graph.node if n.op_type == "MatMulNBits"]
+    assert nbits and all({a.name: a.i for a in n.attribute}["bits"] == 8 for n in nbits)
+    texts = [a["article"][:300] for a in cnndm_articles(6)]
+    a, b = exact.embed_normalized(texts), int8.embed_normalized(texts)
+    cosine = (a * b).sum(axis=1)
+    assert cosine.min() > 0.999, cosine
+
+
+def test_int8_picks_the_same_sentences_as_fp32_with_minilm(onnx_cache, monkeypatch):
+    """The bar for int8 as the default: same picks for at least 90% of articles (20 here)."""
+    from bertcli.models import bundled_encoder_path
+    from bertcli.summary import Summarizer
+
+    monkeypatch.setenv("BERTCLI_CACHE", str(onnx_cache))
+    monkeypatch.delenv("BERTCLI_NO_ONNX", raising=False)
+    model, quiet = str(bundled_encoder_path()), lambda message: None
+    exact = Summarizer(model=model, device="cpu", notice=quiet, precision="fp32")
+    int8 = Summarizer(model=model, device="cpu", notice=quiet, precision="int8")
+    same = 0
+    for record in cnndm_articles(20):
+        picks = [[s.index for s in summarizer(record["article"], num_sentences=3).sentences]
+                 for summarizer in (exact, int8)]
+        same += picks[0] == picks[1]
+    assert same >= 18
+
+
+def test_unloadable_int8_copy_falls_back_to_fp32(cache, tiny_encoder_dir):
+    from bertcli.summary import Summarizer
+
+    quiet = lambda message: None  # noqa: E731
+    Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=quiet).encoder  # noqa: B018
+    folder = next((cache / "onnx").iterdir())
+    (folder / fast.onnx_file("int8")).write_bytes(b"not an onnx graph")
+    notices = []
+    summarizer = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=notices.append)
+    article = cnndm_articles(1)[0]["article"]
+    result = summarizer(article, num_sentences=3)
+    assert len(result.sentences) == 3
+    assert summarizer.encoder.precision == "fp32"
+    assert len(notices) == 1 and "cannot load the int8 fast CPU copy" in notices[0]
+    assert notices[0].endswith("using float32")
+    # and with the float32 copy broken too, torch
+    (folder / fast.onnx_file("fp32")).write_bytes(b"broken")
+    notices.clear()
+    summarizer = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=notices.append)
+    assert len(summarizer(article, num_sentences=3).sentences) == 3
+    assert not isinstance(summarizer.encoder, fast.FastEncoder)
+    assert notices[-1].endswith("using torch")
 
 
 def test_export_failure_falls_back_to_torch(cache, tiny_encoder_dir, monkeypatch):
