@@ -195,8 +195,11 @@ class _SessionLoader:
 
             options = ort.SessionOptions()
             options.log_severity_level = 3
-            self._result["session"] = ort.InferenceSession(str(path), options,
-                                                           providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            # One tiny run: some builds load 8-bit MatMulNBits but cannot run it (e.g. on ARM).
+            ids = np.ones((1, 4), dtype=np.int64)
+            session.run(None, {"input_ids": ids, "attention_mask": ids})
+            self._result["session"] = session
         except BaseException as err:  # re-raised in the caller's thread
             self._result["error"] = err
 
