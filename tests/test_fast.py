@@ -183,9 +183,9 @@ def test_cold_summarize_does_not_import_torch(run_cli, tiny_encoder_dir, new_use
     assert first.returncode == 0, first.err
     probe = (
         "import sys\n"
-        "from bertcli.cli import main\n"
+        "from bertcli.cli import app\n"  # main() would end the process at once
         "sys.argv = ['bertcli', 'summarize', sys.argv[1], '--model', sys.argv[2], '-f', 'json']\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass\n"
         "print('IMPORTED', sorted(m for m in ('torch', 'transformers', 'sklearn') if m in sys.modules),"
         " file=sys.stderr)\n"
     )
