@@ -25,12 +25,14 @@ HELD_OUT = [HERE.parents[1] / "shared" / "data" / name for name in ("squad1.1-de
 PARAGRAPHS = 6
 
 
-def picks(summarizer, records, strategy):
-    out = []
-    for record in records:
-        result = summarizer(record["article"], num_sentences=3, strategy=strategy)
-        out.append(tuple(s.index for s in result.sentences))
-    return out
+def compared(backends, records, strategy):
+    """(backend name, summaries, how many picked what the first backend picked), per backend."""
+    reference = None
+    for name, summarizer in backends.items():
+        results = [summarizer(r["article"], num_sentences=3, strategy=strategy) for r in records]
+        chosen = [tuple(s.index for s in result.sentences) for result in results]
+        reference = reference or chosen
+        yield name, results, sum(a == b for a, b in zip(chosen, reference))
 
 
 def squad_documents(limit):
@@ -64,18 +66,11 @@ def main() -> None:
     print("| strategy | encoder | ROUGE-1 | ROUGE-2 | ROUGE-Lsum | same picks as torch fp32 |")
     print("| --- | --- | --- | --- | --- | --- |")
     for strategy in ("central", "cluster"):
-        reference = None
-        for name, summarizer in backends.items():
-            chosen = picks(summarizer, records, strategy)
-            texts = []
-            for record, idx in zip(records, chosen):
-                result = summarizer(record["article"], num_sentences=3, strategy=strategy)
-                texts.append("\n".join(s.text for s in result.sentences))
+        for name, results, same in compared(backends, records, strategy):
+            texts = ["\n".join(s.text for s in result.sentences) for result in results]
             scores = rouge_scores(texts, [r["highlights"] for r in records])
-            reference = reference or chosen
-            same = sum(a == b for a, b in zip(chosen, reference)) / len(records)
             cells = " | ".join(f"{sum(scores[m]) / len(records):.2f}" for m in METRICS)
-            print(f"| {strategy} | {name} | {cells} | {100 * same:.0f}% |", flush=True)
+            print(f"| {strategy} | {name} | {cells} | {100 * same / len(records):.0f}% |", flush=True)
 
     documents = squad_documents(args.limit)
     print(f"\nHeld out: {len(documents)} SQuAD dev articles (first {PARAGRAPHS} paragraphs), "
@@ -83,11 +78,7 @@ def main() -> None:
     print("| strategy | encoder | same picks |")
     print("| --- | --- | --- |")
     for strategy in ("central", "cluster"):
-        reference = None
-        for name, summarizer in backends.items():
-            chosen = picks(summarizer, documents, strategy)
-            reference = reference or chosen
-            same = sum(a == b for a, b in zip(chosen, reference))
+        for name, _, same in compared(backends, documents, strategy):
             print(f"| {strategy} | {name} | {same}/{len(documents)} ({100 * same / len(documents):.0f}%) |",
                   flush=True)
 

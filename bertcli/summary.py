@@ -216,16 +216,15 @@ class Summarizer:
             try:
                 fast.session  # noqa: B018 - waits for the loading thread; raises its error
                 return fast
-            except Exception as err:
+            except Exception as err:  # a copy that does not load or run here
+                exact = fast.precision == "fp32"
                 self.notice(f"cannot load the {fast.precision} fast CPU copy of {self.model_name} "
-                            f"({first_line(err)}); using "
-                            + ("float32" if fast.precision != "fp32" else "torch"))
-                fast = None
-                if self.precision != "fp32" and "fp32" not in self._fast:
+                            f"({first_line(err)}); using " + ("torch" if exact else "float32"))
+                if exact:
+                    self._onnx, fast = False, None
+                else:  # int8 -> the float32 copy, from now on
                     self.precision = "fp32"
                     fast = self._start(strategy)
-                else:
-                    self._onnx = False
         if self._torch is None:
             from . import hf
 
