@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 import warnings
@@ -175,7 +174,7 @@ class Summarizer:
         precision: str = "auto",  # bertcli.fast.DEFAULT_PRECISION
         strategy: str = DEFAULT_STRATEGY,
     ):
-        from .fast import check_precision, gpu_present, runtime_available
+        from .fast import check_precision, gpu_present
 
         check_precision(precision)
         check_strategy(strategy)
@@ -187,12 +186,9 @@ class Summarizer:
         # per precision in use; torch float32 otherwise, or when the fast path fails.
         self._fast: dict = {}
         self._torch = None
-        if device == "cpu" or (device == "auto" and not gpu_present()):
-            self.device = "cpu"
-            self._onnx = runtime_available() and not os.environ.get("BERTCLI_NO_ONNX")
-        else:
-            self.device = resolve_device(device)
-            self._onnx = False
+        cpu = device == "cpu" or (device == "auto" and not gpu_present())
+        self.device = "cpu" if cpu else resolve_device(device)
+        self._onnx = cpu  # until load_fast_encoder says no (no runtime, BERTCLI_NO_ONNX, export failed)
         if strategy != "lead":
             self._start(strategy)  # the session loads while the caller reads and splits text
 
