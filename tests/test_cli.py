@@ -202,3 +202,28 @@ def test_ask_bad_input(run_cli, tmp_path, tiny_qa_dir, make_args, code, needle):
     empty.write_text("\n\n")
     args = [str(a).replace("{qa}", str(tiny_qa_dir)) for a in make_args(tmp_path, empty)]
     one_line_error(run_cli("ask", *args), code, needle)
+
+
+def test_readme_documents_every_option():
+    """Each command's long options appear in README.md, so the docs cannot fall behind --help."""
+    import re
+    from pathlib import Path
+
+    import typer.main
+
+    from bertcli.cli import app
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+
+    def options(command, path):
+        for name, sub in getattr(command, "commands", {}).items():  # a group's subcommands
+            yield from options(sub, path + [name])
+        for param in command.params:
+            for opt in param.opts:
+                if opt.startswith("--") and opt != "--help":
+                    yield " ".join(path) or "bertcli", opt
+
+    found = list(options(typer.main.get_command(app), []))
+    assert len(found) > 30
+    missing = [f"{cmd} {opt}" for cmd, opt in found if not re.search(re.escape(opt) + r"(?![\w-])", readme)]
+    assert not missing, missing
