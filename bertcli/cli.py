@@ -182,12 +182,11 @@ def summarize(
 
     def body() -> int:
         from .render import Renderer
-        from .summary import STRATEGIES, Summarizer, sentence_count
+        from .summary import Summarizer, check_strategy, sentence_count
 
         # Check option values before any model loads.
         sentence_count(10, num_sentences, ratio)
-        if strategy not in STRATEGIES:
-            raise UsageError(f"--strategy {strategy}: choose one of {', '.join(STRATEGIES)}")
+        check_strategy(strategy)
         from .fast import check_precision
 
         check_precision(precision)
@@ -410,12 +409,11 @@ def eval_summarize(
     def body() -> int:
         from .evaluate import METRICS, EvalReport, evaluate_summaries, load_jsonl
         from .fast import check_precision
-        from .summary import STRATEGIES, Summarizer, sentence_count
+        from .summary import Summarizer, check_strategy, sentence_count
 
         sentence_count(10, num_sentences, None)
         for name in [strategy] + ([baseline] if baseline else []):
-            if name not in STRATEGIES:
-                raise UsageError(f"--strategy {name}: choose one of {', '.join(STRATEGIES)}")
+            check_strategy(name)
         check_precision(precision)
         records = load_jsonl(data, limit)
         summarizer = Summarizer(model=model, device=device.value, offline=offline,
