@@ -55,17 +55,42 @@ def blocks(text: str) -> List[Tuple[int, str]]:
     return [(offset, block) for offset, block in out if block.strip()]
 
 
+# spaCy's sentencizer keeps a quote mark after a full stop with the sentence it ends, which is
+# right for a closing quote ("no." Then) but not for one that opens the next sentence
+# (fine. "We ...): a quote mark after whitespace opens.
+_OPENING_QUOTE = re.compile(r"\s([\"'‘“])$")
+
+
+def _spans(block: str, doc) -> List[Tuple[int, int]]:
+    """(start, end) of each sentence in `block`, whitespace stripped, opening quotes moved on."""
+    spans: List[Tuple[int, int]] = []
+    carry = None  # where a quote moved from the sentence before begins
+    for span in doc.sents:
+        start, end = span.start_char, span.end_char
+        raw = block[start:end]  # not doc.text: spaCy rebuilds that string on every access
+        if carry is not None:
+            start, carry = carry, None
+            raw = block[start:end]
+        stripped = raw.strip()
+        if not stripped:
+            continue
+        start += len(raw) - len(raw.lstrip())
+        end = start + len(stripped)
+        quote = _OPENING_QUOTE.search(block, start, end)
+        if quote and quote.start() > start:
+            carry = quote.start(1)
+            end = start + len(block[start:quote.start()].rstrip())
+        spans.append((start, end))
+    if carry is not None and spans:  # a quote that opens nothing: it stays where it was
+        spans[-1] = (spans[-1][0], carry + 1)
+    return spans
+
+
 def split_sentences(text: str) -> List[Sentence]:
     """Split `text` into sentences, stripped of surrounding whitespace, with offsets."""
     sentences: List[Sentence] = []
     parts = blocks(text)
     for (offset, block), doc in zip(parts, _nlp().pipe(block for _, block in parts)):
-        for span in doc.sents:
-            start, end = span.start_char, span.end_char
-            raw = block[start:end]  # not doc.text: spaCy rebuilds that string on every access
-            stripped = raw.strip()
-            if not stripped:
-                continue
-            start += offset + len(raw) - len(raw.lstrip())
-            sentences.append(Sentence(len(sentences), start, start + len(stripped), stripped))
+        for start, end in _spans(block, doc):
+            sentences.append(Sentence(len(sentences), offset + start, offset + end, block[start:end]))
     return sentences

@@ -49,6 +49,12 @@ _BOILERPLATE = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 MIN_WORDS = 6
+# A dateline opening a news story: "(CNN) -- ", "WASHINGTON (AP) - ", "Hong Kong (CNN) -- ".
+# The sentence after it is a candidate; the dateline is cut from it.
+_DATELINE = re.compile(
+    r"^(?:[A-Z][\w.'’-]*(?:[ ,]+[A-Z][\w.'’-]*){0,4}\s*)?"
+    r"\((?:CNN|AP|AFP|Reuters|UPI|dpa|[A-Z][A-Za-z]+ News)\)\s*(?:--|—|–|-)\s*"
+)
 
 
 @dataclass
@@ -68,6 +74,15 @@ class Summary:
 def is_boilerplate(sentence: Sentence) -> bool:
     """Bylines, timestamps, captions and the like, and fragments of under six words."""
     return len(sentence.text.split()) < MIN_WORDS or bool(_BOILERPLATE.search(sentence.text))
+
+
+def without_dateline(sentence: Sentence) -> Sentence:
+    """The sentence less a leading news dateline, offsets moved to match."""
+    match = _DATELINE.match(sentence.text)
+    if not match or match.end() == len(sentence.text):
+        return sentence
+    return Sentence(sentence.index, sentence.start + match.end(), sentence.end,
+                    sentence.text[match.end():])
 
 
 def length_filtered(sentences: Sequence[Sentence]) -> List[Sentence]:
@@ -267,7 +282,7 @@ class Summarizer:
         doc = as_document(document)
         strategy = strategy or self.strategy
         check_strategy(strategy)
-        sentences = split_sentences(doc.text)
+        sentences = [without_dateline(s) for s in split_sentences(doc.text)]
         kept = length_filtered(sentences)
         # --ratio counts candidates. When the length filter leaves too few, any sentence that
         # is not boilerplate is a candidate; a document of nothing but fragments uses them all.

@@ -15,3 +15,26 @@ def test_unicode_offsets_are_characters():
     for s in split_sentences(text):
         assert text[s.start:s.end] == s.text
     assert len(split_sentences(text)) == 3
+
+
+def test_an_opening_quote_starts_the_next_sentence():
+    text = 'The mayor said it was fine. "We will rebuild," she added. \'It will take years.\''
+    sentences = split_sentences(text)
+    assert [s.text for s in sentences] == [
+        "The mayor said it was fine.", '"We will rebuild," she added.', "'It will take years.'"]
+    for s in sentences:
+        assert text[s.start:s.end] == s.text
+
+
+def test_a_closing_quote_stays_with_its_sentence():
+    text = 'He answered "no." Then he left the room. She said \u201cyes.\u201d'
+    assert [s.text for s in split_sentences(text)] == [
+        'He answered "no."', "Then he left the room.", "She said \u201cyes.\u201d"]
+
+
+def test_a_quote_that_opens_nothing_is_kept():
+    text = "The report ends here. '"
+    sentences = split_sentences(text)
+    assert "".join(s.text for s in sentences).replace(" ", "") == text.replace(" ", "")
+    for s in sentences:
+        assert text[s.start:s.end] == s.text

@@ -123,6 +123,34 @@ def test_real_sentences_are_candidates(text):
     assert not is_boilerplate(Sentence(0, 0, len(text), text))
 
 
+@pytest.mark.parametrize("text, kept", [
+    ("(CNN) -- One can hardly read the news these days.", "One can hardly read the news these days."),
+    ("WASHINGTON (CNN)  -- Terrorists are likely to use a weapon.", "Terrorists are likely to use a weapon."),
+    ("Kabul, Afghanistan (CNN) -- China's top official paid a visit.", "China's top official paid a visit."),
+    ("LONDON (Reuters) - Shares fell sharply in early trading.", "Shares fell sharply in early trading."),
+    ("The council (pictured) met on Monday -- and again on Tuesday.", None),
+    ("CNN -- the network -- said it would appeal.", None),
+])
+def test_a_dateline_is_cut_from_its_sentence(text, kept):
+    from bertcli.sentences import Sentence
+    from bertcli.summary import without_dateline
+
+    document = "Intro. " + text
+    sentence = without_dateline(Sentence(1, 7, len(document), text))
+    assert sentence.text == (kept or text)
+    assert document[sentence.start:sentence.end] == sentence.text
+
+
+def test_summaries_carry_no_datelines(tiny_summarizer):
+    article = ("(CNN) -- The river burst its banks on Monday and flooded the old town centre. "
+               "Hundreds of residents were moved to schools and sports halls overnight. "
+               "The mayor said the clean-up would take weeks and cost millions of pounds. "
+               "Forecasters expect more heavy rain across the region later this week.")
+    summary = tiny_summarizer(article, num_sentences=3, strategy="lead")
+    assert summary.sentences[0].text.startswith("The river burst")
+    assert all(article[s.start:s.end] == s.text for s in summary.sentences)
+
+
 @pytest.mark.parametrize("strategy", ["central", "cluster", "lead"])
 def test_every_strategy_skips_bylines_and_returns_n(tiny_summarizer, strategy):
     article = cnndm_articles(1)[0]["article"]
