@@ -66,11 +66,9 @@ def _spans(block: str, doc) -> List[Tuple[int, int]]:
     spans: List[Tuple[int, int]] = []
     carry = None  # where a quote moved from the sentence before begins
     for span in doc.sents:
-        start, end = span.start_char, span.end_char
+        start = span.start_char if carry is None else carry
+        end, carry = span.end_char, None
         raw = block[start:end]  # not doc.text: spaCy rebuilds that string on every access
-        if carry is not None:
-            start, carry = carry, None
-            raw = block[start:end]
         stripped = raw.strip()
         if not stripped:
             continue
