@@ -10,7 +10,7 @@ import os
 import sys
 import traceback
 from enum import Enum
-from typing import TYPE_CHECKING, Callable, Iterator, List, Optional
+from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Tuple
 
 import typer
 
@@ -289,6 +289,10 @@ def ask(
     retrieval_only: bool = typer.Option(
         False, "--retrieval-only", help="No reader: return the best-matching sentences."
     ),
+    across: bool = typer.Option(
+        False, "--across", help="Treat all documents as one collection: the best answers "
+        "among them all, each naming its source."
+    ),
     model: Optional[str] = typer.Option(
         None, "--model", "-m", help=MODEL_HELP + " [default: distilbert-base-cased-distilled-squad]"
     ),
@@ -306,47 +310,95 @@ def ask(
         if questions_file is None:
             if len(args) < 2:
                 raise UsageError("give a question and at least one document (or --questions FILE)")
-            questions, sources = [args[0]], args[1:]
+            questions, sources = [(0, args[0])], args[1:]
+            _question_order_hint(args)
         else:
             sources = args
             questions = read_questions(questions_file, encoding, max_bytes)
         if sum(1 for s in sources if s == "-") + (questions_file == "-") > 1:
             raise UsageError("stdin (-) can be read only once")
-        if not questions[0].strip() and len(questions) == 1:
+        if not questions[0][1].strip() and len(questions) == 1:
             raise InputError("empty question")
-        from .qa import Asker, check_options
+        from .qa import Asker, AskResult, check_options
         from .render import Renderer
 
         check_options(top_k, max_answer_len, passages)
 
-        several = len(questions) > 1 or len(sources) > 1
-        renderer = Renderer(fmt.value, sys.stdout, several=several)
+        # --across gives one result per question, whatever the number of documents
+        several = len(questions) > 1 or (len(sources) > 1 and not across)
+        renderer = Renderer(fmt.value, sys.stdout, several=several,
+                            sources=len(sources) > 1 and not across)
         asker: Optional[Asker] = None
         failed: List[str] = []
+        asked: List[str] = []
+        pooled: List[List] = []
         for doc in documents(sources, encoding, max_bytes, failed, input_format):
             if asker is None:
                 asker = Asker(model=model, device=device.value, offline=offline,
                               retrieval_only=retrieval_only)
-            for result in asker.ask(doc, questions, top_k=top_k, max_answer_len=max_answer_len,
-                                    full=full, passages=passages):
+                asked = _checked_questions(asker, questions, questions_file, failed)
+                pooled = [[] for _ in asked]
+                if not asked:
+                    break
+            for i, result in enumerate(asker.iter_ask(doc, asked, top_k=top_k,
+                                                      max_answer_len=max_answer_len,
+                                                      full=full, passages=passages)):
+                if across:
+                    pooled[i].extend(result.answers)
+                    continue
                 if not result.answers:
                     note(f"{result.source}: no answer to {result.question!r}")
                 renderer.answers(result)
+        if across and asker is not None:
+            read = [s for s in sources if s not in failed]
+            for question, answers in zip(asked, pooled):
+                best = sorted(answers, key=lambda a: -a.score)[:top_k]
+                if not best:
+                    note(f"no answer to {question!r} in {len(read)} document(s)")
+                renderer.answers(AskResult(", ".join(read), asker.model_name, asker.mode, question,
+                                           best, [], across=True))
         renderer.close()
         return EXIT_INPUT if failed else 0
 
     run_guarded(body, verbose)
 
 
-def read_questions(source: str, encoding: Optional[str], max_bytes: Optional[int]) -> List[str]:
-    """One question per line; blank lines are skipped."""
+def _question_order_hint(args: List[str]) -> None:
+    """`ask article.txt "Who?"`: say that the question comes first."""
+    first, rest = args[0], args[1:]
+    if len(rest) == 1 and os.path.isfile(first) and not os.path.exists(rest[0]) \
+            and "://" not in rest[0] and rest[0] != "-":
+        raise InputError(f"{rest[0]}: no such file (the question comes first: "
+                         f"bertcli ask \"QUESTION\" {first})")
+
+
+def _checked_questions(asker, questions, questions_file: Optional[str],
+                       failed: List[str]) -> List[str]:
+    """The questions the reader can take; each one it refuses is reported with its line
+    number (the others are still answered, and the exit code is 3)."""
+    asked = []
+    for line, question in questions:
+        try:
+            asked.append(asker.check_question(question))
+        except InputError as err:
+            if questions_file is None:
+                raise
+            error(f"{questions_file}, line {line}: {err.message}")
+            failed.append(f"{questions_file}:{line}")
+    return asked
+
+
+def read_questions(source: str, encoding: Optional[str],
+                   max_bytes: Optional[int]) -> List[Tuple[int, str]]:
+    """One question per line, with its line number; blank lines are skipped."""
     from .inputs import read_document
 
     try:
         doc = read_document(source, encoding=encoding, max_bytes=max_bytes, input_format="text")
     except InputError as err:
         raise InputError(err.message.replace("empty document", "empty questions file")) from None
-    return [line.strip() for line in doc.text.splitlines() if line.strip()]
+    return [(number, line.strip()) for number, line in enumerate(doc.text.splitlines(), 1)
+            if line.strip()]
 
 
 @app.command("text")
@@ -451,6 +503,12 @@ def eval_ask(
     model: Optional[str] = typer.Option(
         None, "--model", "-m", help=MODEL_HELP + " [default: as for ask]"
     ),
+    whole_article: bool = typer.Option(
+        False, "--whole-article", help="Ask each question of its whole article (paragraphs "
+        "joined by a blank line) through ask's own path, instead of its own paragraph."
+    ),
+    passages: int = typer.Option(10, "--passages", help="With --whole-article: passages read."),
+    full: bool = typer.Option(False, "--full", help="With --whole-article: read the whole article."),
     predictions_file: Optional[str] = typer.Option(
         None, "--predictions", help="Write {question id: answer text} here (official format)."
     ),
@@ -465,19 +523,19 @@ def eval_ask(
     offline: bool = OFFLINE_OPT,
     verbose: bool = VERBOSE_OPT,
 ) -> None:
-    """SQuAD exact match and F1 of a reader, each question asked against its own paragraph."""
+    """SQuAD exact match and F1 of a reader: each question asked against its own paragraph,
+    or with --whole-article against its whole article, as a user asks a document."""
 
     def body() -> int:
         import json
         import time
 
         from . import squad
-        from .qa import Asker
+        from .qa import Asker, check_options
 
         if limit is not None and limit < 1:
             raise UsageError(f"--limit must be at least 1, got {limit}")
-        if max_answer_len < 1:
-            raise UsageError(f"--max-answer-len must be at least 1, got {max_answer_len}")
+        check_options(1, max_answer_len, passages)
         if predictions_file and not os.path.isdir(os.path.dirname(os.path.abspath(predictions_file))):
             raise InputError(f"{predictions_file}: cannot write (no such directory)")
         articles = squad.load_articles(data)
@@ -489,23 +547,53 @@ def eval_ask(
         asker = Asker(model=model, device=device.value, offline=offline)
         if asker.reader is None:
             raise UsageError("eval ask needs a reader; none could be loaded")
-        predictions, refused = squad.predict(asker, questions, allow_null, max_answer_len)
+        if whole_article:
+            keep = {q.id for q in questions}
+            whole = [squad.Article(a.title, a.text, tuple(q for q in a.questions if q.id in keep))
+                     for a in squad.whole_articles(articles)]
+            whole = [a for a in whole if a.questions]
+            predictions, refused = squad.predict_whole(asker, whole, allow_null, max_answer_len,
+                                                       passages=passages, full=full)
+        else:
+            predictions, refused = squad.predict(asker, questions, allow_null, max_answer_len)
+        seconds = time.perf_counter() - began
         scores = squad.score(questions, predictions)
+        unanswerable = [q for q in questions if not q.answers]
+        answerable = [q for q in questions if q.answers]
         if predictions_file:
             from .render import write_atomically
 
             write_atomically(predictions_file, json.dumps(predictions, ensure_ascii=False, indent=1) + "\n")
         result = {"model": asker.model_name, "data": data, "questions": len(questions),
+                  "mode": "whole article" if whole_article else "paragraph",
                   "exact_match": round(scores["exact_match"], 2), "f1": round(scores["f1"], 2),
                   "abstain": allow_null, "refused": refused,
-                  "seconds": round(time.perf_counter() - began, 1)}
+                  "seconds": round(seconds, 1),
+                  "seconds_per_question": round(seconds / len(questions), 3)}
+        if whole_article:
+            result["passages"] = "all" if full else passages
+        if unanswerable and answerable:
+            answered = squad.score(answerable, predictions)
+            result["answerable_f1"] = round(answered["f1"], 2)
+            result["answerable_exact_match"] = round(answered["exact_match"], 2)
+            result["answerable_overlap"] = round(squad.overlap_rate(answerable, predictions), 2)
+        if unanswerable:
+            abstained = sum(1 for q in unanswerable if not predictions.get(q.id))
+            result["unanswerable_abstained"] = round(100.0 * abstained / len(unanswerable), 2)
         if fmt in (Format.json, Format.jsonl):
             print(json.dumps(result, indent=2 if fmt == Format.json else None))
             return 0
-        print(f"{result['model']} · {data} · {result['questions']} questions"
+        print(f"{result['model']} · {data} · {result['questions']} questions · {result['mode']}"
               + (" · abstention on" if allow_null else ""))
         print(f"exact match {result['exact_match']:6.2f}")
         print(f"F1          {result['f1']:6.2f}")
+        if "answerable_f1" in result:
+            print(f"answerable: exact match {result['answerable_exact_match']:.2f}, F1 "
+                  f"{result['answerable_f1']:.2f}, top answer overlaps gold "
+                  f"{result['answerable_overlap']:.1f}%")
+        if "unanswerable_abstained" in result:
+            print(f"unanswerable: abstained on {result['unanswerable_abstained']:.1f}%")
+        print(f"{result['seconds_per_question']:.3f} s per question ({result['seconds']} s)")
         if refused:
             print(f"({refused} questions too long for the reader, counted wrong)")
         return 0

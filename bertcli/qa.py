@@ -9,13 +9,14 @@ depend on the pipeline that transformers 5.3 removed. tests/test_qa_parity.py ho
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .errors import InputError, UsageError
 from .inputs import Document, as_document
+from .retrieve import Passage, merge_adjacent
 from .models import BUNDLED_READER, DEFAULT_READER, ResolvedModel, bundled_reader, resolve, resolve_device
 from .sentences import Sentence, split_sentences
 
@@ -38,12 +39,7 @@ class Answer:
     score: float
     context: str
     context_start: int
-
-
-@dataclass(frozen=True)
-class Passage:
-    start: int
-    end: int
+    source: str = ""  # the document it came from (several documents: `ask --across`)
 
 
 @dataclass
@@ -54,8 +50,8 @@ class AskResult:
     question: str
     answers: List[Answer]
     passages: List[Passage]
-    notes: List[str] = field(default_factory=list)
     format: str = "text"  # what the input was read as
+    across: bool = False  # answers drawn from several documents (`ask --across`)
 
 
 # --- span decoding (numpy only; mirrors transformers.pipelines.question_answering) ---------
@@ -113,6 +109,31 @@ def _word_span(enc, s: int, e: int, sequence_index: int) -> Tuple[int, int]:
         return enc.offsets[s][0], enc.offsets[e][1]
 
 
+def make_windows(reader, question: str, contexts: Sequence[Tuple[int, str]],
+                 max_seq_len: Optional[int] = None, doc_stride: Optional[int] = None) -> List[Dict]:
+    """The reader's windows over `contexts` (pairs of offset into the document, text), exactly
+    as the pipeline makes them: inputs, p_mask, the tokenizer's encoding, which context."""
+    if max_seq_len is None:
+        max_seq_len = min(reader.tokenizer.model_max_length, MAX_SEQ_LEN)
+    if doc_stride is None:
+        doc_stride = min(max_seq_len // 2, DOC_STRIDE)
+    question_first = reader.question_first
+    cls_id = reader.tokenizer.cls_token_id
+    windows: List[Dict] = []
+    for number, (offset, context) in enumerate(contexts):
+        encoded = reader.encode(question, context, max_seq_len, doc_stride)
+        for span in range(len(encoded["input_ids"])):
+            ids = encoded["input_ids"][span]
+            p_mask = [tok != 1 if question_first else 0 for tok in encoded.sequence_ids(span)]
+            if cls_id is not None:  # the CLS token stays a candidate: it marks "no answer"
+                for i in np.nonzero(np.array(ids) == cls_id)[0]:
+                    p_mask[i] = 0
+            window = {k: encoded[k][span] for k in reader.tokenizer.model_input_names if k in encoded}
+            windows.append({"inputs": window, "p_mask": p_mask, "encoding": encoded[span],
+                            "offset": offset, "context": context, "context_index": number})
+    return windows
+
+
 def read_contexts(
     reader,
     question: str,
@@ -123,33 +144,16 @@ def read_contexts(
     doc_stride: Optional[int] = None,
     handle_impossible_answer: bool = False,
 ) -> Tuple[List[Dict], float]:
-    """Read `contexts` (pairs of offset into the document, text) for one question.
+    """transformers 4's question-answering pipeline, reproduced (tests/test_qa_parity.py).
 
     Returns the pipeline's answer dicts (`score`, `start`, `end`, `answer`; offsets shifted into
     the document), best first, at most `top_k` plus the null answer when
-    `handle_impossible_answer` (answer "" with start = end = 0), and the null score.
+    `handle_impossible_answer` (answer "" with start = end = 0), and the null score. Its
+    scores are normalised per window, so they do not compare across windows: `ask` ranks
+    with `read_passages` instead.
     """
-    if max_seq_len is None:
-        max_seq_len = min(reader.tokenizer.model_max_length, MAX_SEQ_LEN)
-    if doc_stride is None:
-        doc_stride = min(max_seq_len // 2, DOC_STRIDE)
-    question_first = reader.question_first
-    sequence_index = 1 if question_first else 0
-    cls_id = reader.tokenizer.cls_token_id
-
-    windows: List[Dict] = []
-    for offset, context in contexts:
-        encoded = reader.encode(question, context, max_seq_len, doc_stride)
-        for span in range(len(encoded["input_ids"])):
-            ids = encoded["input_ids"][span]
-            p_mask = [tok != 1 if question_first else 0 for tok in encoded.sequence_ids(span)]
-            if cls_id is not None:  # the CLS token stays a candidate: it marks "no answer"
-                for i in np.nonzero(np.array(ids) == cls_id)[0]:
-                    p_mask[i] = 0
-            window = {k: encoded[k][span] for k in reader.tokenizer.model_input_names if k in encoded}
-            windows.append({"inputs": window, "p_mask": p_mask, "encoding": encoded[span],
-                            "offset": offset, "context": context})
-
+    sequence_index = 1 if reader.question_first else 0
+    windows = make_windows(reader, question, contexts, max_seq_len, doc_stride)
     logits = reader.logits([w["inputs"] for w in windows])
     pre_topk = top_k * 2 + 10
     min_null_score = 1000000.0
@@ -175,6 +179,131 @@ def read_contexts(
         answers.append({"score": min_null_score, "start": 0, "end": 0, "answer": ""})
     answers = sorted(answers, key=lambda a: a["score"], reverse=True)[:top_k]
     return answers, min_null_score
+
+
+# --- document-level selection: one normalisation over everything read ----------------------
+
+
+@dataclass(frozen=True)
+class Span:
+    """A candidate answer: character offsets into the document and its probability."""
+
+    start: int
+    end: int
+    text: str
+    score: float
+
+
+def _span_logits(start: np.ndarray, end: np.ndarray, allowed: np.ndarray,
+                 max_answer_len: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every span of allowed tokens up to `max_answer_len` long: (starts, ends, start + end logit)."""
+    n = len(start)
+    starts, ends, values = [], [], []
+    for length in range(min(max_answer_len, n)):
+        ok = allowed[: n - length] & allowed[length:]
+        i = np.nonzero(ok)[0]
+        starts.append(i)
+        ends.append(i + length)
+        values.append(start[i] + end[i + length])
+    if not starts:
+        empty = np.zeros(0)
+        return empty.astype(int), empty.astype(int), empty
+    return np.concatenate(starts), np.concatenate(ends), np.concatenate(values)
+
+
+def _logsumexp(values: np.ndarray) -> float:
+    if values.size == 0:
+        return -np.inf
+    top = float(values.max())
+    return top + float(np.log(np.exp(values - top).sum()))
+
+
+def read_passages(
+    reader,
+    question: str,
+    contexts: Sequence[Tuple[int, str]],
+    top_k: int = 1,
+    max_answer_len: int = MAX_ANSWER_LEN,
+    abstain: bool = True,
+    priors: Optional[Sequence[float]] = None,
+) -> List[Span]:
+    """The best `top_k` distinct answers to `question` in `contexts`, ranked across all of them.
+
+    Each window's spans are scored by start + end logit relative to that window's own
+    no-answer logit ([CLS] start + end): how much more the reader believes in the span than in
+    "there is no answer here". That difference compares across windows and passages, unlike
+    the pipeline's per-window softmax (a window without the answer still offers a confident
+    span there). `score` is a softmax over every span of every window read plus one "no answer"
+    (value 0): the reader's probability that this span is the answer, in [0, 1]; spans of the
+    same text add up, as in the pipeline. With `abstain`, an empty list means that no window
+    preferred a span to "no answer". Answers never overlap one another.
+    On a single window the ranking of spans is the pipeline's (same top answer).
+    """
+    sequence_index = 1 if reader.question_first else 0
+    per_window = top_k * 2 + 10  # the pipeline's candidates per window
+    windows = make_windows(reader, question, contexts)
+    logits = reader.logits([w["inputs"] for w in windows])
+    totals: List[float] = [0.0]  # log-sum-exp terms; 0.0 is "no answer"
+    # (start, end) in the document -> {window: values of the token spans that widen to it}
+    candidates: Dict[Tuple[int, int], Dict[int, List[float]]] = {}
+    for number, (window, (start_logits, end_logits)) in enumerate(zip(windows, logits)):
+        allowed = np.array(window["p_mask"]) == 0
+        attention = window["inputs"].get("attention_mask")
+        if attention is not None:
+            allowed &= np.array(attention) == 1
+        null = float(start_logits[0] + end_logits[0])
+        allowed[0] = False  # [CLS] is "no answer", not a span
+        starts, ends, values = _span_logits(start_logits, end_logits, allowed, max_answer_len)
+        if values.size == 0:
+            continue
+        values = values - null
+        if priors is not None:
+            values = values + priors[window["context_index"]]
+        totals.append(_logsumexp(values))
+        best = np.argsort(-values, kind="stable")[:per_window]
+        for i in best:
+            if abstain and values[i] <= 0:
+                break  # this window prefers "no answer" to the rest of its spans
+            a, b = _word_span(window["encoding"], int(starts[i]), int(ends[i]), sequence_index)
+            seen = candidates.setdefault((a + window["offset"], b + window["offset"]), {})
+            seen.setdefault(number, []).append(float(values[i]))
+    if not candidates:
+        return []
+    norm = _logsumexp(np.array(totals))
+    by_text: Dict[str, Dict] = {}
+    text_of = {}
+    for (a, b), readings in candidates.items():
+        # Token spans that widen to the same words add up (as in the pipeline); overlapping
+        # windows see the same span twice: keep its best reading, not both.
+        p = max(float(np.exp(np.array(v) - norm).sum()) for v in readings.values())
+        value = max(max(v) for v in readings.values())
+        text = _text_at(contexts, a, b)
+        text_of[(a, b)] = text
+        key = text.lower()
+        entry = by_text.get(key)
+        if entry is None:
+            by_text[key] = {"span": (a, b), "best": value, "score": p}
+        else:
+            entry["score"] += p
+            if value > entry["best"]:
+                entry["span"], entry["best"] = (a, b), value
+    ranked = sorted(by_text.values(), key=lambda e: (-e["score"], e["span"]))
+    chosen: List[Span] = []
+    for entry in ranked:
+        a, b = entry["span"]
+        if any(a < c.end and c.start < b for c in chosen):
+            continue  # overlaps (or contains) a better answer
+        chosen.append(Span(a, b, text_of[(a, b)], min(entry["score"], 1.0)))
+        if len(chosen) == top_k:
+            break
+    return chosen
+
+
+def _text_at(contexts: Sequence[Tuple[int, str]], start: int, end: int) -> str:
+    for offset, context in contexts:
+        if offset <= start and end <= offset + len(context):
+            return context[start - offset:end - offset]
+    raise ValueError(f"span {start}:{end} lies in no context")
 
 
 # --- the user-facing API -------------------------------------------------------------------
@@ -212,23 +341,6 @@ def check_options(top_k: int, max_answer_len: int, passages: int) -> None:
                         ("--passages", passages)):
         if value < 1:
             raise UsageError(f"{name} must be at least 1, got {value}")
-
-
-def merge_adjacent(passages: Iterable[Passage], text: str,
-                   fits: Optional[Callable[[Passage], bool]] = None) -> List[Passage]:
-    """Sort passages and join neighbours (only whitespace between), so an answer at a passage
-    boundary stays whole. With `fits`, a join happens only while the result still fits one
-    reader window: a context longer than a window is read in overlapping windows (stride),
-    which costs more than reading the passages apart."""
-    merged: List[Passage] = []
-    for p in sorted(passages, key=lambda p: p.start):
-        if merged and not text[merged[-1].end:p.start].strip():
-            joined = Passage(merged[-1].start, max(merged[-1].end, p.end))
-            if fits is None or fits(joined):
-                merged[-1] = joined
-                continue
-        merged.append(p)
-    return merged
 
 
 class Asker:
@@ -312,9 +424,23 @@ class Asker:
     ) -> List[AskResult]:
         """Answer each question against `document`; results in question order.
 
-        With `abstain`, the reader's "no answer" competes with the spans (SQuAD 2.0 style) and
-        cuts the list where it ranks; without, the best spans are returned regardless.
+        With `abstain`, a question that no passage read answers better than "no answer" gets
+        no answers (see `read_passages`); without, the best spans are returned regardless.
         """
+        return list(self.iter_ask(document, questions, top_k=top_k, max_answer_len=max_answer_len,
+                                  full=full, passages=passages, abstain=abstain))
+
+    def iter_ask(
+        self,
+        document: "Document | str",
+        questions: Iterable[str],
+        top_k: int = 1,
+        max_answer_len: int = MAX_ANSWER_LEN,
+        full: bool = False,
+        passages: int = DEFAULT_PASSAGES,
+        abstain: bool = True,
+    ) -> Iterator[AskResult]:
+        """`ask`, one result at a time as each question is answered."""
         check_options(top_k, max_answer_len, passages)
         questions = [self.check_question(q) for q in questions]
         if not questions:
@@ -324,24 +450,23 @@ class Asker:
 
         if self.reader is None:
             index = self.retriever().index(doc.text, sentences, unit="sentence")
-            return [self._retrieval_answers(doc, q, index, top_k) for q in questions]
+            for q in questions:
+                yield self._retrieval_answers(doc, q, index, top_k)
+            return
 
         read_whole = full or self._token_count(doc.text) <= FULL_READ_TOKENS
         plans = self._plan(doc.text, sentences, questions, passages, read_whole)
-        results = []
         for question, chosen in zip(questions, plans):
             contexts = [(p.start, doc.text[p.start:p.end]) for p in chosen]
-            raw, _ = read_contexts(self.reader, question, contexts, top_k=top_k,
-                                   max_answer_len=max_answer_len, handle_impossible_answer=abstain)
+            spans = read_passages(self.reader, question, contexts, top_k=top_k,
+                                  max_answer_len=max_answer_len, abstain=abstain)
             answers = []
-            for a in raw:
-                if a["answer"] == "" and a["start"] == a["end"]:
-                    break  # the null answer outranks everything below it: abstain from those
-                context, context_start = sentence_around(sentences, a["start"], a["end"], doc.text)
-                answers.append(Answer(a["answer"], a["start"], a["end"], a["score"], context, context_start))
-            results.append(AskResult(doc.source, self.model_name, "reader", question, answers, chosen,
-                                     format=doc.format))
-        return results
+            for span in spans:
+                context, context_start = sentence_around(sentences, span.start, span.end, doc.text)
+                answers.append(Answer(span.text, span.start, span.end, span.score, context,
+                                      context_start, doc.source))
+            yield AskResult(doc.source, self.model_name, "reader", question, answers, chosen,
+                            format=doc.format)
 
     def _plan(self, text: str, sentences, questions: Sequence[str], passages: int,
               read_whole: bool) -> List[List[Passage]]:
@@ -378,8 +503,8 @@ class Asker:
 
     def _retrieval_answers(self, doc: Document, question: str, index, top_k: int) -> AskResult:
         hits = index.top_scored(question, top_k)
-        answers = [Answer(doc.text[p.start:p.end], p.start, p.end, score, doc.text[p.start:p.end], p.start)
-                   for p, score in hits]
+        answers = [Answer(doc.text[p.start:p.end], p.start, p.end, score, doc.text[p.start:p.end],
+                          p.start, doc.source) for p, score in hits]
         return AskResult(doc.source, self.model_name, "retrieval", question, answers,
                          [p for p, _ in hits], format=doc.format)
 

@@ -39,6 +39,7 @@ def answers_to_dict(result) -> Dict[str, Any]:
                 "score": round(float(a.score), 6),
                 "context": a.context,
                 "context_start": a.context_start,
+                "source": a.source or result.source,
             }
             for a in result.answers
         ],
@@ -83,9 +84,17 @@ def summary_markdown(summary) -> str:
     return "\n".join(lines) + "\n"
 
 
-def answers_plain(result, with_header: bool) -> str:
-    lines = [f"==> {result.question} <=="] if with_header else []
-    lines += [_one_line(a.text) for a in result.answers]
+def _header(result, sources: bool) -> str:
+    return f"{result.source}: {result.question}" if sources else result.question
+
+
+def answers_plain(result, with_header: bool, sources: bool = False) -> str:
+    """One answer per line; from several documents (`--across`), answer TAB source."""
+    lines = [f"==> {_header(result, sources)} <=="] if with_header else []
+    if result.across:
+        lines += [f"{_one_line(a.text)}\t{a.source}" for a in result.answers]
+    else:
+        lines += [_one_line(a.text) for a in result.answers]
     if not result.answers:
         lines.append("")  # keep one line per question so `paste` and friends line up
     return "\n".join(lines) + "\n"
@@ -96,17 +105,20 @@ def answers_markdown(result) -> str:
     if not result.answers:
         lines.append("_No answer found._")
     for a in result.answers:
-        lines.append(f"- **{_one_line(a.text)}** ({a.score:.3f}) — {_one_line(a.context)}")
+        where = f" _({a.source})_" if result.across else ""
+        lines.append(f"- **{_one_line(a.text)}** ({a.score:.3f}){where} — {_one_line(a.context)}")
     return "\n".join(lines) + "\n"
 
 
 class Renderer:
     """Writes results to `out` in one format; `json` collects them into one list."""
 
-    def __init__(self, fmt: str, out: TextIO = sys.stdout, several: bool = False):
+    def __init__(self, fmt: str, out: TextIO = sys.stdout, several: bool = False,
+                 sources: bool = False):
         self.fmt = fmt
         self.out = out
         self.several = several
+        self.sources = sources  # several documents: headers name each answer's document
         self.rich = fmt == "text" and out.isatty()
         self._collected: List[Dict[str, Any]] = []
         self._console = None
@@ -142,7 +154,7 @@ class Renderer:
         elif self.rich:
             self._rich_answers(result)
         else:
-            self._write(answers_plain(result, self.several))
+            self._write(answers_plain(result, self.several, self.sources))
         self._first = False
 
     def _emit(self, obj: Dict[str, Any]) -> None:
@@ -183,7 +195,10 @@ class Renderer:
             if i:
                 body.append("\n\n")
             body.append(_one_line(a.text), style="bold green")
-            body.append(f"  score {a.score:.3f}\n", style="dim")
+            body.append(f"  score {a.score:.3f}", style="dim")
+            if result.across:
+                body.append(f"  {a.source}", style="cyan")
+            body.append("\n")
             ctx = _one_line(a.context)
             ans = _one_line(a.text)
             at = ctx.find(ans)
@@ -194,5 +209,6 @@ class Renderer:
             else:
                 body.append(ctx, style="dim")
         mode = "" if result.mode == "reader" else " · retrieval only"
-        title = f"[bold]{escape(result.question)}[/] · {escape(result.model)}{mode}"
+        where = f"{escape(result.source)} · " if self.sources else ""
+        title = f"{where}[bold]{escape(result.question)}[/] · {escape(result.model)}{mode}"
         self._rich().print(Panel(body, title=title, title_align="left", border_style="dim"))

@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .models import BUNDLED_ENCODER, bundled_encoder
-from .qa import Passage
 from .sentences import Sentence
 
 RETRIEVER_NAME = f"bm25+{BUNDLED_ENCODER}"
 PASSAGE_WORDS = 120  # words per passage: one reader window holds a passage and the question
 RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al., 2009)
+# A "word" for passage sizes: very long runs without spaces (URLs, base64, unspaced text)
+# count as one word per 24 characters, so a passage's tokens stay bounded.
+_PIECE = re.compile(r"\S{1,24}")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _STOPWORDS = frozenset(
     "a an and are as at be by did do does for from had has have he her his how in is it its "
@@ -28,24 +30,58 @@ _STOPWORDS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class Passage:
+    start: int
+    end: int
+
+
+def merge_adjacent(passages: Iterable[Passage], text: str,
+                   fits: Optional[Callable[[Passage], bool]] = None) -> List[Passage]:
+    """Sort passages and join neighbours (only whitespace between), so an answer at a passage
+    boundary stays whole. With `fits`, a join happens only while the result still fits one
+    reader window: a context longer than a window is read in overlapping windows (stride),
+    which costs more than reading the passages apart."""
+    merged: List[Passage] = []
+    for p in sorted(passages, key=lambda p: p.start):
+        if merged and not text[merged[-1].end:p.start].strip():
+            joined = Passage(merged[-1].start, max(merged[-1].end, p.end))
+            if fits is None or fits(joined):
+                merged[-1] = joined
+                continue
+        merged.append(p)
+    return merged
+
+
 def terms(text: str) -> List[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
 
 
+def _word_pieces(sentence: Sentence, max_words: int) -> List[Tuple[int, int, int]]:
+    """(start, end, words) pieces of a sentence, each at most `max_words` words: a "sentence"
+    without punctuation (a table, a log, a transcript) must not become one huge passage."""
+    bounds = [m.span() for m in _PIECE.finditer(sentence.text)]
+    pieces = []
+    for i in range(0, len(bounds), max_words):
+        chunk = bounds[i:i + max_words]
+        pieces.append((sentence.start + chunk[0][0], sentence.start + chunk[-1][1], len(chunk)))
+    return pieces
+
+
 def make_passages(sentences: Sequence[Sentence], max_words: int = PASSAGE_WORDS) -> List[Passage]:
     """Consecutive sentences grouped into passages of at most `max_words` words (a longer
-    sentence is a passage of its own)."""
+    sentence is cut into pieces of `max_words` words)."""
     passages: List[Passage] = []
     start = end = None
     words = 0
     for s in sentences:
-        n = len(s.text.split())
-        if start is not None and words + n > max_words:
-            passages.append(Passage(start, end))
-            start, words = None, 0
-        if start is None:
-            start = s.start
-        end, words = s.end, words + n
+        for piece_start, piece_end, n in _word_pieces(s, max_words):
+            if start is not None and words + n > max_words:
+                passages.append(Passage(start, end))
+                start, words = None, 0
+            if start is None:
+                start = piece_start
+            end, words = piece_end, words + n
     if start is not None:
         passages.append(Passage(start, end))
     return passages

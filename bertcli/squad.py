@@ -12,7 +12,7 @@ import re
 import string
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from .errors import InputError
 
@@ -151,3 +151,73 @@ def predict(asker, questions: Sequence[Question], abstain: bool, max_answer_len:
         for q, result in zip(accepted, results):
             predictions[q.id] = result.answers[0].text if result.answers else ""
     return predictions, refused
+
+
+# --- whole articles: each question asked of its whole article, as a user asks a document -----
+
+ARTICLE_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True)
+class Article:
+    """An article's paragraphs joined by a blank line, and its questions."""
+
+    title: str
+    text: str
+    questions: Tuple[Question, ...]
+
+
+def whole_articles(articles: Iterable[dict]) -> List[Article]:
+    """Join each article's paragraphs with a blank line; answer offsets move with them."""
+    out: List[Article] = []
+    for article in articles:
+        parts: List[str] = []
+        questions: List[Question] = []
+        shift = 0
+        for paragraph in article.get("paragraphs", []):
+            for q in iter_questions([{"title": article.get("title", ""), "paragraphs": [paragraph]}]):
+                questions.append(Question(q.id, q.title, q.context, q.question, q.answers,
+                                          tuple(s + shift for s in q.answer_starts)))
+            parts.append(paragraph["context"])
+            shift += len(paragraph["context"]) + len(ARTICLE_SEPARATOR)
+        if questions:
+            out.append(Article(article.get("title", ""), ARTICLE_SEPARATOR.join(parts),
+                               tuple(questions)))
+    return out
+
+
+def predict_whole(asker, articles: Sequence[Article], abstain: bool, max_answer_len: int = 15,
+                  passages: Optional[int] = None, full: bool = False,
+                  ) -> Tuple[Dict[str, str], int]:
+    """Ask each question of its whole article through `ask`'s default path (retrieval for a
+    long article, reading, selection). Returns {question id: answer} and the refused count."""
+    from .inputs import Document
+
+    predictions: Dict[str, str] = {}
+    refused = 0
+    for article in articles:
+        accepted = []
+        for q in article.questions:
+            try:
+                asker.check_question(q.question)
+            except InputError:
+                predictions[q.id] = ""
+                refused += 1
+                continue
+            accepted.append(q)
+        if not accepted:
+            continue
+        doc = Document(source=article.title or "article", text=article.text)
+        kwargs = {} if passages is None else {"passages": passages}
+        results = asker.ask(doc, [q.question for q in accepted], full=full, abstain=abstain,
+                            max_answer_len=max_answer_len, **kwargs)
+        for q, result in zip(accepted, results):
+            predictions[q.id] = result.answers[0].text if result.answers else ""
+    return predictions, refused
+
+
+def overlap_rate(questions: Sequence[Question], predictions: Dict[str, str]) -> float:
+    """Percent of questions whose predicted answer shares a token with a reference answer."""
+    hits = sum(1 for q in questions
+               if best_over(f1_score, predictions.get(q.id, ""), q.answers) > 0)
+    return 100.0 * hits / max(len(questions), 1)
