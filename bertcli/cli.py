@@ -518,6 +518,9 @@ def eval_ask(
     ),
     max_answer_len: int = typer.Option(15, "--max-answer-len", help="Longest answer, in tokens."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N questions."),
+    per_article: Optional[int] = typer.Option(
+        None, "--per-article", help="Only N questions of each article, spread over it."
+    ),
     fmt: Format = FORMAT_OPT,
     device: Device = DEVICE_OPT,
     offline: bool = OFFLINE_OPT,
@@ -533,13 +536,17 @@ def eval_ask(
         from . import squad
         from .qa import Asker, check_options
 
-        if limit is not None and limit < 1:
-            raise UsageError(f"--limit must be at least 1, got {limit}")
+        for name, value in (("--limit", limit), ("--per-article", per_article)):
+            if value is not None and value < 1:
+                raise UsageError(f"{name} must be at least 1, got {value}")
         check_options(1, max_answer_len, passages)
         if predictions_file and not os.path.isdir(os.path.dirname(os.path.abspath(predictions_file))):
             raise InputError(f"{predictions_file}: cannot write (no such directory)")
         articles = squad.load_articles(data)
-        questions = list(squad.iter_questions(articles))[:limit]
+        questions = list(squad.iter_questions(articles))
+        if per_article:
+            questions = squad.spread(articles, per_article)
+        questions = questions[:limit]
         if not questions:
             raise InputError(f"{data}: holds no questions")
         allow_null = squad.has_unanswerable(articles) if abstain is None else abstain

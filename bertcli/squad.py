@@ -221,3 +221,17 @@ def overlap_rate(questions: Sequence[Question], predictions: Dict[str, str]) -> 
     hits = sum(1 for q in questions
                if best_over(f1_score, predictions.get(q.id, ""), q.answers) > 0)
     return 100.0 * hits / max(len(questions), 1)
+
+
+def spread(articles: Iterable[dict], per_article: int) -> List[Question]:
+    """`per_article` questions of each article, evenly spaced through it (first to last
+    paragraph), so that a sample asks about every part of a document."""
+    chosen: List[Question] = []
+    for article in articles:
+        questions = list(iter_questions([article]))
+        if len(questions) <= per_article:
+            chosen.extend(questions)
+            continue
+        step = len(questions) / per_article
+        chosen.extend(questions[int(i * step)] for i in range(per_article))
+    return chosen
