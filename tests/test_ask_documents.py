@@ -167,3 +167,21 @@ def test_cli_eval_ask_whole_article_without_paragraphs(run_cli, tmp_path):
     path = tmp_path / "empty.json"
     path.write_text(json.dumps({"data": [{"title": "T", "paragraphs": []}]}))
     one_line_error(run_cli("eval", "ask", path, "--whole-article"), 3, "holds no questions")
+
+
+def test_long_questions_lists_are_planned_a_few_at_a_time(asker, monkeypatch):
+    """The first answer of a long questions file must not wait for every question's
+    retrieval (a 10,000-line file printed nothing for minutes)."""
+    import bertcli.qa as qa
+    from bertcli.retrieve import Index
+
+    monkeypatch.setattr(qa, "PLAN_AHEAD", 2)
+    planned = []
+    original = Index.top
+    monkeypatch.setattr(Index, "top", lambda self, q, k: planned.append(q) or original(self, q, k))
+    text = (EXAMPLE.read_text(encoding="utf-8") + "\n\n") * 4
+    questions = [f"Question number {i}?" for i in range(6)]
+    results = asker.iter_ask(text, questions)
+    first = next(results)
+    assert first.question == questions[0] and len(planned) == 2
+    assert [r.question for r in results] == questions[1:] and len(planned) == 6

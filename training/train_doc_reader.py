@@ -59,6 +59,11 @@ def parse_args(argv=None):
     p.add_argument("--checkpoint-minutes", type=float, default=5.0)
     p.add_argument("--deadline-minutes", type=float, default=0)
     p.add_argument("--resume", action="store_true")
+    p.add_argument("--train-layers", type=int, default=0,
+                   help="train only the last N encoder layers and the QA head (0: all). The "
+                        "frozen layers run once per window and their output is kept in memory, "
+                        "so each epoch costs a fraction of a forward pass: CPU-sized")
+    p.add_argument("--epochs", type=int, default=1)
     return p.parse_args(argv)
 
 
@@ -163,6 +168,46 @@ def group_loss(out, batch_groups, device, shared_weight):
     return (1 - shared_weight) * per_window_loss + shared_weight * shared_loss
 
 
+class FrozenPrefix:
+    """The embeddings and the first layers of a BERT QA model, run once (no gradient); the last
+    `train_layers` layers and the head are trained on their cached output."""
+
+    def __init__(self, model, train_layers: int):
+        self.model = model
+        self.bert = model.bert
+        self.split = len(self.bert.encoder.layer) - train_layers
+        for name, param in model.named_parameters():
+            trainable = name.startswith("qa_outputs") or any(
+                name.startswith(f"bert.encoder.layer.{i}.") for i in range(self.split, self.split + train_layers))
+            param.requires_grad_(trainable)
+
+    def _extended(self, mask):
+        return self.model.get_extended_attention_mask(mask, mask.shape)
+
+    @torch.inference_mode()
+    def prefix(self, batch):
+        hidden = self.bert.embeddings(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])
+        ext = self._extended(batch["attention_mask"])
+        for layer in self.bert.encoder.layer[: self.split]:
+            hidden = layer(hidden, attention_mask=ext)[0]
+        return hidden.to(torch.bfloat16)
+
+    def forward(self, hidden, mask):
+        hidden = hidden.float()
+        ext = self._extended(mask)
+        for layer in self.bert.encoder.layer[self.split:]:
+            hidden = layer(hidden, attention_mask=ext)[0]
+        logits = self.model.qa_outputs(hidden)
+        start, end = logits.split(1, dim=-1)
+
+        class Out:
+            pass
+
+        out = Out()
+        out.start_logits, out.end_logits = start.squeeze(-1), end.squeeze(-1)
+        return out
+
+
 def main(argv=None):
     args = parse_args(argv)
     out = Path(args.out)
@@ -183,14 +228,29 @@ def main(argv=None):
                           args.questions, args.seed)
     log(f"{len(groups)} question groups of {1 + args.negatives} windows")
     model = load_model(base).float()
+    model.config._attn_implementation = "eager"  # layers are called one by one with a 4-D mask
     model.train()
+    frozen = FrozenPrefix(model, args.train_layers) if args.train_layers else None
+    cached = {}
+    if frozen is not None:
+        model.eval()  # no dropout in the cached prefix
+        t0 = time.time()
+        for step in range(math.ceil(len(groups) / args.groups)):
+            chunk = groups[step * args.groups:(step + 1) * args.groups]
+            rows = [(ids, types) for windows, _ in chunk for ids, types, _ in windows]
+            batch = pad_batch(rows, tokenizer.pad_token_id, device)
+            cached[step] = (frozen.prefix(batch), batch["attention_mask"])
+            if step % 50 == 0:
+                log(f"cached {step + 1} batches of frozen layers ({time.time() - t0:.0f} s)")
+        model.train()
     no_decay = ("bias", "LayerNorm.weight")
     optimizer = torch.optim.AdamW([
-        {"params": [p for n, p in model.named_parameters() if not n.endswith(no_decay)],
-         "weight_decay": 0.01},
-        {"params": [p for n, p in model.named_parameters() if n.endswith(no_decay)],
-         "weight_decay": 0.0}], lr=args.lr)
-    total = math.ceil(len(groups) / args.groups)
+        {"params": [p for n, p in model.named_parameters()
+                    if p.requires_grad and not n.endswith(no_decay)], "weight_decay": 0.01},
+        {"params": [p for n, p in model.named_parameters()
+                    if p.requires_grad and n.endswith(no_decay)], "weight_decay": 0.0}], lr=args.lr)
+    per_epoch = math.ceil(len(groups) / args.groups)
+    total = per_epoch * args.epochs
     warm = max(1, total // 10)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
@@ -217,10 +277,15 @@ def main(argv=None):
     seconds_before = state["seconds"]
     stopped = False
     for step in range(state["step"], total):
-        chunk = groups[step * args.groups:(step + 1) * args.groups]
-        rows = [(ids, types) for windows, _ in chunk for ids, types, _ in windows]
-        batch = pad_batch(rows, tokenizer.pad_token_id, device)
-        outp = model(**batch)
+        at = step % per_epoch
+        chunk = groups[at * args.groups:(at + 1) * args.groups]
+        if frozen is not None:
+            hidden, mask = cached[at]
+            outp = frozen.forward(hidden, mask)
+        else:
+            rows = [(ids, types) for windows, _ in chunk for ids, types, _ in windows]
+            batch = pad_batch(rows, tokenizer.pad_token_id, device)
+            outp = model(**batch)
         loss = group_loss(outp, chunk, device, args.shared_weight)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
