@@ -72,7 +72,7 @@ def html_to_text(data: bytes, source: str, encoding: Optional[str] = None) -> st
         try:
             page = data.decode(encoding, errors="replace")
         except LookupError:
-            raise InputError(f"unknown encoding {encoding!r}") from None
+            raise InputError(f"{source}: unknown encoding {encoding!r}") from None
     text = trafilatura.extract(page, output_format="txt", include_comments=False,
                                include_tables=True, include_images=False, deduplicate=False,
                                favor_precision=True)
