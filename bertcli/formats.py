@@ -63,8 +63,6 @@ def detect(name: str, data: bytes, content_type: Optional[str] = None) -> str:
 
 def html_to_text(data: bytes, source: str, encoding: Optional[str] = None) -> str:
     """The main text of a web page (trafilatura): no navigation, banners, scripts or footers."""
-    import trafilatura
-
     logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
     logging.getLogger("htmldate").setLevel(logging.CRITICAL)
     page: "bytes | str" = data
@@ -73,13 +71,60 @@ def html_to_text(data: bytes, source: str, encoding: Optional[str] = None) -> st
             page = data.decode(encoding, errors="replace")
         except LookupError:
             raise InputError(f"{source}: unknown encoding {encoding!r}") from None
-    text = trafilatura.extract(page, output_format="txt", include_comments=False,
-                               include_tables=True, include_images=False, deduplicate=False,
-                               favor_precision=True)
+    if _too_deep(page):
+        # libxml2 stops at 256 levels of nesting and drops what lies deeper, so a page of
+        # hundreds of nested wrappers would lose its text: read it without the wrappers.
+        page = _unwrapped(page, encoding)
+    text = _extract(page)
     if not text or not text.strip():
         raise InputError(f"{source}: no extractable text in this HTML page")
     blocks = [line.strip() for line in text.splitlines() if line.strip()]
     return "\n\n".join(blocks)
+
+
+def _extract(page: "bytes | str") -> Optional[str]:
+    import trafilatura
+
+    return trafilatura.extract(page, output_format="txt", include_comments=False,
+                               include_tables=True, include_images=False, deduplicate=False,
+                               favor_precision=True)
+
+
+# Deeper than this, libxml2's HTML parser (without its "huge" option) drops elements.
+MAX_HTML_DEPTH = 250
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)\b[^>]*?(/?)>")
+# Kept when a page is too deeply nested: what trafilatura needs to find blocks and drop junk.
+_KEEP_TAGS = {"html", "head", "body", "title", "meta", "p", "h1", "h2", "h3", "h4", "h5", "h6",
+              "br", "script", "style", "noscript", "nav", "header", "footer", "aside", "template"}
+_VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+              "source", "track", "wbr", "p", "li", "dt", "dd", "option"}  # may lack a close tag
+
+
+def _as_text(page: "bytes | str", encoding: Optional[str] = None) -> str:
+    if isinstance(page, str):
+        return page
+    return page.decode(encoding or "utf-8", errors="replace")
+
+
+def _too_deep(page: "bytes | str") -> bool:
+    """Whether some element is nested deeper than libxml2 keeps (a linear scan of the tags)."""
+    depth = 0
+    for match in _TAG.finditer(_as_text(page)):
+        closing, name, selfclosing = match.group(1), match.group(2).lower(), match.group(3)
+        if name in _VOID_TAGS or selfclosing:
+            continue
+        depth += -1 if closing else 1
+        if depth > MAX_HTML_DEPTH:
+            return True
+    return False
+
+
+def _unwrapped(page: "bytes | str", encoding: Optional[str]) -> str:
+    """The page less its wrapper tags (div, span, tables, lists, ...): text and blocks stay."""
+    def keep(match: "re.Match[str]") -> str:
+        return match.group(0) if match.group(2).lower() in _KEEP_TAGS else " "
+
+    return _TAG.sub(keep, _as_text(page, encoding))
 
 
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n(---|\.\.\.)\n", re.S)
@@ -123,19 +168,31 @@ def _inline_text(children) -> str:
     return re.sub(r"[ \t]+", " ", "".join(parts))
 
 
+def first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+
+
 def pdf_to_text(data: bytes, source: str) -> str:
     """Text per page (pypdf), pages separated by a blank line."""
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import DependencyError, PdfReadError
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             try:
-                reader.decrypt("")
+                opened = reader.decrypt("")  # an empty user password: viewers open it silently
+            except DependencyError as err:  # AES needs the cryptography package
+                raise InputError(f"{source}: this PDF is encrypted and cannot be opened here "
+                                 f"({first_line(err)})") from None
             except Exception:
-                raise InputError(f"{source}: this PDF is encrypted") from None
+                raise InputError(f"{source}: this PDF is encrypted and cannot be opened") from None
+            if not opened:  # PasswordType.NOT_DECRYPTED: it wants a password
+                raise InputError(f"{source}: this PDF is protected by a password; remove it first "
+                                 "(e.g. qpdf --decrypt --password=PASSWORD in.pdf out.pdf)")
+        if len(reader.pages) == 0:
+            raise InputError(f"{source}: this PDF has no pages")
         pages = [(page.extract_text() or "") for page in reader.pages]
     except InputError:
         raise

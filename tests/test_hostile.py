@@ -445,3 +445,65 @@ def test_predictions_file_mode_follows_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "p.json").stat().st_mode & 0o777 == 0o644
+
+
+# --- 11/12. encrypted and empty PDFs ----------------------------------------------------------
+
+def _encrypted_pdf(user_password: str, algorithm: str) -> bytes:
+    import io
+
+    from pypdf import PdfReader, PdfWriter
+
+    from tests.conftest import make_pdf
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf([["The river rose in the night."]]))))
+    writer.encrypt(user_password=user_password, owner_password="owner", algorithm=algorithm)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("algorithm", ["AES-128", "AES-256", "RC4-128"])
+def test_pdf_with_empty_user_password_opens(tmp_path, algorithm):
+    from bertcli.inputs import read_document
+
+    path = tmp_path / "open.pdf"
+    path.write_bytes(_encrypted_pdf("", algorithm))
+    assert read_document(str(path)).text == "The river rose in the night."
+
+
+@pytest.mark.parametrize("algorithm", ["AES-128", "RC4-128"])
+def test_pdf_with_a_password_says_so(tmp_path, algorithm):
+    from bertcli.inputs import read_document
+
+    path = tmp_path / "locked.pdf"
+    path.write_bytes(_encrypted_pdf("secret", algorithm))
+    with pytest.raises(InputError) as caught:
+        read_document(str(path))
+    assert caught.value.message == (f"{path}: this PDF is protected by a password; remove it first "
+                                    "(e.g. qpdf --decrypt --password=PASSWORD in.pdf out.pdf)")
+
+
+def test_pdf_without_pages(tmp_path):
+    from bertcli.inputs import read_document
+
+    from tests.conftest import make_pdf
+
+    path = tmp_path / "none.pdf"
+    path.write_bytes(make_pdf([]))
+    with pytest.raises(InputError) as caught:
+        read_document(str(path))
+    assert caught.value.message == f"{path}: this PDF has no pages"
+
+
+# --- 13. deeply nested HTML --------------------------------------------------------------------
+
+@pytest.mark.parametrize("depth", [300, 3000])
+def test_deeply_nested_html_keeps_its_text(tmp_path, depth):
+    from bertcli.inputs import read_document
+
+    path = tmp_path / "deep.html"
+    path.write_text("<html><body><nav>Home | About</nav>" + "<div class='w'>" * depth
+                    + "<p>The river rose in the night and the town was flooded by the water.</p>"
+                    + "</div>" * depth + "</body></html>", encoding="utf-8")
+    assert read_document(str(path)).text == "The river rose in the night and the town was flooded by the water."
