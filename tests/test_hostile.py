@@ -507,3 +507,72 @@ def test_deeply_nested_html_keeps_its_text(tmp_path, depth):
                     + "<p>The river rose in the night and the town was flooded by the water.</p>"
                     + "</div>" * depth + "</body></html>", encoding="utf-8")
     assert read_document(str(path)).text == "The river rose in the night and the town was flooded by the water."
+
+
+# --- 6. Markdown memory ------------------------------------------------------------------------
+
+RICH_MARKDOWN = """---
+title: front matter
+---
+# Heading one
+
+A paragraph with a [reference link][ref] and *emphasis*,
+continued on a second line.
+
+```python
+code block
+
+with a blank line inside
+```
+
+| a | b |
+| --- | --- |
+| 1 | one two |
+| 2 | three |
+| 3 | four |
+
+- item one
+- item two
+  continued
+
+<!-- a comment
+
+spanning a blank line -->
+
+> quoted text
+> more
+
+1. first
+2. second
+
+[ref]: http://example.org
+"""
+
+
+def test_markdown_in_pieces_reads_the_same(monkeypatch):
+    from bertcli import formats
+
+    whole = formats.markdown_to_text(RICH_MARKDOWN * 3)
+    monkeypatch.setattr(formats, "MARKDOWN_WHOLE", 0, raising=False)
+    monkeypatch.setattr(formats, "MARKDOWN_PIECE", 30, raising=False)
+    assert formats.markdown_to_text(RICH_MARKDOWN * 3) == whole
+    assert "code block" not in whole and "reference link" in whole and "[ref]" not in whole
+
+
+def test_markdown_table_memory_is_bounded(monkeypatch):
+    import tracemalloc
+
+    from bertcli import formats
+
+    table = "| id | word | text |\n| --- | --- | --- |\n" + "".join(
+        f"| {i} | w{i % 7} | The river rose {i} times |\n" for i in range(6000))
+    monkeypatch.setattr(formats, "MARKDOWN_WHOLE", 20_000, raising=False)
+    monkeypatch.setattr(formats, "MARKDOWN_PIECE", 10_000, raising=False)
+    tracemalloc.start()
+    try:
+        text = formats.markdown_to_text(table)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert text.count("\n\n") == 6000 and text.startswith("id | word | text\n\n0 | w0 |")
+    assert peak < 25 * len(table), f"peak {peak:,} bytes for {len(table):,} characters"
