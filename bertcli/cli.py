@@ -624,10 +624,9 @@ def _broken_pipe_exit(done: SystemExit) -> bool:
     return tb is not None and tb.tb_frame.f_code.co_name == "on_broken_pipe"
 
 
-def main() -> None:
-    """The console entry point. Ends the process without Python's interpreter teardown, which
-    takes ~0.3 s once ONNX Runtime, spaCy and numpy are loaded (every file's output is written
-    and flushed by then; a shell loop over many files pays it on every call).
+def run(args: Optional[List[str]] = None) -> int:
+    """Run the command line on `args` (default: sys.argv[1:]) and return the exit code,
+    without ending the process. See `main`.
 
     Usage errors are one line (`bertcli: error: ...`, exit 2); a reader that goes away is exit
     141 and an unwritable stdout exit 74, whatever was running (`--help | head -1` too)."""
@@ -635,10 +634,10 @@ def main() -> None:
     code = EXIT_FAILURE
     if not _standard_streams():
         error("stdout is closed; nothing can be written (redirect it to a file or /dev/null)")
-        os._exit(EXIT_OUTPUT)
+        return EXIT_OUTPUT
     try:
         try:
-            code = app(standalone_mode=False)
+            code = app(args=args, standalone_mode=False)
         except exceptions.NoArgsIsHelpError as err:  # plain `bertcli`: the help, on stderr
             err.show()
             code = err.exit_code
@@ -677,4 +676,11 @@ def main() -> None:
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
-    os._exit(code)
+    return code
+
+
+def main() -> None:
+    """The console entry point. Ends the process without Python's interpreter teardown, which
+    takes ~0.3 s once ONNX Runtime, spaCy and numpy are loaded (every file's output is written
+    and flushed by then; a shell loop over many files pays it on every call)."""
+    os._exit(run())

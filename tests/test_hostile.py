@@ -576,3 +576,102 @@ def test_markdown_table_memory_is_bounded(monkeypatch):
         tracemalloc.stop()
     assert text.count("\n\n") == 6000 and text.startswith("id | word | text\n\n0 | w0 |")
     assert peak < 25 * len(table), f"peak {peak:,} bytes for {len(table):,} characters"
+
+
+# --- fuzz: inputs and options for `text` and `summarize`, never a traceback --------------------
+
+FUZZ_EXAMPLES = int(__import__("os").environ.get("BERTCLI_FUZZ_EXAMPLES", "300"))
+
+
+def _fuzz_inputs():
+    from hypothesis import strategies as st
+
+    from tests.conftest import make_pdf
+
+    words = st.text(alphabet=st.characters(codec="utf-8"), max_size=400)
+    prose = st.lists(st.sampled_from([
+        "The river rose in the night and the town was flooded.", "By . Jane Doe .", "Click here!",
+        "# Heading", "| a | b |\n| --- | --- |\n| 1 | 2 |", "<p>A paragraph of HTML text here.</p>",
+        "<div>" * 300, "```\ncode\n", "\n\n", "\r\n", "\ufeff", "\x00", "…", "(CNN) -- ", "Mr. Smith went.",
+    ]), max_size=12).map("".join)
+    return st.one_of(
+        st.binary(max_size=600),
+        words.map(lambda t: t.encode("utf-8")),
+        prose.map(lambda t: t.encode("utf-8")),
+        prose.map(lambda t: t.encode("utf-16")),
+        prose.map(lambda t: t.encode("latin-1", errors="replace")),
+        st.lists(st.lists(words.map(lambda t: t.encode("latin-1", "replace").decode("latin-1")),
+                          max_size=3), max_size=3).map(make_pdf),
+        st.binary(max_size=200).map(lambda b: b"%PDF-1.4\n" + b),
+    )
+
+
+def _fuzz_options():
+    from hypothesis import strategies as st
+
+    def option(name, values):
+        return st.tuples(st.just(name), values).map(list)
+
+    numbers = st.one_of(st.integers(-3, 8).map(str), st.sampled_from(["abc", "", "1e3", "0x3"]))
+    fractions = st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(str),
+                          st.sampled_from(["0", "1", "0.5", "x"]))
+    return st.lists(st.one_of(
+        option("-n", numbers), option("--ratio", fractions),
+        option("--max-bytes", st.sampled_from(["-1", "0", "1", "10", "100000", "x"])),
+        option("--encoding", st.sampled_from(["utf-8", "latin-1", "utf-16", "utf-32", "ascii", "no-such"])),
+        option("-i", st.sampled_from(["text", "html", "markdown", "pdf", "xml"])),
+        option("-f", st.sampled_from(["text", "json", "jsonl", "markdown", "xml"])),
+    ), max_size=4).map(lambda pairs: [x for pair in pairs for x in pair])
+
+
+def test_fuzz_text_and_summarize_never_trace(tmp_path, monkeypatch):
+    import io
+    import os
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from bertcli import cli
+
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("HF_HOME", str(home / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("BERTCLI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("BERTCLI_NO_ONNX", "1")
+    seen = {"examples": 0, "codes": {}}
+
+    @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, derandomize=True,
+              suppress_health_check=list(HealthCheck))
+    @given(data=_fuzz_inputs(), ext=st.sampled_from([".txt", ".md", ".html", ".pdf", ""]),
+           command=st.sampled_from(["text", "summarize"]), options=_fuzz_options(),
+           stdin=st.booleans())
+    def check(data, ext, command, options, stdin):
+        path = tmp_path / f"input{ext}"
+        path.write_bytes(data)
+        args = [command, "-" if stdin else str(path), *options]
+        if command == "summarize":
+            args += ["-s", "lead", "--offline"]
+        out, err = io.StringIO(), io.StringIO()
+        monkeypatch.setattr("sys.stdout", out)
+        monkeypatch.setattr("sys.stderr", err)
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+        try:
+            code = cli.run(args)
+        finally:
+            monkeypatch.undo()
+            for key, value in (("HOME", str(home)), ("HF_HOME", str(home / "hf")), ("HF_HUB_OFFLINE", "1"),
+                               ("BERTCLI_CACHE", str(tmp_path / "cache")), ("BERTCLI_NO_ONNX", "1")):
+                os.environ[key] = value
+        message = err.getvalue()
+        assert "Traceback" not in message and "error: unexpected" not in message, (args, message)
+        assert code in (0, 2, 3), (args, code, message)
+        errors = [line for line in message.splitlines() if line.startswith("bertcli: error: ")]
+        assert (code == 0) == (not errors), (args, code, message)
+        seen["examples"] += 1
+        seen["codes"][code] = seen["codes"].get(code, 0) + 1
+
+    check()
+    print(f"fuzz: {seen['examples']} examples, exit codes {seen['codes']}")
+    assert seen["examples"] >= FUZZ_EXAMPLES // 2
