@@ -675,3 +675,69 @@ def test_fuzz_text_and_summarize_never_trace(tmp_path, monkeypatch):
     check()
     print(f"fuzz: {seen['examples']} examples, exit codes {seen['codes']}")
     assert seen["examples"] >= FUZZ_EXAMPLES // 2
+
+
+# --- 17. the ONNX cache: damaged copies, full disks, interrupted runs ---------------------------
+
+@pytest.fixture()
+def onnx_env(tmp_path, monkeypatch, tiny_encoder_dir):
+    from bertcli.models import ResolvedModel
+
+    monkeypatch.setenv("BERTCLI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("BERTCLI_NO_ONNX", raising=False)
+    return ResolvedModel(str(tiny_encoder_dir), tiny_encoder_dir, "directory")
+
+
+@pytest.mark.parametrize("damage", ["truncated int8", "meta", "tokenizer"])
+def test_damaged_onnx_copy_is_prepared_again_once(onnx_env, damage):
+    from bertcli import fast
+
+    notices = []
+    assert fast.load_fast_encoder(onnx_env, "int8", notices.append) is not None
+    folder = fast.prepared_dir(onnx_env)
+    if damage == "truncated int8":
+        path = folder / fast.onnx_file("int8")
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    else:
+        (folder / ("meta.json" if damage == "meta" else "tokenizer.json")).write_text("{", encoding="utf-8")
+    notices.clear()
+    encoder = fast.load_fast_encoder(onnx_env, "int8", notices.append)
+    assert encoder is not None and encoder.session is not None
+    assert len(notices) == 2 and "is damaged" in notices[0] and "preparing it again" in notices[0]
+    notices.clear()
+    assert fast.load_fast_encoder(onnx_env, "int8", notices.append).session is not None
+    assert notices == []  # repaired for good
+
+
+def test_full_disk_is_not_exported_on_every_run(onnx_env, monkeypatch):
+    import errno
+
+    from bertcli import fast, hf
+
+    calls = []
+
+    def full(*args, **kwargs):
+        calls.append(1)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(hf, "export_encoder_onnx", full)
+    notices = []
+    assert fast.load_fast_encoder(onnx_env, "int8", notices.append) is None
+    assert fast.load_fast_encoder(onnx_env, "int8", notices.append) is None
+    assert len(calls) == 1 and "No space left on device" in notices[-1]
+
+
+def test_stale_prepare_folders_are_removed(onnx_env, tmp_path):
+    import os
+
+    from bertcli import fast
+
+    parent = tmp_path / "cache" / "onnx"
+    stale, fresh = parent / ".prepare-stale", parent / ".prepare-fresh"
+    for folder in (stale, fresh):
+        folder.mkdir(parents=True)
+        (folder / "encoder.fp32.onnx").write_bytes(b"x" * 1000)
+    old = time.time() - 2 * fast.STALE_WORK_S if hasattr(fast, "STALE_WORK_S") else time.time() - 7200
+    os.utime(stale, (old, old))
+    assert fast.load_fast_encoder(onnx_env, "fp32", lambda m: None) is not None
+    assert not stale.exists() and fresh.exists()  # a fresh one may be another run's, in flight
