@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import sys
 import threading
 import time
 
@@ -626,7 +627,6 @@ def _fuzz_options():
 
 def test_fuzz_text_and_summarize_never_trace(tmp_path, monkeypatch):
     import io
-    import os
 
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
@@ -654,16 +654,13 @@ def test_fuzz_text_and_summarize_never_trace(tmp_path, monkeypatch):
         if command == "summarize":
             args += ["-s", "lead", "--offline"]
         out, err = io.StringIO(), io.StringIO()
-        monkeypatch.setattr("sys.stdout", out)
-        monkeypatch.setattr("sys.stderr", err)
-        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+        saved = sys.stdin
+        sys.stdin = io.TextIOWrapper(io.BytesIO(data))
         try:
-            code = cli.run(args)
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                code = cli.run(args)
         finally:
-            monkeypatch.undo()
-            for key, value in (("HOME", str(home)), ("HF_HOME", str(home / "hf")), ("HF_HUB_OFFLINE", "1"),
-                               ("BERTCLI_CACHE", str(tmp_path / "cache")), ("BERTCLI_NO_ONNX", "1")):
-                os.environ[key] = value
+            sys.stdin = saved
         message = err.getvalue()
         assert "Traceback" not in message and "error: unexpected" not in message, (args, message)
         assert code in (0, 2, 3), (args, code, message)
