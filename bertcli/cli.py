@@ -23,6 +23,7 @@ from .errors import (
     EXIT_FAILURE,
     EXIT_INPUT,
     EXIT_INTERRUPTED,
+    EXIT_OUTPUT,
     BertcliError,
     InputError,
     UsageError,
@@ -74,6 +75,7 @@ def note(message: str) -> None:
 def run_guarded(body: Callable[[], int], verbose: bool) -> None:
     """Run a command body: one-line errors, documented exit codes, tracebacks only on --verbose."""
     try:
+        _check_unused_model()
         code = body()
     except BertcliError as err:
         if verbose:
@@ -89,6 +91,14 @@ def run_guarded(body: Callable[[], int], verbose: bool) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         code = EXIT_BROKEN_PIPE
+    except OSError as err:
+        if verbose:
+            traceback.print_exc()
+        if not _is_stdout_error(err):
+            error(f"unexpected {type(err).__name__}: {err} (rerun with --verbose for details)")
+            code = EXIT_FAILURE
+        else:
+            code = _output_error(err)
     except Exception as err:  # a bug: say so in one line unless asked for details
         if verbose:
             traceback.print_exc()
@@ -97,14 +107,39 @@ def run_guarded(body: Callable[[], int], verbose: bool) -> None:
     raise typer.Exit(code)
 
 
+def _is_stdout_error(err: OSError) -> bool:
+    """An OSError that came from writing to stdout (full disk, closed descriptor)."""
+    import errno
+
+    return err.errno in (errno.ENOSPC, errno.EBADF, errno.EIO, errno.EDQUOT, errno.EFBIG)
+
+
+def _check_unused_model() -> None:
+    """`ask --retrieval-only --model M` loads no reader, but an unusable explicit model is
+    still the documented error (exit 4), not silently ignored."""
+    ctx = _click_parts()[1](silent=True)
+    params = ctx.params if ctx is not None else {}
+    if params.get("retrieval_only") and params.get("model"):
+        from .models import check_explicit_model
+
+        check_explicit_model(params["model"])
+
+
 def documents(sources: List[str], encoding: Optional[str], max_bytes: Optional[int],
               failed: List[str], input_format: Optional["InputFormat"] = None) -> Iterator["Document"]:
     """Read each source in turn. With several, a bad one is reported, noted in `failed` and
     skipped, so the others are still processed; a single bad source is the command's error."""
-    from .inputs import read_document
+    from .fetch import is_url
+    from .inputs import STDIN, read_document
 
+    if sources.count(STDIN) > 1:
+        raise UsageError("stdin (-) can be read only once")
+    offline = _offline_option()
     for source in sources:
         try:
+            if offline and is_url(source):
+                raise InputError(f"{source}: not downloaded: --offline (or HF_HUB_OFFLINE=1) "
+                                 "never uses the network")
             yield read_document(source, encoding=encoding, max_bytes=max_bytes,
                                 input_format=input_format.value if input_format else None)
         except InputError as err:
@@ -112,6 +147,36 @@ def documents(sources: List[str], encoding: Optional[str], max_bytes: Optional[i
                 raise
             error(err.message)
             failed.append(source)
+
+
+def check_output_path(path: Optional[str]) -> None:
+    """Fail now, before any work, if `path` (an output file to write later) cannot be written."""
+    if path:
+        from .render import check_writable
+
+        check_writable(path)
+
+
+def _click_parts():
+    """click's exceptions module and get_current_context: typer >= 0.26 vendors click as
+    typer._click; earlier versions use click itself."""
+    try:
+        from typer._click import exceptions
+        from typer._click.globals import get_current_context
+    except ImportError:  # pragma: no cover - older typer
+        from click import exceptions, get_current_context
+    return exceptions, get_current_context
+
+
+def _offline_option() -> bool:
+    """Whether the running command has --offline set (or HF_HUB_OFFLINE=1): then URL inputs
+    are refused, since --offline never uses the network."""
+    from .models import offline_requested
+
+    ctx = _click_parts()[1](silent=True)
+    if ctx is None or "offline" not in ctx.params:
+        return False
+    return offline_requested(bool(ctx.params["offline"]))
 
 
 def _version(value: bool) -> None:
@@ -464,6 +529,8 @@ def eval_summarize(
         from .summary import Summarizer, check_strategy, sentence_count
 
         sentence_count(10, num_sentences, None)
+        if limit is not None and limit < 1:
+            raise UsageError(f"--limit must be at least 1, got {limit}")
         for name in [strategy] + ([baseline] if baseline else []):
             check_strategy(name)
         check_precision(precision)
@@ -540,8 +607,7 @@ def eval_ask(
             if value is not None and value < 1:
                 raise UsageError(f"{name} must be at least 1, got {value}")
         check_options(1, max_answer_len, passages)
-        if predictions_file and not os.path.isdir(os.path.dirname(os.path.abspath(predictions_file))):
-            raise InputError(f"{predictions_file}: cannot write (no such directory)")
+        check_output_path(predictions_file)
         articles = squad.load_articles(data)
         questions = list(squad.iter_questions(articles))
         if per_article:
@@ -608,25 +674,108 @@ def eval_ask(
     run_guarded(body, verbose)
 
 
-def main() -> None:
-    """The console entry point. Ends the process without Python's interpreter teardown, which
-    takes ~0.3 s once ONNX Runtime, spaCy and numpy are loaded (every file's output is written
-    and flushed by then; a shell loop over many files pays it on every call)."""
+def _usage_line(err) -> str:
+    """A click usage error as bertcli's one line: the message, then where help is."""
+    message = " ".join(err.format_message().split())
+    ctx = getattr(err, "ctx", None)
+    where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return f"{message}{where}"
+
+
+def _standard_streams() -> bool:
+    """Make closed standard streams safe. A closed stderr (`2>&-`) becomes /dev/null, so
+    notices never land in stdout; a closed stdout (`>&-`) is an output error. Returns
+    whether stdout is usable."""
+    if sys.stderr is None:
+        try:
+            sys.stderr = open(os.devnull, "w", encoding="utf-8")
+        except OSError:
+            pass
+    if sys.stdout is None:
+        return False
+    return True
+
+
+def _output_error(err: OSError) -> int:
+    """stdout cannot be written (closed, full disk, /dev/full): one line, exit 74."""
+    reason = err.strerror or type(err).__name__
     try:
-        app()
-        code = 0
-    except SystemExit as done:
-        code = done.code
-    if not isinstance(code, int):
-        if code is not None:
-            print(code, file=sys.stderr)
-        code = EXIT_FAILURE if code is not None else 0
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit
+    except (OSError, ValueError, AttributeError):
+        pass
+    error(f"cannot write the output to stdout ({reason})")
+    return EXIT_OUTPUT
+
+
+def _broken_pipe_exit(done: SystemExit) -> bool:
+    """typer (click's EPIPE handling) and rich (Console.on_broken_pipe) end with exit 1 when
+    the reader of stdout goes away, e.g. while printing --help; bertcli's code for that is 141."""
+    if type(sys.stdout).__name__ == "PacifyFlushWrapper":
+        return True
+    tb = done.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_name == "on_broken_pipe"
+
+
+def run(args: Optional[List[str]] = None) -> int:
+    """Run the command line on `args` (default: sys.argv[1:]) and return the exit code,
+    without ending the process. See `main`.
+
+    Usage errors are one line (`bertcli: error: ...`, exit 2); a reader that goes away is exit
+    141 and an unwritable stdout exit 74, whatever was running (`--help | head -1` too)."""
+    exceptions = _click_parts()[0]
+    code = EXIT_FAILURE
+    if not _standard_streams():
+        error("stdout is closed; nothing can be written (redirect it to a file or /dev/null)")
+        return EXIT_OUTPUT
     try:
+        try:
+            code = app(args=args, standalone_mode=False)
+        except exceptions.NoArgsIsHelpError as err:  # plain `bertcli`: the help, on stderr
+            err.show()
+            code = err.exit_code
+        except exceptions.UsageError as err:
+            error(_usage_line(err))
+            code = err.exit_code
+        except exceptions.ClickException as err:
+            error(" ".join(err.format_message().split()))
+            code = err.exit_code
+        except (typer.Abort, KeyboardInterrupt, EOFError):
+            print("bertcli: interrupted", file=sys.stderr)
+            code = EXIT_INTERRUPTED
+        except typer.Exit as done:
+            code = done.exit_code
+        except SystemExit as done:
+            code = done.code
+            if _broken_pipe_exit(done):
+                raise BrokenPipeError from None
+        if not isinstance(code, int):
+            if code is not None:
+                print(code, file=sys.stderr)
+            code = EXIT_FAILURE if code is not None else 0
         sys.stdout.flush()
-    except (BrokenPipeError, ValueError):  # reader gone, or stdout already closed
+    except BrokenPipeError:  # the reader went away (`--help | head -1`)
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        code = EXIT_BROKEN_PIPE
+    except OSError as err:  # stdout full (/dev/full) or unwritable
+        code = _output_error(err)
+    except ValueError:  # stdout already closed
         code = code or EXIT_BROKEN_PIPE
     try:
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
-    os._exit(code)
+    return code
+
+
+def main() -> None:
+    """The console entry point. Ends the process without Python's interpreter teardown, which
+    takes ~0.3 s once ONNX Runtime, spaCy and numpy are loaded (every file's output is written
+    and flushed by then; a shell loop over many files pays it on every call)."""
+    os._exit(run())

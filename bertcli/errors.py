@@ -8,6 +8,7 @@ EXIT_FAILURE = 1  # unexpected error (a bug): rerun with --verbose
 EXIT_USAGE = 2  # bad option or argument value
 EXIT_INPUT = 3  # an input could not be read or is empty
 EXIT_MODEL = 4  # a model could not be resolved or loaded
+EXIT_OUTPUT = 74  # the output could not be written (stdout full or closed); sysexits' EX_IOERR
 EXIT_INTERRUPTED = 130  # Ctrl-C
 EXIT_BROKEN_PIPE = 141  # the reader of stdout went away (e.g. `| head -1`)
 

@@ -19,6 +19,7 @@ and version of its files, so an updated model is prepared again.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -63,7 +64,7 @@ def effective_precision(precision: str, strategy: str) -> str:
 
 
 # Bump when the exported graph or the folder layout changes: old copies are then ignored.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4  # 4: meta.json records file sizes (a truncated copy is prepared again)
 META = "meta.json"
 
 
@@ -123,12 +124,16 @@ def prepare(model: ResolvedModel, notice: Callable[[str], None]) -> Path:
     began = time.perf_counter()
     from . import hf
 
+    remove_stale_work(folder.parent)
     work = Path(tempfile.mkdtemp(prefix=".prepare-", dir=folder.parent))
     try:
         meta = hf.export_encoder_onnx(model, work / onnx_file("fp32"), work / "tokenizer.json")
         quantize_int8(work / onnx_file("fp32"), work / onnx_file("int8"))
         meta.update(format=FORMAT_VERSION, model=model.name, source=str(model.path),
-                    seconds=round(time.perf_counter() - began, 1))
+                    seconds=round(time.perf_counter() - began, 1),
+                    # sizes of the files, checked on load: a truncated copy is prepared again
+                    sizes={name: (work / name).stat().st_size
+                           for name in (onnx_file("fp32"), onnx_file("int8"), "tokenizer.json")})
         (work / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         try:
             os.rename(work, folder)  # atomic: readers never see half a folder
@@ -263,16 +268,81 @@ class FastEncoder:
         return out
 
 
+# A `.prepare-*` folder older than this was left by a run that was killed: removed.
+STALE_WORK_S = 3600.0
+# After the export failed for lack of disk space (or permission), it is not retried for this
+# long: every run would otherwise spend seconds exporting again.
+RETRY_AFTER_S = 86400.0
+
+
+def remove_stale_work(parent: Path) -> None:
+    """Delete `.prepare-*` folders left by interrupted runs (SIGTERM/SIGKILL), ~90 MB each."""
+    now = time.time()
+    for leftover in parent.glob(".prepare-*"):
+        try:
+            if now - leftover.stat().st_mtime > STALE_WORK_S:
+                shutil.rmtree(leftover, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def damage(folder: Path) -> Optional[str]:
+    """What is wrong with a prepared folder, or None: unreadable metadata or tokenizer, or a
+    file whose size is not the one recorded when it was written (truncated)."""
+    try:
+        meta = json.loads((folder / META).read_text(encoding="utf-8"))
+        for key in ("max_tokens", "pad_token_id", "unk_token_id", "hidden_size"):
+            int(meta[key])
+        json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
+        for name, size in (meta.get("sizes") or {}).items():
+            actual = (folder / name).stat().st_size
+            if actual != size:
+                return f"{name} is {actual:,} bytes, not {size:,}"
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        return first_line(err)
+    return None
+
+
+def _failure_marker(model: ResolvedModel) -> Path:
+    return cache_root() / "onnx-failed" / prepared_dir(model).name
+
+
 def load_fast_encoder(model: ResolvedModel, precision: str,
                       notice: Callable[[str], None]) -> Optional[FastEncoder]:
-    """The ONNX encoder for `model`, preparing it on first use; None means: use torch."""
+    """The ONNX encoder for `model`, preparing it on first use; None means: use torch.
+    A damaged copy is prepared again, once, with a notice."""
     if os.environ.get("BERTCLI_NO_ONNX") or not runtime_available():
         return None
+    marker = _failure_marker(model)
     try:
+        if time.time() - marker.stat().st_mtime < RETRY_AFTER_S:
+            return None  # the export failed for lack of space lately: torch, quietly
+    except OSError:
+        pass
+    try:
+        folder = prepared_dir(model)
+        problem = damage(folder) if is_prepared(folder) else None
+        if problem is not None:
+            notice(f"the fast CPU copy of {model.name} in {folder} is damaged ({problem}); "
+                   "preparing it again")
+            aside = folder.with_name(f".prepare-damaged-{os.getpid()}-{folder.name}")
+            try:
+                os.rename(folder, aside)
+            except OSError:
+                pass
+            shutil.rmtree(aside, ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
         folder = prepare(model, notice)
         return FastEncoder(model, folder, precision)
     except Exception as err:  # any export failure: torch still works
         notice(f"no fast CPU copy of {model.name} ({first_line(err)}); using torch")
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS,
+                                                       errno.EACCES):
+            try:  # do not export again on every run while the disk is full
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.write_text(f"{first_line(err)}\n", encoding="utf-8")
+            except OSError:
+                pass
         return None
 
 

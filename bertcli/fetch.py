@@ -6,7 +6,10 @@ HTTP status, too large, unsupported content), never a traceback.
 
 from __future__ import annotations
 
+import math
 import os
+import re
+import threading
 import time
 from dataclasses import dataclass
 from typing import Optional
@@ -19,6 +22,7 @@ from .formats import CONTENT_TYPES, media_type
 MAX_REDIRECTS = 5
 DEFAULT_TIMEOUT_S = 20.0
 CHUNK = 64 * 1024
+MAX_TIMEOUT_S = 86400.0  # larger values (or inf) overflow the socket layer
 
 
 def is_url(source: str) -> bool:
@@ -26,11 +30,15 @@ def is_url(source: str) -> bool:
 
 
 def timeout_default() -> float:
+    """$BERTCLI_HTTP_TIMEOUT in seconds: a positive, finite number (capped at a day), else 20."""
     value = os.environ.get("BERTCLI_HTTP_TIMEOUT", "")
     try:
-        return float(value) if float(value) > 0 else DEFAULT_TIMEOUT_S
+        seconds = float(value)
     except ValueError:
         return DEFAULT_TIMEOUT_S
+    if not math.isfinite(seconds) or seconds <= 0:
+        return DEFAULT_TIMEOUT_S
+    return min(seconds, MAX_TIMEOUT_S)
 
 
 @dataclass(frozen=True)
@@ -47,13 +55,49 @@ def readable(content_type: Optional[str]) -> bool:
 
 
 def fetch(url: str, max_bytes: int, timeout: Optional[float] = None, any_type: bool = False) -> Fetched:
-    """GET `url`. `any_type` accepts any Content-Type (the user forced --input-format)."""
-    import requests
+    """GET `url`. `any_type` accepts any Content-Type (the user forced --input-format).
 
-    timeout = timeout or timeout_default()
-    host = urlsplit(url).hostname or ""
+    The whole download (connect, headers, body) is bounded by 3 x `timeout`: it runs on a
+    worker thread, and when the deadline passes the connection is shut down and the input
+    fails, however slowly the server drips bytes."""
+    timeout = min(timeout or timeout_default(), MAX_TIMEOUT_S)
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:  # "http://[::1/": an unbalanced IPv6 bracket, a bad port, ...
+        raise InputError(f"{url}: not a valid URL") from None
     if not host:
         raise InputError(f"{url}: not a valid URL")
+    deadline = 3 * timeout
+    state: dict = {}
+
+    def work() -> None:
+        try:
+            state["result"] = _download(url, host, max_bytes, timeout, any_type, state)
+        except BaseException as err:  # re-raised in the caller's thread
+            state["error"] = err
+
+    worker = threading.Thread(target=work, name="bertcli-fetch", daemon=True)
+    worker.start()
+    worker.join(deadline)
+    if worker.is_alive():
+        state["expired"] = True
+        response = state.get("response")
+        if response is not None:
+            try:
+                response.raw.shutdown()  # unblocks the worker's read; it then ends
+            except Exception:
+                pass
+        raise InputError(f"{url}: download took longer than {deadline:g} s "
+                         "(3 x $BERTCLI_HTTP_TIMEOUT)")
+    if "error" in state:
+        raise state["error"]
+    return state["result"]
+
+
+def _download(url: str, host: str, max_bytes: int, timeout: float, any_type: bool,
+              state: dict) -> Fetched:
+    import requests
+
     session = requests.Session()
     session.max_redirects = MAX_REDIRECTS
     headers = {
@@ -61,9 +105,9 @@ def fetch(url: str, max_bytes: int, timeout: Optional[float] = None, any_type: b
         "Accept": "text/html,application/xhtml+xml,text/markdown,text/plain;q=0.9,"
                   "application/pdf;q=0.9,*/*;q=0.5",
     }
-    began = time.monotonic()
     try:
         with session.get(url, headers=headers, stream=True, timeout=(timeout, timeout)) as response:
+            state["response"] = response
             if response.status_code >= 400:
                 reason = f" {response.reason}" if response.reason else ""
                 raise InputError(f"{url}: HTTP {response.status_code}{reason}")
@@ -81,8 +125,6 @@ def fetch(url: str, max_bytes: int, timeout: Optional[float] = None, any_type: b
                 body.extend(chunk)
                 if len(body) > max_bytes:
                     raise _too_large(url, max_bytes)
-                if time.monotonic() - began > 3 * timeout:  # a server that drips bytes forever
-                    raise InputError(f"{url}: download took longer than {3 * timeout:.0f} s")
             return Fetched(response.url, bytes(body), content_type)
     except InputError:
         raise
@@ -90,13 +132,33 @@ def fetch(url: str, max_bytes: int, timeout: Optional[float] = None, any_type: b
         raise InputError(f"{url}: more than {MAX_REDIRECTS} redirects") from None
     except requests.exceptions.Timeout:
         raise InputError(f"{url}: no answer within {timeout:g} s (timeout)") from None
+    except requests.exceptions.ChunkedEncodingError as err:
+        raise InputError(f"{url}: {_incomplete(err)}") from None
     except requests.exceptions.ConnectionError as err:
+        if "ReadTimeout" in repr(err) or "timed out" in repr(err):  # a body that stalls
+            raise InputError(f"{url}: no answer within {timeout:g} s (timeout)") from None
         raise InputError(f"{url}: {_connection_problem(err, host)}") from None
     except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
-            requests.exceptions.MissingSchema, UnicodeError):
-        raise InputError(f"{url}: not a valid URL") from None
+            requests.exceptions.MissingSchema, UnicodeError, ValueError):
+        # requests and urllib3 raise plain ValueError (LocationParseError) for some
+        # malformed URLs, also ones reached through a redirect.
+        raise InputError(f"{url}: not a valid URL{_redirect_note(state)}") from None
     except requests.exceptions.RequestException as err:
         raise InputError(f"{url}: download failed ({type(err).__name__})") from None
+
+
+def _redirect_note(state: dict) -> str:
+    response = state.get("response")
+    return "" if response is None else f" (redirected to {response.url})"
+
+
+def _incomplete(err: Exception) -> str:
+    match = re.search(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)", repr(err))
+    if match:
+        got, missing = int(match.group(1)), int(match.group(2))
+        return (f"the server closed the connection after {got:,} of {got + missing:,} bytes "
+                "(incomplete download)")
+    return "the server closed the connection before the whole body arrived (incomplete download)"
 
 
 def _too_large(url: str, max_bytes: int) -> InputError:
@@ -112,4 +174,12 @@ def _connection_problem(err: Exception, host: str) -> str:
         return f"connection refused by {host}"
     if "SSLError" in text or "CERTIFICATE" in text:
         return f"TLS/SSL error talking to {host}"
+    if "LineTooLong" in text or "line too long" in text.lower():
+        return f"malformed HTTP response from {host} (a header line is too long)"
+    if "more than 100 headers" in text:
+        return f"malformed HTTP response from {host} (more than 100 headers)"
+    if "BadStatusLine" in text or "HeaderParsingError" in text:
+        return f"malformed HTTP response from {host}"
+    if "RemoteDisconnected" in text:
+        return f"{host} closed the connection without a response"
     return f"cannot connect to {host} ({type(err).__name__})"

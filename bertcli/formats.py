@@ -63,8 +63,6 @@ def detect(name: str, data: bytes, content_type: Optional[str] = None) -> str:
 
 def html_to_text(data: bytes, source: str, encoding: Optional[str] = None) -> str:
     """The main text of a web page (trafilatura): no navigation, banners, scripts or footers."""
-    import trafilatura
-
     logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
     logging.getLogger("htmldate").setLevel(logging.CRITICAL)
     page: "bytes | str" = data
@@ -72,32 +70,119 @@ def html_to_text(data: bytes, source: str, encoding: Optional[str] = None) -> st
         try:
             page = data.decode(encoding, errors="replace")
         except LookupError:
-            raise InputError(f"unknown encoding {encoding!r}") from None
-    text = trafilatura.extract(page, output_format="txt", include_comments=False,
-                               include_tables=True, include_images=False, deduplicate=False,
-                               favor_precision=True)
+            raise InputError(f"{source}: unknown encoding {encoding!r}") from None
+    if _too_deep(page):
+        # libxml2 stops at 256 levels of nesting and drops what lies deeper, so a page of
+        # hundreds of nested wrappers would lose its text: read it without the wrappers.
+        page = _unwrapped(page, encoding)
+    text = _extract(page)
     if not text or not text.strip():
         raise InputError(f"{source}: no extractable text in this HTML page")
     blocks = [line.strip() for line in text.splitlines() if line.strip()]
     return "\n\n".join(blocks)
 
 
+def _extract(page: "bytes | str") -> Optional[str]:
+    import trafilatura
+
+    return trafilatura.extract(page, output_format="txt", include_comments=False,
+                               include_tables=True, include_images=False, deduplicate=False,
+                               favor_precision=True)
+
+
+# Deeper than this, libxml2's HTML parser (without its "huge" option) drops elements.
+MAX_HTML_DEPTH = 250
+_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)\b[^>]*?(/?)>")
+# Kept when a page is too deeply nested: what trafilatura needs to find blocks and drop junk.
+_KEEP_TAGS = {"html", "head", "body", "title", "meta", "p", "h1", "h2", "h3", "h4", "h5", "h6",
+              "br", "script", "style", "noscript", "nav", "header", "footer", "aside", "template"}
+_VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+              "source", "track", "wbr", "p", "li", "dt", "dd", "option"}  # may lack a close tag
+
+
+def _as_text(page: "bytes | str", encoding: Optional[str] = None) -> str:
+    if isinstance(page, str):
+        return page
+    return page.decode(encoding or "utf-8", errors="replace")
+
+
+def _too_deep(page: "bytes | str") -> bool:
+    """Whether some element is nested deeper than libxml2 keeps (a linear scan of the tags)."""
+    depth = 0
+    for match in _TAG.finditer(_as_text(page)):
+        closing, name, selfclosing = match.group(1), match.group(2).lower(), match.group(3)
+        if name in _VOID_TAGS or selfclosing:
+            continue
+        depth += -1 if closing else 1
+        if depth > MAX_HTML_DEPTH:
+            return True
+    return False
+
+
+def _unwrapped(page: "bytes | str", encoding: Optional[str]) -> str:
+    """The page less its wrapper tags (div, span, tables, lists, ...): text and blocks stay."""
+    def keep(match: "re.Match[str]") -> str:
+        return match.group(0) if match.group(2).lower() in _KEEP_TAGS else " "
+
+    return _TAG.sub(keep, _as_text(page, encoding))
+
+
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n(---|\.\.\.)\n", re.S)
+
+
+# Markdown larger than this is parsed in pieces of about MARKDOWN_PIECE characters, cut at block
+# boundaries: markdown-it's tokens take ~80x the text's size, so a 50 MB table would need ~4 GB.
+MARKDOWN_WHOLE = 1 << 20
+MARKDOWN_PIECE = 1 << 18
+_FENCE_OPEN = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_RAW_OPEN = re.compile(r"^ {0,3}<(script|pre|style|textarea)\b", re.I)
+_TABLE_DELIMITER = re.compile(r"^ {0,3}\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?\s*$")
+_BLOCK_START = re.compile(r"^( {0,3}([-*+]|\d{1,9}[.)])[ \t]| {0,3}#{1,6}[ \t]| {0,3}>)")
 
 
 def markdown_to_text(markdown: str) -> str:
     """Prose of a Markdown document: no markup, code blocks or raw HTML; one block per
-    heading, paragraph, list item or table row."""
+    heading, paragraph, list item or table row. Large documents are parsed in pieces (memory
+    a few times the text's size, whatever its length)."""
     from markdown_it import MarkdownIt
 
     markdown = _FRONT_MATTER.sub("", markdown, count=1)
-    tokens = MarkdownIt("commonmark").enable("table").parse(markdown)
-    blocks, row = [], None
-    for token in tokens:
+    parser = MarkdownIt("commonmark").enable("table")
+    env: dict = {}  # link reference definitions carry over from piece to piece
+    blocks: list = []
+    if len(markdown) <= MARKDOWN_WHOLE:
+        _markdown_blocks(parser, markdown, env, blocks, skip_first_row=False)
+    else:
+        _references(markdown, env)
+        for piece, repeated_header in _markdown_pieces(markdown):
+            _markdown_blocks(parser, piece, env, blocks, skip_first_row=repeated_header)
+    return "\n\n".join(blocks)
+
+
+_REFERENCE = re.compile(r"^ {0,3}\[([^\]\n]{1,999})\]:[ \t]*<?([^\s>]+)>?", re.M)
+
+
+def _references(markdown: str, env: dict) -> None:
+    """Link reference definitions of the whole document, for a document parsed in pieces
+    (a link's text is kept either way; this keeps "[text][ref]" from showing its brackets)."""
+    from markdown_it.common.utils import normalizeReference
+
+    references = env.setdefault("references", {})
+    for match in _REFERENCE.finditer(markdown):
+        label = normalizeReference(match.group(1))
+        if label and label not in references:
+            references[label] = {"title": "", "href": match.group(2)}
+
+
+def _markdown_blocks(parser, markdown: str, env: dict, blocks: list, skip_first_row: bool) -> None:
+    row = None
+    for token in parser.parse(markdown, env):
         if token.type == "tr_open":
             row = []
         elif token.type == "tr_close":
-            if row is not None and any(cell.strip() for cell in row):
+            if skip_first_row:  # a table's header, repeated to continue it in this piece
+                skip_first_row = False
+            elif row is not None and any(cell.strip() for cell in row):
                 blocks.append(" | ".join(cell for cell in row if cell.strip()))
             row = None
         elif token.type == "inline":
@@ -107,7 +192,59 @@ def markdown_to_text(markdown: str) -> str:
             elif text.strip():
                 blocks.append(text.strip())
         # fence, code_block, html_block and hr carry no prose: skipped
-    return "\n\n".join(blocks)
+
+
+def _closes(closer: str, line: str) -> bool:
+    if closer.startswith("<") or closer == "-->":  # raw HTML: its end tag, or "-->"
+        return closer in line.lower()
+    fence = line.strip()  # a fence closes with at least as many of the same character
+    return fence.startswith(closer) and not fence.strip(closer[0])
+
+
+def _markdown_pieces(markdown: str):
+    """(piece, starts with a repeated table header) for a large document: cut at blank lines
+    outside code fences and raw HTML, or inside a long table (its header and delimiter row
+    repeated so the next piece is a table too), or before a list item or heading."""
+    import io
+
+    piece: list = []
+    size = 0
+    repeated = False
+    closer = None  # what ends the fence or raw HTML block we are in
+    table = None  # (header line, delimiter line) of the table we are in
+    previous = ""
+    for line in io.StringIO(markdown):
+        if closer is not None:
+            if _closes(closer, line):
+                closer = None
+        elif not line.strip():
+            table = None
+            if size >= MARKDOWN_PIECE:
+                piece.append(line)
+                yield "".join(piece), repeated
+                piece, size, repeated, previous = [], 0, False, ""
+                continue
+        else:
+            fence = _FENCE_OPEN.match(line)
+            raw = _RAW_OPEN.match(line)
+            if fence:
+                closer = fence.group(1)
+            elif raw and f"</{raw.group(1).lower()}" not in line.lower():
+                closer = f"</{raw.group(1).lower()}"
+            elif line.lstrip().startswith("<!--") and "-->" not in line:
+                closer = "-->"
+            elif table is None and "|" in previous and _TABLE_DELIMITER.match(line) and "-" in line:
+                table = (previous, line)
+            elif size >= MARKDOWN_PIECE and (table is not None or _BLOCK_START.match(line)):
+                yield "".join(piece), repeated
+                piece, size, repeated = [], 0, False
+                if table is not None:
+                    piece, size, repeated = list(table), len(table[0]) + len(table[1]), True
+        piece.append(line)
+        size += len(line)
+        previous = line
+    if piece:
+        yield "".join(piece), repeated
 
 
 def _inline_text(children) -> str:
@@ -123,19 +260,31 @@ def _inline_text(children) -> str:
     return re.sub(r"[ \t]+", " ", "".join(parts))
 
 
+def first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+
+
 def pdf_to_text(data: bytes, source: str) -> str:
     """Text per page (pypdf), pages separated by a blank line."""
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import DependencyError, PdfReadError
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             try:
-                reader.decrypt("")
+                opened = reader.decrypt("")  # an empty user password: viewers open it silently
+            except DependencyError as err:  # AES needs the cryptography package
+                raise InputError(f"{source}: this PDF is encrypted and cannot be opened here "
+                                 f"({first_line(err)})") from None
             except Exception:
-                raise InputError(f"{source}: this PDF is encrypted") from None
+                raise InputError(f"{source}: this PDF is encrypted and cannot be opened") from None
+            if not opened:  # PasswordType.NOT_DECRYPTED: it wants a password
+                raise InputError(f"{source}: this PDF is protected by a password; remove it first "
+                                 "(e.g. qpdf --decrypt --password=PASSWORD in.pdf out.pdf)")
+        if len(reader.pages) == 0:
+            raise InputError(f"{source}: this PDF has no pages")
         pages = [(page.extract_text() or "") for page in reader.pages]
     except InputError:
         raise

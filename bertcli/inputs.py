@@ -7,6 +7,7 @@ character offset into that text. HTML, Markdown and PDF inputs are converted fir
 
 from __future__ import annotations
 
+import codecs
 import os
 import sys
 from dataclasses import dataclass
@@ -36,9 +37,39 @@ def max_bytes_default() -> int:
 
 
 def _looks_binary(data: bytes) -> bool:
-    # NUL bytes do not occur in text in any of the encodings users pass here
-    # (UTF-16 needs --encoding, and then we decode before this check matters).
+    # NUL bytes do not occur in text in any of the encodings users pass here (UTF-16 and
+    # UTF-32 are recognised by their BOM first, or named with --encoding).
     return b"\x00" in data[:8192]
+
+
+# Byte order marks that name their encoding; UTF-32 first (its LE mark starts like UTF-16's).
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+         (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+         (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def bom_encoding(data: bytes) -> Optional[str]:
+    """The encoding a byte order mark at the start of `data` names, if any."""
+    for bom, name in _BOMS:
+        if data.startswith(bom):
+            return name
+    return None
+
+
+def known_encoding(encoding: Optional[str]) -> Optional[str]:
+    """`encoding` if Python knows it, else None (for charsets that servers declare)."""
+    if not encoding:
+        return None
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        return None
+    return encoding
+
+
+def check_max_bytes(max_bytes: Optional[int]) -> None:
+    if max_bytes is not None and max_bytes < 1:
+        raise UsageError(f"--max-bytes must be at least 1, got {max_bytes}")
 
 
 def _read_bytes(stream: BinaryIO, source: str, max_bytes: int) -> bytes:
@@ -52,13 +83,16 @@ def _read_bytes(stream: BinaryIO, source: str, max_bytes: int) -> bytes:
 
 def decode(data: bytes, source: str, encoding: Optional[str] = None) -> Document:
     """Decode raw bytes into a Document, with the checks every input gets."""
-    if encoding is None and _looks_binary(data):
-        raise InputError(f"{source}: looks like a binary file, not text")
+    if encoding is None:
+        encoding = bom_encoding(data)
+        if encoding is None and _looks_binary(data):
+            raise InputError(f"{source}: looks like a binary file, not text "
+                             "(UTF-16 or UTF-32 without a BOM? pass --encoding utf-16)")
     enc = encoding or "utf-8"
     try:
         text = data.decode(enc)
     except LookupError:
-        raise InputError(f"unknown encoding {enc!r}") from None
+        raise InputError(f"{source}: unknown encoding {enc!r}") from None
     except UnicodeDecodeError as err:
         raise InputError(
             f"{source}: not valid {enc} (byte {err.start}); "
@@ -89,6 +123,7 @@ def read_document(
 
     if input_format is not None and input_format not in FORMATS:
         raise UsageError(f"--input-format {input_format}: choose one of {', '.join(FORMATS)}")
+    check_max_bytes(max_bytes)
     limit = max_bytes if max_bytes is not None else max_bytes_default()
     content_type = None
     if is_url(source):
@@ -98,7 +133,9 @@ def read_document(
     else:
         data, name = _read_source(source, limit), source
     fmt = input_format or detect(name, data, content_type)
-    return convert(data, source, fmt, encoding or charset(content_type))
+    # A charset the server declares but Python does not know is ignored (detected instead);
+    # an unknown --encoding is an error.
+    return convert(data, source, fmt, encoding or known_encoding(charset(content_type)))
 
 
 def convert(data: bytes, source: str, fmt: str, encoding: Optional[str] = None) -> Document:

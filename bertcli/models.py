@@ -212,6 +212,21 @@ def resolve(
     )
 
 
+def check_explicit_model(spec: str) -> None:
+    """Without loading anything or using the network: raise ModelError if an explicit --model
+    is certainly unusable (a directory that is not a model, a path that does not exist).
+    For commands that may not need the model (`ask --retrieval-only`)."""
+    if spec == BUNDLED_READER and not os.path.exists(spec):
+        if bundled_reader() is None:
+            raise ModelError(f"{spec}: this installation has no bundled reader")
+        return
+    expanded = os.path.expanduser(spec)
+    if os.path.isdir(expanded):
+        check_model_dir(Path(expanded).resolve(), spec)
+    elif _looks_like_path(spec) or not _HUB_ID.match(spec):
+        raise ModelError(f"{spec}: no such model directory")
+
+
 def resolve_device(device: str) -> str:
     """Map --device auto|cpu|cuda|mps to an available torch device string."""
     import torch

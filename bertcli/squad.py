@@ -28,7 +28,8 @@ class Question:
 
 
 def load_articles(path: str | Path) -> List[dict]:
-    """The `data` list of a SQuAD-layout JSON file (gzip allowed)."""
+    """The `data` list of a SQuAD-layout JSON file (gzip allowed), checked record by record:
+    a malformed record is an InputError naming the file and where in it."""
     path = Path(path)
     try:
         opener = gzip.open if path.suffix == ".gz" else open
@@ -36,30 +37,76 @@ def load_articles(path: str | Path) -> List[dict]:
             payload = json.load(fh)
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputError(f"{path}: not a SQuAD JSON file ({err})") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory") from None
+    except (OSError, EOFError, UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise InputError(f"{path}: not a SQuAD JSON file ({str(err)[:120] or type(err).__name__})") from None
     data = payload.get("data") if isinstance(payload, dict) else None
     if not isinstance(data, list):
         raise InputError(f"{path}: not a SQuAD JSON file (no top-level \"data\" list)")
+    try:
+        for _ in iter_questions(data):
+            pass
+    except InputError as err:
+        raise InputError(f"{path}: {err.message}") from None
     return data
 
 
 def iter_questions(articles: Iterable[dict], answerable_only: bool = False) -> Iterator[Question]:
-    for article in articles:
-        title = article.get("title", "")
-        for paragraph in article.get("paragraphs", []):
-            context = paragraph["context"]
-            for qa in paragraph.get("qas", []):
-                answers = qa.get("answers", [])
+    """Every question with its paragraph. A malformed record (missing or mistyped field, empty
+    context, an answer_start outside its paragraph) is an InputError saying where it is."""
+
+    def kind_name(kind) -> str:
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        names = {str: "a string", int: "an integer", list: "a list", dict: "an object"}
+        return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+    def bad(where: str, what: str) -> InputError:
+        return InputError(f"not a SQuAD JSON file ({where}: {what})")
+
+    def field(record, name: str, kind, where: str, default=None):
+        if not isinstance(record, dict):
+            raise bad(where, "not a JSON object")
+        if name not in record:
+            if default is not None:
+                return default
+            raise bad(where, f"no \"{name}\"")
+        value = record[name]
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise bad(where, f"\"{name}\" is {type(value).__name__}, not {kind_name(kind)}")
+        return value
+
+    for a, article in enumerate(articles, start=1):
+        where = f"article {a}"
+        title = field(article, "title", str, where, default="")
+        for p, paragraph in enumerate(field(article, "paragraphs", list, where, default=[]), start=1):
+            where = f"article {a}, paragraph {p}"
+            context = field(paragraph, "context", str, where)
+            if not context.strip():
+                raise bad(where, "empty context")
+            for k, qa in enumerate(field(paragraph, "qas", list, where, default=[]), start=1):
+                where = f"article {a}, paragraph {p}, question {k}"
+                qid = field(qa, "id", (str, int), where)
+                question = field(qa, "question", str, where)
+                answers = field(qa, "answers", list, where, default=[])
+                texts, starts = [], []
+                for n, answer in enumerate(answers, start=1):
+                    at = f"{where}, answer {n}"
+                    texts.append(field(answer, "text", str, at))
+                    start = field(answer, "answer_start", int, at)
+                    if not 0 <= start <= len(context):
+                        raise bad(at, f"answer_start {start} is outside its paragraph "
+                                      f"(0-{len(context)})")
+                    starts.append(start)
                 if answerable_only and not answers:
                     continue
                 yield Question(
-                    id=str(qa["id"]),
+                    id=str(qid),
                     title=title,
                     context=context,
-                    question=qa["question"],
-                    answers=tuple(a["text"] for a in answers),
-                    answer_starts=tuple(int(a["answer_start"]) for a in answers),
+                    question=question,
+                    answers=tuple(texts),
+                    answer_starts=tuple(starts),
                 )
 
 

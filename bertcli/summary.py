@@ -104,20 +104,26 @@ def position_trust(centrality: np.ndarray) -> float:
 def central_select(vectors: np.ndarray, k: int) -> List[int]:
     """Position-aware centrality with MMR: the rows most like the whole document, nudged
     towards the start as far as the document's own order deserves, each new pick penalised by
-    its likeness to the picks so far."""
+    its likeness to the picks so far.
+
+    O(n·d) memory and O(n·k·d) time: the redundancy of every row is its largest similarity to
+    a pick, kept up to date one pick at a time (no n×n similarity matrix)."""
     n = len(vectors)
     centroid = vectors.mean(axis=0)
     centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
     centrality = vectors @ centroid
     weight = POSITION_WEIGHT * position_trust(centrality)
     score = centrality + weight / np.sqrt(1.0 + np.arange(n))
-    similarity = vectors @ vectors.T
+    penalty = np.zeros(n, dtype=np.result_type(vectors.dtype, np.float32))
+    taken = np.zeros(n, dtype=bool)
     chosen: List[int] = []
-    for _ in range(min(k, n)):
-        penalty = similarity[:, chosen].max(axis=1) if chosen else np.zeros(n)
-        value = score - REDUNDANCY_WEIGHT * penalty
-        value[chosen] = -np.inf
-        chosen.append(int(np.argmax(value)))
+    for step in range(min(k, n)):
+        value = score - REDUNDANCY_WEIGHT * penalty if step else score.copy()
+        value[taken] = -np.inf
+        pick = int(np.argmax(value))
+        chosen.append(pick)
+        taken[pick] = True
+        np.maximum(penalty, vectors @ vectors[pick], out=penalty)
     return sorted(chosen)
 
 
