@@ -84,6 +84,18 @@ def onnx_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("bertcli-cache")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_under_tmp(onnx_cache):
+    """Tests write caches only under tmp paths, never into the user's ~/.cache/bertcli."""
+    before = os.environ.get("BERTCLI_CACHE")
+    os.environ["BERTCLI_CACHE"] = str(onnx_cache)
+    yield
+    if before is None:
+        os.environ.pop("BERTCLI_CACHE", None)
+    else:
+        os.environ["BERTCLI_CACHE"] = before
+
+
 @pytest.fixture()
 def new_user_env(tmp_path, onnx_cache) -> dict:
     """A new user: empty HOME and HF cache, no network for the hub, nothing on stdin."""

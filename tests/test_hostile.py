@@ -625,6 +625,7 @@ def _fuzz_options():
     ), max_size=4).map(lambda pairs: [x for pair in pairs for x in pair])
 
 
+@pytest.mark.slow
 def test_fuzz_text_and_summarize_never_trace(tmp_path, monkeypatch):
     import io
 

@@ -12,6 +12,8 @@ import zlib
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 transformers = pytest.importorskip("transformers")
 if not hasattr(transformers.pipelines, "QuestionAnsweringPipeline"):
     pytest.skip("this transformers has no question-answering pipeline to compare with",

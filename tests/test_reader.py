@@ -93,6 +93,7 @@ def test_without_the_hub_reader_ask_falls_back_to_the_bundled_one(offline_asker)
     assert "bertcli models pull distilbert-base-cased-distilled-squad" in notices[0]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (DATA / "squad1.1-dev.json").exists(), reason="needs ../shared/data")
 def test_bundled_reader_answers_real_squad_questions(offline_asker):
     asker, _ = offline_asker
