@@ -164,7 +164,8 @@ def _click_parts():
         from typer._click import exceptions
         from typer._click.globals import get_current_context
     except ImportError:  # pragma: no cover - older typer
-        from click import exceptions, get_current_context
+        from click import exceptions  # type: ignore[no-redef]
+        from click import get_current_context  # type: ignore[no-redef]
     return exceptions, get_current_context
 
 
@@ -726,7 +727,7 @@ def run(args: Optional[List[str]] = None) -> int:
     Usage errors are one line (`bertcli: error: ...`, exit 2); a reader that goes away is exit
     141 and an unwritable stdout exit 74, whatever was running (`--help | head -1` too)."""
     exceptions = _click_parts()[0]
-    code = EXIT_FAILURE
+    code: "int | str | None" = EXIT_FAILURE
     if not _standard_streams():
         error("stdout is closed; nothing can be written (redirect it to a file or /dev/null)")
         return EXIT_OUTPUT
@@ -771,7 +772,7 @@ def run(args: Optional[List[str]] = None) -> int:
         sys.stderr.flush()
     except (OSError, ValueError):
         pass
-    return code
+    return code if isinstance(code, int) else EXIT_FAILURE
 
 
 def main() -> None:

@@ -30,7 +30,9 @@ class EvalReport:
     baseline_scores: Optional[Dict[str, List[float]]] = None
 
     def summary(self) -> Dict:
-        out = {"strategy": self.strategy, "model": self.model, "articles": self.articles, "metrics": {}}
+        metrics: Dict[str, Dict] = {}
+        out = {"strategy": self.strategy, "model": self.model, "articles": self.articles,
+               "metrics": metrics}
         for m in METRICS:
             values = np.array(self.scores[m])
             low, high = bootstrap_interval(values)
@@ -46,7 +48,7 @@ class EvalReport:
                     "win_rate": round(float(np.mean(diff > 0)), 3),
                     "loss_rate": round(float(np.mean(diff < 0)), 3),
                 }
-            out["metrics"][m] = entry
+            metrics[m] = entry
         return out
 
 

@@ -12,7 +12,7 @@ import io
 import logging
 import os
 import re
-from typing import Optional
+from typing import List, Optional
 
 from .errors import InputError
 
@@ -175,7 +175,7 @@ def _references(markdown: str, env: dict) -> None:
 
 
 def _markdown_blocks(parser, markdown: str, env: dict, blocks: list, skip_first_row: bool) -> None:
-    row = None
+    row: Optional[List[str]] = None
     for token in parser.parse(markdown, env):
         if token.type == "tr_open":
             row = []

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -67,7 +67,7 @@ def decode_spans(start, end, topk: int, max_answer_len: int, undesired_tokens):
     candidates = np.tril(np.triu(outer), max_answer_len - 1)
     scores_flat = candidates.flatten()
     if topk == 1:
-        idx_sort = [np.argmax(scores_flat)]
+        idx_sort = np.array([np.argmax(scores_flat)])
     elif len(scores_flat) < topk:
         idx_sort = np.argsort(-scores_flat)
     else:
@@ -368,7 +368,7 @@ class Asker:
     ):
         self.notice = notice
         self.device = resolve_device(device)
-        self.reader = None
+        self.reader: Any = None  # a bertcli.hf.Reader, or None in retrieval mode
         self.reader_name: Optional[str] = None
         if not retrieval_only:
             resolved = resolve(model, DEFAULT_READER, offline=offline, fallback=self._no_reader)
@@ -377,7 +377,7 @@ class Asker:
 
                 self.reader = hf.load_reader(resolved, self.device)
                 self.reader_name = resolved.name
-        self._retriever = None
+        self._retriever: Any = None
 
     def _no_reader(self) -> Optional[ResolvedModel]:
         bundled = bundled_reader()
@@ -402,7 +402,7 @@ class Asker:
     def model_name(self) -> str:
         from .retrieve import RETRIEVER_NAME
 
-        return self.reader_name if self.reader is not None else RETRIEVER_NAME
+        return self.reader_name if self.reader is not None and self.reader_name else RETRIEVER_NAME
 
     def retriever(self):
         if self._retriever is None:

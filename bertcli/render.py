@@ -157,7 +157,7 @@ class Renderer:
         self.sources = sources  # several documents: headers name each answer's document
         self.rich = fmt == "text" and out.isatty()
         self._collected: List[Dict[str, Any]] = []
-        self._console = None
+        self._console: Any = None
         self._first = True
 
     def _write(self, text: str) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -72,7 +72,8 @@ def make_passages(sentences: Sequence[Sentence], max_words: int = PASSAGE_WORDS)
     """Consecutive sentences grouped into passages of at most `max_words` words (a longer
     sentence is cut into pieces of `max_words` words)."""
     passages: List[Passage] = []
-    start = end = None
+    start: Optional[int] = None
+    end = 0
     words = 0
     for s in sentences:
         for piece_start, piece_end, n in _word_pieces(s, max_words):
@@ -90,9 +91,9 @@ def make_passages(sentences: Sequence[Sentence], max_words: int = PASSAGE_WORDS)
 @dataclass
 class Index:
     units: List[Passage]
-    bm25: object
+    bm25: Any  # rank_bm25.BM25Okapi
     vectors: np.ndarray
-    encoder: object
+    encoder: Any  # an encoder with embed_normalized (bertcli.hf.Encoder)
 
     def scores(self, question: str) -> np.ndarray:
         """Fused score of every unit for `question` (higher is better)."""
