@@ -282,30 +282,13 @@ def models_list(
 
     def body() -> int:
         from .models import inventory
+        from .render import Sink
 
-        rows = inventory()
-        if fmt in (Format.json, Format.jsonl):
-            import json
+        def cells(row) -> List[str]:
+            size = f"{row['size_bytes'] / 1e6:.0f} MB" if row["size_bytes"] else "-"
+            return [row["model"], row["role"], "yes" if row["cached"] else "no", size, row["path"] or "-"]
 
-            if fmt == Format.json:
-                print(json.dumps(rows, indent=2))
-            else:
-                for row in rows:
-                    print(json.dumps(row))
-            return 0
-        if sys.stdout.isatty() and fmt == Format.text:
-            from rich.console import Console
-            from rich.table import Table
-
-            table = Table("model", "used by", "cached", "size", "path")
-            for row in rows:
-                size = f"{row['size_bytes'] / 1e6:.0f} MB" if row["size_bytes"] else "-"
-                table.add_row(row["model"], row["role"], "yes" if row["cached"] else "no", size, row["path"] or "-")
-            Console().print(table)
-            return 0
-        for row in rows:
-            print("\t".join([row["model"], row["role"], "cached" if row["cached"] else "not-cached",
-                             str(row["size_bytes"] or 0), row["path"] or "-"]))
+        Sink(fmt.value).table(["model", "used by", "cached", "size", "path"], inventory(), cells)
         return 0
 
     run_guarded(body, verbose)
@@ -482,24 +465,13 @@ def text_command(
     """
 
     def body() -> int:
-        import json
+        from .render import Renderer
 
         failed: List[str] = []
-        several = len(inputs) > 1
-        records = []
-        for i, doc in enumerate(documents(inputs, encoding, max_bytes, failed, input_format)):
-            record = {"source": doc.source, "format": doc.format, "text": doc.text}
-            if fmt == Format.json:
-                records.append(record)
-            elif fmt == Format.jsonl:
-                print(json.dumps(record, ensure_ascii=False), flush=True)
-            else:
-                if several:
-                    print(("\n" if i else "") + f"==> {doc.source} <==")
-                print(doc.text.rstrip("\n"), flush=True)
-        if fmt == Format.json:
-            payload = records if several else (records[0] if records else [])
-            print(json.dumps(payload, ensure_ascii=False, indent=2))
+        renderer = Renderer(fmt.value, several=len(inputs) > 1)
+        for doc in documents(inputs, encoding, max_bytes, failed, input_format):
+            renderer.document(doc)
+        renderer.close()
         return EXIT_INPUT if failed else 0
 
     run_guarded(body, verbose)
@@ -544,13 +516,9 @@ def eval_summarize(
             report.baseline = baseline
             report.baseline_scores = evaluate_summaries(summarizer, records, baseline, num_sentences, shuffle)
         result = report.summary()
-        if fmt in (Format.json, Format.jsonl):
-            import json
+        from .render import Sink
 
-            print(json.dumps(result, indent=2 if fmt == Format.json else None))
-            return 0
-        head = f"{strategy} · {result['model']} · {result['articles']} articles"
-        print(head + (f" · shuffled (seed {shuffle})" if shuffle is not None else ""))
+        lines = []
         for m in METRICS:
             e = result["metrics"][m]
             line = f"{m:10} {e['f1']:6.2f}  [{e['ci95'][0]:.2f}, {e['ci95'][1]:.2f}]"
@@ -559,7 +527,10 @@ def eval_summarize(
                 line += (f"   {baseline} {v['baseline_f1']:6.2f}  diff {v['difference']:+.2f} "
                          f"[{v['difference_ci95'][0]:+.2f}, {v['difference_ci95'][1]:+.2f}]  "
                          f"wins {100 * v['win_rate']:.0f}% losses {100 * v['loss_rate']:.0f}%")
-            print(line)
+            lines.append(line)
+        head = f"{strategy} · {result['model']} · {result['articles']} articles"
+        head += f" · shuffled (seed {shuffle})" if shuffle is not None else ""
+        Sink(fmt.value).record(result, lines, title=head)
         return 0
 
     run_guarded(body, verbose)
@@ -654,22 +625,21 @@ def eval_ask(
         if unanswerable:
             abstained = sum(1 for q in unanswerable if not predictions.get(q.id))
             result["unanswerable_abstained"] = round(100.0 * abstained / len(unanswerable), 2)
-        if fmt in (Format.json, Format.jsonl):
-            print(json.dumps(result, indent=2 if fmt == Format.json else None))
-            return 0
-        print(f"{result['model']} · {data} · {result['questions']} questions · {result['mode']}"
-              + (" · abstention on" if allow_null else ""))
-        print(f"exact match {result['exact_match']:6.2f}")
-        print(f"F1          {result['f1']:6.2f}")
+        lines = [f"exact match {result['exact_match']:6.2f}", f"F1          {result['f1']:6.2f}"]
         if "answerable_f1" in result:
-            print(f"answerable: exact match {result['answerable_exact_match']:.2f}, F1 "
-                  f"{result['answerable_f1']:.2f}, top answer overlaps gold "
-                  f"{result['answerable_overlap']:.1f}%")
+            lines.append(f"answerable: exact match {result['answerable_exact_match']:.2f}, F1 "
+                         f"{result['answerable_f1']:.2f}, top answer overlaps gold "
+                         f"{result['answerable_overlap']:.1f}%")
         if "unanswerable_abstained" in result:
-            print(f"unanswerable: abstained on {result['unanswerable_abstained']:.1f}%")
-        print(f"{result['seconds_per_question']:.3f} s per question ({result['seconds']} s)")
+            lines.append(f"unanswerable: abstained on {result['unanswerable_abstained']:.1f}%")
+        lines.append(f"{result['seconds_per_question']:.3f} s per question ({result['seconds']} s)")
         if refused:
-            print(f"({refused} questions too long for the reader, counted wrong)")
+            lines.append(f"({refused} questions too long for the reader, counted wrong)")
+        title = (f"{result['model']} · {data} · {result['questions']} questions · {result['mode']}"
+                 + (" · abstention on" if allow_null else ""))
+        from .render import Sink
+
+        Sink(fmt.value).record(result, lines, title=title)
         return 0
 
     run_guarded(body, verbose)

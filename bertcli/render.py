@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Dict, List, Optional, TextIO
+from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO
 
 
 def summary_to_dict(summary) -> Dict[str, Any]:
@@ -146,19 +146,17 @@ def answers_markdown(result) -> str:
     return "\n".join(lines) + "\n"
 
 
-class Renderer:
-    """Writes results to `out` in one format; `json` collects them into one list."""
+class Sink:
+    """The one place command output goes: `text` (rich on a terminal, plain in a pipe),
+    `json`, `jsonl` or `markdown`. Whether stdout is a terminal is decided here, once;
+    tests pass `terminal=` instead."""
 
-    def __init__(self, fmt: str, out: TextIO = sys.stdout, several: bool = False,
-                 sources: bool = False):
+    def __init__(self, fmt: str, out: Optional[TextIO] = None, terminal: Optional[bool] = None):
         self.fmt = fmt
-        self.out = out
-        self.several = several
-        self.sources = sources  # several documents: headers name each answer's document
-        self.rich = fmt == "text" and out.isatty()
-        self._collected: List[Dict[str, Any]] = []
+        self.out = out if out is not None else sys.stdout
+        self.terminal = self.out.isatty() if terminal is None else terminal
+        self.rich = fmt == "text" and self.terminal
         self._console: Any = None
-        self._first = True
 
     def _write(self, text: str) -> None:
         self.out.write(text)
@@ -168,8 +166,71 @@ class Renderer:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(file=self.out, highlight=False)
+            self._console = Console(file=self.out, highlight=False,
+                                    force_terminal=self.terminal or None)
         return self._console
+
+    def table(self, columns: Sequence[str], rows: Sequence[Dict[str, Any]],
+              cells: Optional[Callable[[Dict[str, Any]], Sequence[str]]] = None) -> None:
+        """Rows as a table: JSON keeps each row's fields; text and Markdown show `columns`,
+        with `cells(row)` giving each row's shown values (default: the row's values)."""
+        show = cells or (lambda row: [str(v) for v in row.values()])
+        if self.fmt == "json":
+            self._write(to_json(list(rows)) + "\n")
+        elif self.fmt == "jsonl":
+            for row in rows:
+                self._write(to_json(row, indent=None) + "\n")
+        elif self.fmt == "markdown":
+            lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in show(r)) + " |" for r in rows]
+            self._write("\n".join(lines) + "\n")
+        elif self.rich:
+            from rich.table import Table
+
+            table = Table(*columns)
+            for column in table.columns:
+                column.overflow = "fold"  # long names and paths wrap; they are never cut
+            for row in rows:
+                table.add_row(*show(row))
+            self._rich().print(table)
+        else:  # a pipe: tab-separated, with a header line
+            self._write("\n".join("\t".join(line) for line in [list(columns)] + [list(show(r)) for r in rows]) + "\n")
+
+    def record(self, obj: Dict[str, Any], lines: Sequence[str], title: str = "") -> None:
+        """One result: JSON as `obj`, text as `lines` (a heading and a list in Markdown)."""
+        if self.fmt == "json":
+            self._write(to_json(obj) + "\n")
+        elif self.fmt == "jsonl":
+            self._write(to_json(obj, indent=None) + "\n")
+        elif self.fmt == "markdown":
+            body = ([f"## {title}", ""] if title else []) + [f"- {line}" for line in lines]
+            self._write("\n".join(body) + "\n")
+        else:
+            self._write("\n".join(([title] if title else []) + list(lines)) + "\n")
+
+
+class Renderer(Sink):
+    """Writes summaries and answers in one format; `json` collects them into one list."""
+
+    def __init__(self, fmt: str, out: Optional[TextIO] = None, several: bool = False,
+                 sources: bool = False, terminal: Optional[bool] = None):
+        super().__init__(fmt, out, terminal)
+        self.several = several
+        self.sources = sources  # several documents: headers name each answer's document
+        self._collected: List[Dict[str, Any]] = []
+        self._first = True
+
+    def document(self, doc) -> None:
+        """The text bertcli reads from one input (the `text` command)."""
+        if self.fmt in ("json", "jsonl"):
+            self._emit({"source": doc.source, "format": doc.format, "text": doc.text})
+        elif self.fmt == "markdown":
+            self._write(("" if self._first else "\n") + f"## {doc.source}\n\n{doc.text.rstrip()}\n")
+        else:
+            header = f"==> {doc.source} <==\n" if self.several else ""
+            self._write(("\n" if self.several and not self._first else "") + header
+                        + doc.text.rstrip("\n") + "\n")
+        self._first = False
 
     def summary(self, summary) -> None:
         if self.fmt in ("json", "jsonl"):
