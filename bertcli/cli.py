@@ -69,12 +69,28 @@ def error(message: str) -> None:
 
 
 def note(message: str) -> None:
-    print(f"bertcli: {message}", file=sys.stderr)
+    from .notices import notice
+
+    notice(message)
+
+
+def _apply_quiet() -> None:
+    """--quiet, given to the command or before it (`bertcli --quiet summarize …`)."""
+    get_current_context = _click_parts()[1]
+    ctx = get_current_context(silent=True)
+    while ctx is not None:
+        if ctx.params.get("quiet"):
+            from .notices import set_quiet
+
+            set_quiet(True)
+            return
+        ctx = ctx.parent
 
 
 def run_guarded(body: Callable[[], int], verbose: bool) -> None:
     """Run a command body: one-line errors, documented exit codes, tracebacks only on --verbose."""
     try:
+        _apply_quiet()
         _check_unused_model()
         code = body()
     except BertcliError as err:
@@ -191,6 +207,9 @@ def main_callback(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    quiet: bool = typer.Option(
+        False, "--quiet", help="No notices on stderr for any command (also: BERTCLI_QUIET=1)."
+    ),
 ) -> None:
     """Run pretrained BERT-family models on documents: extractive summaries and answers."""
 
@@ -217,6 +236,7 @@ INPUT_FORMAT_OPT = typer.Option(
     help="Read inputs as this format [default: from the extension, Content-Type or content].",
 )
 VERBOSE_OPT = typer.Option(False, "--verbose", "-v", help="Show tracebacks on errors.")
+QUIET_OPT = typer.Option(False, "--quiet", help="No notices on stderr (errors are still printed).")
 
 
 @app.command()
@@ -243,6 +263,7 @@ def summarize(
     encoding: Optional[str] = ENCODING_OPT,
     max_bytes: Optional[int] = MAX_BYTES_OPT,
     verbose: bool = VERBOSE_OPT,
+    quiet: bool = QUIET_OPT,
 ) -> None:
     """Extractive summary: the sentences that best represent each document."""
 
@@ -277,6 +298,7 @@ def summarize(
 def models_list(
     fmt: Format = FORMAT_OPT,
     verbose: bool = VERBOSE_OPT,
+    quiet: bool = QUIET_OPT,
 ) -> None:
     """Default models: whether each is cached, where, and its size. Never uses the network."""
 
@@ -298,6 +320,7 @@ def models_list(
 def models_pull(
     model_id: str = typer.Argument(..., help="Hub id to download into the local cache."),
     verbose: bool = VERBOSE_OPT,
+    quiet: bool = QUIET_OPT,
 ) -> None:
     """Download a model into the local Hugging Face cache for later offline use."""
 
@@ -352,6 +375,7 @@ def ask(
     encoding: Optional[str] = ENCODING_OPT,
     max_bytes: Optional[int] = MAX_BYTES_OPT,
     verbose: bool = VERBOSE_OPT,
+    quiet: bool = QUIET_OPT,
 ) -> None:
     """Extractive question answering: the span of each document that answers the question."""
 
@@ -458,6 +482,7 @@ def text_command(
     encoding: Optional[str] = ENCODING_OPT,
     max_bytes: Optional[int] = MAX_BYTES_OPT,
     verbose: bool = VERBOSE_OPT,
+    quiet: bool = QUIET_OPT,
 ) -> None:
     """Print the text bertcli reads from each input (HTML, Markdown and PDF converted).
 
@@ -493,6 +518,7 @@ def eval_summarize(
     precision: str = PRECISION_OPT,
     offline: bool = OFFLINE_OPT,
     verbose: bool = VERBOSE_OPT,
+    quiet: bool = QUIET_OPT,
 ) -> None:
     """ROUGE-1/2/Lsum F1 (rouge-score, stemming) of a strategy against reference highlights."""
 
@@ -564,6 +590,7 @@ def eval_ask(
     device: Device = DEVICE_OPT,
     offline: bool = OFFLINE_OPT,
     verbose: bool = VERBOSE_OPT,
+    quiet: bool = QUIET_OPT,
 ) -> None:
     """SQuAD exact match and F1 of a reader: each question asked against its own paragraph,
     or with --whole-article against its whole article, as a user asks a document."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional
 
+from . import notices
 from .errors import ModelError, UsageError
 
 DEFAULT_ENCODER = "distilbert-base-uncased"
@@ -145,15 +146,11 @@ def download(repo_id: str) -> Path:
         patterns.append("*.safetensors")
     else:
         patterns.append("pytorch_model*.bin")
-    print(f"Downloading {repo_id} (once; later runs use the local cache)", file=sys.stderr)
+    notices.notice(f"downloading {repo_id} (once; later runs use the local cache)")
     return Path(snapshot_download(repo_id, allow_patterns=patterns))
 
 
 Notice = Callable[[str], None]
-
-
-def _stderr_notice(message: str) -> None:
-    print(message, file=sys.stderr)
 
 
 def resolve(
@@ -161,7 +158,7 @@ def resolve(
     default: str,
     offline: bool = False,
     fallback: Optional[Callable[[], Optional[ResolvedModel]]] = None,
-    notice: Notice = _stderr_notice,
+    notice: Notice = notices.notice,
 ) -> Optional[ResolvedModel]:
     """Find a local directory for `spec` (or `default` when spec is None).
 
@@ -282,3 +279,9 @@ def inventory() -> List[dict]:
         "size_bytes": directory_size(bundled) if bundled else None,
     })
     return rows
+
+
+def fallback_message(what: str, default: str, instead: str) -> str:
+    """The one wording of "the default model cannot be had here; using X instead"."""
+    return (f"{what} {default} is not available offline; using {instead} "
+            f"(get the default with: bertcli models pull {default})")

@@ -14,10 +14,19 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 import numpy as np
 
+from . import notices
 from .errors import InputError, UsageError
 from .inputs import Document, as_document
 from .retrieve import Passage, merge_adjacent
-from .models import BUNDLED_READER, DEFAULT_READER, ResolvedModel, bundled_reader, resolve, resolve_device
+from .models import (
+    BUNDLED_READER,
+    DEFAULT_READER,
+    ResolvedModel,
+    bundled_reader,
+    fallback_message,
+    resolve,
+    resolve_device,
+)
 from .sentences import Sentence, split_sentences
 
 MAX_SEQ_LEN = 384
@@ -334,10 +343,6 @@ def _release_memory() -> None:
         pass
 
 
-def _announce(message: str) -> None:
-    print(f"bertcli: {message}", file=sys.stderr)
-
-
 def sentence_around(sentences: Sequence[Sentence], start: int, end: int, text: str) -> Tuple[str, int]:
     """The sentence(s) that hold [start, end) — an answer can cross a sentence boundary."""
     first = next((s for s in sentences if s.end > start), None)
@@ -364,7 +369,7 @@ class Asker:
         device: str = "auto",
         offline: bool = False,
         retrieval_only: bool = False,
-        notice: Callable[[str], None] = _announce,
+        notice: Callable[[str], None] = notices.notice,
     ):
         self.notice = notice
         self.device = resolve_device(device)
@@ -382,16 +387,10 @@ class Asker:
     def _no_reader(self) -> Optional[ResolvedModel]:
         bundled = bundled_reader()
         if bundled is not None:
-            self.notice(
-                f"the reader {DEFAULT_READER} is not available offline; using bertcli's bundled "
-                f"{BUNDLED_READER} (smaller, less accurate; get the default with: "
-                f"bertcli models pull {DEFAULT_READER})"
-            )
+            self.notice(fallback_message("the reader", DEFAULT_READER,
+                                         f"bertcli's bundled {BUNDLED_READER} (smaller, less accurate)"))
             return bundled
-        self.notice(
-            f"the reader {DEFAULT_READER} is not available offline; answering with the best-matching "
-            f"sentences instead (get the reader with: bertcli models pull {DEFAULT_READER})"
-        )
+        self.notice(fallback_message("the reader", DEFAULT_READER, "the best-matching sentences"))
         return None
 
     @property

@@ -10,6 +10,7 @@ from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 
+from . import notices
 from .errors import UsageError
 from .inputs import Document, as_document
 from .models import (
@@ -17,6 +18,7 @@ from .models import (
     DEFAULT_ENCODER,
     ResolvedModel,
     bundled_encoder,
+    fallback_message,
     resolve,
     resolve_device,
 )
@@ -179,10 +181,6 @@ def check_strategy(strategy: str) -> None:
         raise UsageError(f"--strategy {strategy}: choose one of {', '.join(STRATEGIES)}")
 
 
-def _announce(message: str) -> None:
-    print(f"bertcli: {message}", file=sys.stderr)
-
-
 class Summarizer:
     """Loads the encoder once; call it on as many documents as you like."""
 
@@ -191,7 +189,7 @@ class Summarizer:
         model: Optional[str] = None,
         device: str = "auto",
         offline: bool = False,
-        notice: Callable[[str], None] = _announce,
+        notice: Callable[[str], None] = notices.notice,
         precision: str = "auto",  # bertcli.fast.DEFAULT_PRECISION
         strategy: str = DEFAULT_STRATEGY,
     ):
@@ -255,10 +253,8 @@ class Summarizer:
 
     def _resolve(self, model: Optional[str], offline: bool) -> ResolvedModel:
         def fallback() -> ResolvedModel:
-            self.notice(
-                f"{DEFAULT_ENCODER} is not available offline; using the bundled "
-                f"{BUNDLED_ENCODER} encoder (get the default with: bertcli models pull {DEFAULT_ENCODER})"
-            )
+            self.notice(fallback_message("the encoder", DEFAULT_ENCODER,
+                                         f"the bundled {BUNDLED_ENCODER} encoder"))
             return bundled_encoder()
 
         resolved = resolve(model, DEFAULT_ENCODER, offline=offline, fallback=fallback)

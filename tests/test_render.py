@@ -76,3 +76,15 @@ def test_cli_models_list_and_eval_honour_markdown(run_cli):
     assert proc.returncode == 0 and proc.out.splitlines()[0].startswith("model\tused by\tcached")
     proc = run_cli("models", "list", "-f", "markdown")
     assert proc.returncode == 0 and proc.out.startswith("| model | used by | cached | size | path |")
+
+
+def test_quiet_silences_notices_but_not_errors(run_cli, tmp_path):
+    from .conftest import EXAMPLE
+
+    loud = run_cli("summarize", EXAMPLE, "-n", "2")
+    assert loud.returncode == 0 and "bertcli:" in loud.err  # the fallback notice
+    for args in (["summarize", EXAMPLE, "-n", "2", "--quiet"], ["--quiet", "summarize", EXAMPLE, "-n", "2"]):
+        quiet = run_cli(*args)
+        assert quiet.returncode == 0 and quiet.err == "" and quiet.out == loud.out
+    proc = run_cli("summarize", tmp_path / "missing.txt", "--quiet")
+    assert proc.returncode == 3 and proc.err.startswith("bertcli: error:")
