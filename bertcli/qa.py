@@ -361,9 +361,9 @@ class Asker:
         if not retrieval_only:
             resolved = resolve(model, DEFAULT_READER, offline=offline, fallback=self._no_reader)
             if resolved is not None:
-                from . import hf
+                from .backends import torch_backend
 
-                self.reader = hf.load_reader(resolved, self.device)
+                self.reader = torch_backend.load_reader(resolved, self.device)
                 self.reader_name = resolved.name
         self._retriever = None
 

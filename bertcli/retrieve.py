@@ -119,9 +119,9 @@ class Retriever:
     """Builds an `Index` over a document's passages or sentences."""
 
     def __init__(self, device: str = "cpu"):
-        from . import hf
+        from .backends import torch_backend
 
-        self.encoder = hf.Encoder(bundled_encoder(), device)  # not cached: ask frees it
+        self.encoder = torch_backend.Encoder(bundled_encoder(), device)  # not cached: ask frees it
 
     def index(self, text: str, sentences: Sequence[Sentence], unit: str = "passage") -> Index:
         from rank_bm25 import BM25Okapi

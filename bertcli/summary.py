@@ -186,10 +186,10 @@ class Summarizer:
         device: str = "auto",
         offline: bool = False,
         notice: Callable[[str], None] = _announce,
-        precision: str = "auto",  # bertcli.fast.DEFAULT_PRECISION
+        precision: str = "auto",  # bertcli.backends.onnx_backend.DEFAULT_PRECISION
         strategy: str = DEFAULT_STRATEGY,
     ):
-        from .fast import check_precision, gpu_present
+        from .backends.onnx_backend import check_precision, gpu_present
 
         check_precision(precision)
         check_strategy(strategy)
@@ -197,8 +197,9 @@ class Summarizer:
         self.precision = precision
         self.strategy = strategy
         self.resolved = self._resolve(model, offline)
-        # On CPU, ONNX Runtime copies of the encoder (no torch import: see bertcli.fast), one
-        # per precision in use; torch float32 otherwise, or when the fast path fails.
+        # On CPU, ONNX Runtime copies of the encoder (no torch import: see
+        # bertcli.backends.onnx_backend), one per precision in use; torch float32 otherwise, or
+        # when the fast path fails.
         self._fast: dict = {}
         self._torch = None
         cpu = device == "cpu" or (device == "auto" and not gpu_present())
@@ -209,7 +210,7 @@ class Summarizer:
 
     def _start(self, strategy: str):
         """The fast encoder for `strategy`'s precision, loading (None: use torch)."""
-        from .fast import effective_precision, load_fast_encoder
+        from .backends.onnx_backend import effective_precision, load_fast_encoder
 
         precision = effective_precision(self.precision, strategy)
         if self._onnx and precision not in self._fast:
@@ -220,7 +221,7 @@ class Summarizer:
 
     def encoder_for(self, strategy: str):
         """The encoder `strategy` runs on, ready to use."""
-        from .fast import first_line
+        from .backends.onnx_backend import first_line
 
         fast = self._start(strategy)
         while fast is not None:
@@ -237,9 +238,9 @@ class Summarizer:
                     self.precision = "fp32"
                     fast = self._start(strategy)
         if self._torch is None:
-            from . import hf
+            from .backends import torch_backend
 
-            self._torch = hf.load_encoder(self.resolved, self.device)  # float32 always
+            self._torch = torch_backend.load_encoder(self.resolved, self.device)  # float32 always
         return self._torch
 
     @property

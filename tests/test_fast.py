@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from bertcli import fast
+from bertcli.backends import onnx_backend as fast
 from bertcli.models import ResolvedModel
 
 from .conftest import cnndm_articles
@@ -28,7 +28,7 @@ def tiny(tiny_encoder_dir):
 
 
 def test_fp32_onnx_matches_torch(cache, tiny):
-    from bertcli import hf
+    from bertcli.backends import torch_backend as hf
 
     notices = []
     onnx = fast.load_fast_encoder(tiny, "fp32", notices.append)
@@ -162,7 +162,7 @@ def test_unloadable_int8_copy_falls_back_to_fp32(cache, tiny_encoder_dir):
 
 
 def test_export_failure_falls_back_to_torch(cache, tiny_encoder_dir, monkeypatch):
-    from bertcli import hf
+    from bertcli.backends import torch_backend as hf
     from bertcli.summary import Summarizer
 
     def broken(*args, **kwargs):

@@ -1,7 +1,7 @@
 """The fast CPU path for sentence encoders: ONNX Runtime + the Rust tokenizers, no torch.
 
 A cold `bertcli summarize` spends most of its time importing torch and transformers. So the
-first time a model is used on CPU, bertcli exports it to ONNX (with torch, in bertcli.hf) and
+first time a model is used on CPU, bertcli exports it to ONNX (with torch, in torch_backend) and
 caches it, in float32 and in int8; later runs load only numpy, onnxruntime and tokenizers.
 torch stays the fallback: when onnxruntime is missing, the export fails, a GPU is wanted, or
 BERTCLI_NO_ONNX=1.
@@ -32,7 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .models import WEIGHT_FILES, ResolvedModel
+from ..models import WEIGHT_FILES, ResolvedModel
 
 PRECISIONS = ("auto", "fp32", "int8")
 STORED = ("fp32", "int8")  # the copies prepare() writes
@@ -51,7 +51,7 @@ MAX_BATCH = 64
 
 
 def check_precision(precision: str) -> None:
-    from .errors import UsageError
+    from ..errors import UsageError
 
     if precision not in PRECISIONS:
         raise UsageError(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
@@ -121,11 +121,12 @@ def prepare(model: ResolvedModel, notice: Callable[[str], None]) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     notice(f"preparing a fast CPU copy of {model.name} (once; cached in {folder.parent})")
     began = time.perf_counter()
-    from . import hf
+    from . import torch_backend
 
     work = Path(tempfile.mkdtemp(prefix=".prepare-", dir=folder.parent))
     try:
-        meta = hf.export_encoder_onnx(model, work / onnx_file("fp32"), work / "tokenizer.json")
+        meta = torch_backend.export_encoder_onnx(model, work / onnx_file("fp32"),
+                                                 work / "tokenizer.json")
         quantize_int8(work / onnx_file("fp32"), work / onnx_file("int8"))
         meta.update(format=FORMAT_VERSION, model=model.name, source=str(model.path),
                     seconds=round(time.perf_counter() - began, 1))
@@ -211,7 +212,7 @@ class _SessionLoader:
 
 
 class FastEncoder:
-    """bertcli.hf.Encoder's interface on ONNX Runtime (CPU), same tokenization and pooling.
+    """torch_backend.Encoder's interface on ONNX Runtime (CPU), same tokenization and pooling.
     The session opens in the background; the first use waits for it."""
 
     def __init__(self, model: ResolvedModel, folder: Path, precision: str):

@@ -19,8 +19,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
-from .errors import ModelError  # noqa: E402
-from .models import INT8_WEIGHTS, ResolvedModel, model_architectures  # noqa: E402
+from ..errors import ModelError  # noqa: E402
+from ..models import INT8_WEIGHTS, ResolvedModel, model_architectures  # noqa: E402
 
 transformers.logging.set_verbosity_error()
 # transformers' generation utilities import scikit-learn for one helper of assisted generation,
@@ -264,7 +264,7 @@ class _LastTwoLayers(torch.nn.Module):
 
 def export_encoder_onnx(model: ResolvedModel, onnx_path, tokenizer_path) -> Dict[str, Any]:
     """Export `model`'s encoder to ONNX (float32) and its Rust tokenizer to JSON; returns the
-    facts the ONNX encoder needs (bertcli.fast)."""
+    facts the ONNX encoder needs (bertcli.backends.onnx_backend)."""
     tokenizer = _load_tokenizer(model)
     try:
         encoder = transformers.AutoModel.from_pretrained(str(model.path), attn_implementation="eager")
