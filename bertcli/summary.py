@@ -28,6 +28,14 @@ MAX_CHARS = 600
 RANDOM_STATE = 12345  # the library's seed: same input, same output
 STRATEGIES = ("central", "cluster", "lead")
 DEFAULT_STRATEGY = "central"
+# Precision of the encoder on the ONNX path (bertcli.backends.onnx_backend.STORED, or `auto`).
+PRECISIONS = ("auto", "fp32", "int8")
+DEFAULT_PRECISION = "auto"
+# What `auto` means per strategy: int8 where the numerics change is safe for a default (same
+# sentences as float32 for at least 90% of articles, ROUGE within 0.3: central 94%, -0.13).
+# `cluster` is the tutorial's method, kept exact so it reproduces the tutorial: k-means turns
+# small differences into other picks (int8: 92%).
+AUTO_PRECISION = {"central": "int8", "cluster": "fp32"}  # `lead` embeds nothing
 # `central` strategy: score = centrality + w * POSITION_WEIGHT / sqrt(1 + rank), chosen with
 # maximal marginal relevance (REDUNDANCY_WEIGHT) so the picks do not repeat each other.
 # w = how much this document's own early sentences are its central ones (rank correlation,
@@ -173,6 +181,16 @@ def check_strategy(strategy: str) -> None:
         raise UsageError(f"--strategy {strategy}: choose one of {', '.join(STRATEGIES)}")
 
 
+def check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
+
+
+def effective_precision(precision: str, strategy: str) -> str:
+    """`auto` resolved for a summary strategy; fp32 and int8 are taken as asked."""
+    return AUTO_PRECISION.get(strategy, "fp32") if precision == "auto" else precision
+
+
 def _announce(message: str) -> None:
     print(f"bertcli: {message}", file=sys.stderr)
 
@@ -186,10 +204,10 @@ class Summarizer:
         device: str = "auto",
         offline: bool = False,
         notice: Callable[[str], None] = _announce,
-        precision: str = "auto",  # bertcli.backends.onnx_backend.DEFAULT_PRECISION
+        precision: str = DEFAULT_PRECISION,
         strategy: str = DEFAULT_STRATEGY,
     ):
-        from .backends.onnx_backend import check_precision, gpu_present
+        from .backends.onnx_backend import gpu_present
 
         check_precision(precision)
         check_strategy(strategy)
@@ -210,7 +228,7 @@ class Summarizer:
 
     def _start(self, strategy: str):
         """The fast encoder for `strategy`'s precision, loading (None: use torch)."""
-        from .backends.onnx_backend import effective_precision, load_fast_encoder
+        from .backends.onnx_backend import load_fast_encoder
 
         precision = effective_precision(self.precision, strategy)
         if self._onnx and precision not in self._fast:

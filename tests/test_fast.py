@@ -11,6 +11,7 @@ import pytest
 
 from bertcli.backends import onnx_backend as fast
 from bertcli.models import ResolvedModel
+from bertcli.summary import effective_precision
 
 from .conftest import cnndm_articles
 
@@ -95,10 +96,10 @@ def test_batches_cover_every_sequence_within_the_token_budget():
 def test_auto_precision_is_int8_for_central_only(cache, tiny_encoder_dir):
     from bertcli.summary import Summarizer
 
-    assert fast.effective_precision("auto", "central") == "int8"
-    assert fast.effective_precision("auto", "cluster") == "fp32"
-    assert fast.effective_precision("fp32", "central") == "fp32"
-    assert fast.effective_precision("int8", "cluster") == "int8"
+    assert effective_precision("auto", "central") == "int8"
+    assert effective_precision("auto", "cluster") == "fp32"
+    assert effective_precision("fp32", "central") == "fp32"
+    assert effective_precision("int8", "cluster") == "int8"
     summarizer = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=lambda m: None)
     assert summarizer.encoder_for("central").precision == "int8"
     assert summarizer.encoder_for("cluster").precision == "fp32"

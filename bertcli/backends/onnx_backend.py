@@ -35,27 +35,8 @@ import numpy as np
 from ..models import WEIGHT_FILES, ResolvedModel
 from .pooling import batches, masked_mean, mean_pool
 
-PRECISIONS = ("auto", "fp32", "int8")
-STORED = ("fp32", "int8")  # the copies prepare() writes
-DEFAULT_PRECISION = "auto"
-# What `auto` means per strategy: int8 where the numerics change is safe for a default (same
-# sentences as float32 for at least 90% of articles, ROUGE within 0.3: central 94%, -0.13).
-# `cluster` is the tutorial's method, kept exact so it reproduces the tutorial: k-means turns
-# small differences into other picks (int8: 92%).
-AUTO_PRECISION = {"central": "int8", "cluster": "fp32"}  # `lead` embeds nothing
+STORED = ("fp32", "int8")  # the copies prepare() writes; the precisions a FastEncoder runs in
 INT8_BLOCK = 32
-
-
-def check_precision(precision: str) -> None:
-    from ..errors import UsageError
-
-    if precision not in PRECISIONS:
-        raise UsageError(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
-
-
-def effective_precision(precision: str, strategy: str) -> str:
-    """`auto` resolved for a summary strategy; fp32 and int8 are taken as asked."""
-    return AUTO_PRECISION.get(strategy, "fp32") if precision == "auto" else precision
 
 
 # Bump when the exported graph or the folder layout changes: old copies are then ignored.
