@@ -11,7 +11,8 @@ import warnings
 from functools import lru_cache
 from typing import Any, Dict, List, Sequence
 
-# Local directories only from here on: never let a load reach for the hub.
+# Set before transformers is imported: no telemetry, no advisory warnings. (Hub access is not
+# decided here: every load below gets the local directory that bertcli.models resolved.)
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
