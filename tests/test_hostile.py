@@ -688,7 +688,7 @@ def onnx_env(tmp_path, monkeypatch, tiny_encoder_dir):
 
 @pytest.mark.parametrize("damage", ["truncated int8", "meta", "tokenizer"])
 def test_damaged_onnx_copy_is_prepared_again_once(onnx_env, damage):
-    from bertcli import fast
+    from bertcli.backends import onnx_backend as fast
 
     notices = []
     assert fast.load_fast_encoder(onnx_env, "int8", notices.append) is not None
@@ -710,7 +710,8 @@ def test_damaged_onnx_copy_is_prepared_again_once(onnx_env, damage):
 def test_full_disk_is_not_exported_on_every_run(onnx_env, monkeypatch):
     import errno
 
-    from bertcli import fast, hf
+    from bertcli.backends import onnx_backend as fast
+    from bertcli.backends import torch_backend as hf
 
     calls = []
 
@@ -728,7 +729,7 @@ def test_full_disk_is_not_exported_on_every_run(onnx_env, monkeypatch):
 def test_stale_prepare_folders_are_removed(onnx_env, tmp_path):
     import os
 
-    from bertcli import fast
+    from bertcli.backends import onnx_backend as fast
 
     parent = tmp_path / "cache" / "onnx"
     stale, fresh = parent / ".prepare-stale", parent / ".prepare-fresh"

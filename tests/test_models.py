@@ -39,14 +39,14 @@ def test_unknown_architecture(tiny_encoder_dir, tmp_path):
     config = json.loads((broken / "config.json").read_text())
     config["model_type"] = "no-such-architecture"
     (broken / "config.json").write_text(json.dumps(config))
-    from bertcli import hf
+    from bertcli.backends import torch_backend as hf
 
     with pytest.raises(ModelError, match="cannot load the model"):
         hf.Encoder(resolve(str(broken), DEFAULT_ENCODER), "cpu")
 
 
 def test_reader_refuses_a_plain_encoder(tiny_encoder_dir):
-    from bertcli import hf
+    from bertcli.backends import torch_backend as hf
 
     with pytest.raises(ModelError, match="not an extractive question-answering model"):
         hf.Reader(resolve(str(tiny_encoder_dir), DEFAULT_ENCODER), "cpu")

@@ -52,7 +52,7 @@ def test_score_counts_missing_predictions_as_wrong():
 def test_int8_rows_roundtrip_within_half_a_step():
     import torch
 
-    from bertcli.hf import SCALE_SUFFIX, dequantize_rows, quantize_rows
+    from bertcli.backends.torch_backend import SCALE_SUFFIX, dequantize_rows, quantize_rows
 
     torch.manual_seed(0)
     state = {"w": torch.randn(64, 128) * torch.linspace(0.01, 3, 64)[:, None],

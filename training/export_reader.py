@@ -28,7 +28,7 @@ def main(argv=None) -> None:
 
     from safetensors.torch import load_file, save_file
 
-    from bertcli.hf import quantize_rows
+    from bertcli.backends.torch_backend import quantize_rows
     from bertcli.models import INT8_WEIGHTS
 
     args.dest.mkdir(parents=True, exist_ok=True)

@@ -71,7 +71,7 @@ def load_model(base: Path):
     from bertcli.models import INT8_WEIGHTS
 
     if (base / INT8_WEIGHTS).is_file():
-        from bertcli.hf import _load_int8_qa_model
+        from bertcli.backends.torch_backend import _load_int8_qa_model
 
         return _load_int8_qa_model(base)
     return transformers.AutoModelForQuestionAnswering.from_pretrained(str(base))

@@ -11,7 +11,8 @@ import warnings
 from functools import lru_cache
 from typing import Any, Dict, List, Sequence
 
-# Local directories only from here on: never let a load reach for the hub.
+# Set before transformers is imported: no telemetry, no advisory warnings. (Hub access is not
+# decided here: every load below gets the local directory that bertcli.models resolved.)
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
@@ -19,8 +20,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
-from .errors import ModelError  # noqa: E402
-from .models import INT8_WEIGHTS, ResolvedModel, model_architectures  # noqa: E402
+from ..errors import ModelError  # noqa: E402
+from ..models import INT8_WEIGHTS, ResolvedModel, model_architectures  # noqa: E402
+from .pooling import batches, masked_mean, mean_pool, run_batches  # noqa: E402
 
 transformers.logging.set_verbosity_error()
 # transformers' generation utilities import scikit-learn for one helper of assisted generation,
@@ -102,25 +104,18 @@ class Encoder:
 
     @torch.inference_mode()
     def _mean_hidden(self, ids: List[List[int]], layer: int, batch_size: int = 32) -> np.ndarray:
-        """Masked mean of one hidden layer, in length-sorted padded batches, rows in input order."""
-        out = np.zeros((len(ids), self.model.config.hidden_size), dtype=np.float32)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        pad = self.tokenizer.pad_token_id or 0
-        for begin in range(0, len(order), batch_size):
-            chunk = order[begin : begin + batch_size]
-            width = max(len(ids[i]) for i in chunk)
-            input_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for row, i in enumerate(chunk):
-                input_ids[row, : len(ids[i])] = torch.tensor(ids[i])
-                mask[row, : len(ids[i])] = 1
-            mask = mask.to(self.device)
-            hidden = self.model(input_ids=input_ids.to(self.device), attention_mask=mask)
-            states = hidden.hidden_states[layer].float()
-            weights = mask.unsqueeze(-1).float()
-            means = (states * weights).sum(dim=1) / weights.sum(dim=1)
-            out[chunk] = means.cpu().numpy()
-        return out
+        """Masked mean of one hidden layer, in length-sorted padded batches of `batch_size`
+        sequences, rows in input order."""
+
+        def pooled(batch: Dict[str, np.ndarray]) -> np.ndarray:
+            mask = torch.from_numpy(batch["attention_mask"]).to(self.device)
+            hidden = self.model(input_ids=torch.from_numpy(batch["input_ids"]).to(self.device),
+                                attention_mask=mask)
+            return masked_mean(hidden.hidden_states[layer].float(), mask.float()).cpu().numpy()
+
+        groups = batches([len(i) for i in ids], max_tokens=None, max_rows=batch_size)
+        return mean_pool(ids, self.tokenizer.pad_token_id or 0, self.model.config.hidden_size,
+                         groups, pooled)
 
 
 # Int8 storage: a 2-D float tensor is stored as int8 with one float16 scale per row
@@ -224,30 +219,19 @@ class Reader:
         # On CPU one window at a time is fastest (no padding) and keeps peak memory low:
         # 10 questions over 10k tokens ran in 15.4 s / 887 MB, against 20.1 s / 1048 MB with 16.
         batch_size = batch_size or (1 if self.device == "cpu" else 16)
-        names = self.input_names
-        results: List[Any] = [None] * len(windows)
-        order = sorted(range(len(windows)), key=lambda i: len(windows[i]["input_ids"]))
         pad = self.tokenizer.pad_token_id or 0
-        for begin in range(0, len(order), batch_size):
-            chunk = order[begin : begin + batch_size]
-            width = max(len(windows[i]["input_ids"]) for i in chunk)
-            batch: Dict[str, torch.Tensor] = {}
-            for key in names:
-                if key not in windows[chunk[0]]:
-                    continue
-                fill = pad if key == "input_ids" else 0
-                tensor = torch.full((len(chunk), width), fill, dtype=torch.long)
-                for row, i in enumerate(chunk):
-                    seq = windows[i][key]
-                    tensor[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
-                batch[key] = tensor.to(self.device)
-            out = self.model(**batch)
+        fills = {key: pad if key == "input_ids" else 0 for key in self.input_names}
+
+        def forward(batch: Dict[str, np.ndarray]):
+            out = self.model(**{k: torch.from_numpy(v).to(self.device) for k, v in batch.items()})
             start = out.start_logits.float().cpu().numpy()
             end = out.end_logits.float().cpu().numpy()
-            for row, i in enumerate(chunk):
-                n = len(windows[i]["input_ids"])
-                results[i] = (start[row, :n], end[row, :n])
-        return results
+            return list(zip(start, end))
+
+        lengths = [len(w["input_ids"]) for w in windows]
+        padded = run_batches(windows, batches(lengths, max_tokens=None, max_rows=batch_size),
+                             fills, forward)
+        return [(start[:n], end[:n]) for (start, end), n in zip(padded, lengths)]
 
 
 class _LastTwoLayers(torch.nn.Module):
@@ -264,7 +248,7 @@ class _LastTwoLayers(torch.nn.Module):
 
 def export_encoder_onnx(model: ResolvedModel, onnx_path, tokenizer_path) -> Dict[str, Any]:
     """Export `model`'s encoder to ONNX (float32) and its Rust tokenizer to JSON; returns the
-    facts the ONNX encoder needs (bertcli.fast)."""
+    facts the ONNX encoder needs (bertcli.backends.onnx_backend)."""
     tokenizer = _load_tokenizer(model)
     try:
         encoder = transformers.AutoModel.from_pretrained(str(model.path), attn_implementation="eager")

@@ -1,7 +1,7 @@
 """The fast CPU path for sentence encoders: ONNX Runtime + the Rust tokenizers, no torch.
 
 A cold `bertcli summarize` spends most of its time importing torch and transformers. So the
-first time a model is used on CPU, bertcli exports it to ONNX (with torch, in bertcli.hf) and
+first time a model is used on CPU, bertcli exports it to ONNX (with torch, in torch_backend) and
 caches it, in float32 and in int8; later runs load only numpy, onnxruntime and tokenizers.
 torch stays the fallback: when onnxruntime is missing, the export fails, a GPU is wanted, or
 BERTCLI_NO_ONNX=1.
@@ -33,34 +33,11 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from .models import WEIGHT_FILES, ResolvedModel
+from ..models import WEIGHT_FILES, ResolvedModel
+from .pooling import batches, masked_mean, mean_pool
 
-PRECISIONS = ("auto", "fp32", "int8")
-STORED = ("fp32", "int8")  # the copies prepare() writes
-DEFAULT_PRECISION = "auto"
-# What `auto` means per strategy: int8 where the numerics change is safe for a default (same
-# sentences as float32 for at least 90% of articles, ROUGE within 0.3: central 94%, -0.13).
-# `cluster` is the tutorial's method, kept exact so it reproduces the tutorial: k-means turns
-# small differences into other picks (int8: 92%).
-AUTO_PRECISION = {"central": "int8", "cluster": "fp32"}  # `lead` embeds nothing
+STORED = ("fp32", "int8")  # the copies prepare() writes; the precisions a FastEncoder runs in
 INT8_BLOCK = 32
-# Sentences per forward pass are capped by padded tokens, not by count: length-sorted batches
-# of ~200 tokens waste little on padding and keep activations in cache (1.5x faster than 32
-# sentences a batch on CNN/DailyMail).
-BATCH_TOKENS = 192
-MAX_BATCH = 64
-
-
-def check_precision(precision: str) -> None:
-    from .errors import UsageError
-
-    if precision not in PRECISIONS:
-        raise UsageError(f"--precision {precision}: choose one of {', '.join(PRECISIONS)}")
-
-
-def effective_precision(precision: str, strategy: str) -> str:
-    """`auto` resolved for a summary strategy; fp32 and int8 are taken as asked."""
-    return AUTO_PRECISION.get(strategy, "fp32") if precision == "auto" else precision
 
 
 # Bump when the exported graph or the folder layout changes: old copies are then ignored.
@@ -122,12 +99,13 @@ def prepare(model: ResolvedModel, notice: Callable[[str], None]) -> Path:
     folder.parent.mkdir(parents=True, exist_ok=True)
     notice(f"preparing a fast CPU copy of {model.name} (once; cached in {folder.parent})")
     began = time.perf_counter()
-    from . import hf
+    from . import torch_backend
 
     remove_stale_work(folder.parent)
     work = Path(tempfile.mkdtemp(prefix=".prepare-", dir=folder.parent))
     try:
-        meta = hf.export_encoder_onnx(model, work / onnx_file("fp32"), work / "tokenizer.json")
+        meta = torch_backend.export_encoder_onnx(model, work / onnx_file("fp32"),
+                                                 work / "tokenizer.json")
         quantize_int8(work / onnx_file("fp32"), work / onnx_file("int8"))
         meta.update(format=FORMAT_VERSION, model=model.name, source=str(model.path),
                     seconds=round(time.perf_counter() - began, 1),
@@ -168,23 +146,6 @@ def quantize_int8(source: Path, target: Path) -> None:
             log.setLevel(level)
 
 
-def batches(lengths: Sequence[int], max_tokens: int = BATCH_TOKENS,
-            max_rows: int = MAX_BATCH) -> List[List[int]]:
-    """Indices grouped for forward passes: sorted by length, each group at most `max_rows`
-    sequences and `max_tokens` tokens once padded to its longest (one sequence always fits)."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    groups: List[List[int]] = []
-    current: List[int] = []
-    for i in order:  # ascending, so the newcomer sets the padded width
-        if current and ((len(current) + 1) * lengths[i] > max_tokens or len(current) >= max_rows):
-            groups.append(current)
-            current = []
-        current.append(i)
-    if current:
-        groups.append(current)
-    return groups
-
-
 class _SessionLoader:
     """Opens an ONNX Runtime session on a thread: reading and optimising the graph releases
     the GIL, so it overlaps the spaCy import and the reading of the first document."""
@@ -216,7 +177,7 @@ class _SessionLoader:
 
 
 class FastEncoder:
-    """bertcli.hf.Encoder's interface on ONNX Runtime (CPU), same tokenization and pooling.
+    """torch_backend.Encoder's interface on ONNX Runtime (CPU), same tokenization and pooling.
     The session opens in the background; the first use waits for it."""
 
     def __init__(self, model: ResolvedModel, folder: Path, precision: str):
@@ -253,19 +214,13 @@ class FastEncoder:
         return self._mean_hidden(self.token_ids(texts), 0 if layer == -1 else 1)
 
     def _mean_hidden(self, ids: List[List[int]], output: int) -> np.ndarray:
-        out = np.zeros((len(ids), self.hidden_size), dtype=np.float32)
         session = self.session
-        for chunk in batches([len(i) for i in ids]):
-            width = max(len(ids[i]) for i in chunk)
-            input_ids = np.full((len(chunk), width), self.pad_id, dtype=np.int64)
-            mask = np.zeros((len(chunk), width), dtype=np.int64)
-            for row, i in enumerate(chunk):
-                input_ids[row, :len(ids[i])] = ids[i]
-                mask[row, :len(ids[i])] = 1
-            states = session.run(None, {"input_ids": input_ids, "attention_mask": mask})[output]
-            weights = mask[:, :, None].astype(np.float32)
-            out[chunk] = (states * weights).sum(axis=1) / weights.sum(axis=1)
-        return out
+
+        def pooled(batch: Dict[str, np.ndarray]) -> np.ndarray:
+            states = session.run(None, batch)[output]
+            return masked_mean(states, batch["attention_mask"].astype(np.float32))
+
+        return mean_pool(ids, self.pad_id, self.hidden_size, batches([len(i) for i in ids]), pooled)
 
 
 # A `.prepare-*` folder older than this was left by a run that was killed: removed.

@@ -1,0 +1,89 @@
+"""The one batching routine of both backends, and the masked mean they pool with. numpy only.
+
+Sequences are sorted by length and grouped (`batches`), each group padded into int64 arrays
+(`run_batches`), and the model's results handed back in input order. The torch backend turns
+the arrays into tensors; ONNX Runtime takes them as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+# Sentences per forward pass are capped by padded tokens, not by count: length-sorted batches
+# of ~200 tokens waste little on padding and keep activations in cache (1.5x faster than 32
+# sentences a batch on CNN/DailyMail).
+BATCH_TOKENS = 192
+MAX_BATCH = 64
+
+Batch = Dict[str, np.ndarray]
+
+
+def batches(lengths: Sequence[int], max_tokens: Optional[int] = BATCH_TOKENS,
+            max_rows: int = MAX_BATCH) -> List[List[int]]:
+    """Indices grouped for forward passes: sorted by length, each group at most `max_rows`
+    sequences and `max_tokens` tokens once padded to its longest (one sequence always fits;
+    None: no cap on tokens)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    groups: List[List[int]] = []
+    current: List[int] = []
+    for i in order:  # ascending, so the newcomer sets the padded width
+        if current and ((max_tokens is not None and (len(current) + 1) * lengths[i] > max_tokens)
+                        or len(current) >= max_rows):
+            groups.append(current)
+            current = []
+        current.append(i)
+    if current:
+        groups.append(current)
+    return groups
+
+
+def run_batches(rows: Sequence[Mapping[str, Sequence[int]]], groups: Sequence[Sequence[int]],
+                fills: Mapping[str, int], forward: Callable[[Batch], Sequence[Any]]) -> List[Any]:
+    """`forward` over each group of `rows`, padded; its results for each row, in input order.
+
+    Each row maps input names (`input_ids` among them) to token-level ints. A batch holds, for
+    each name of `fills` that the group's rows have, an int64 array [rows, longest input_ids]
+    padded with that name's fill value. `forward(batch)` returns one result per row of the
+    batch, in the batch's order.
+    """
+    results: List[Any] = [None] * len(rows)
+    for chunk in groups:
+        first = rows[chunk[0]]
+        width = max(len(rows[i]["input_ids"]) for i in chunk)
+        batch: Batch = {}
+        for key, fill in fills.items():
+            if key not in first:
+                continue
+            array = np.full((len(chunk), width), fill, dtype=np.int64)
+            for row, i in enumerate(chunk):
+                seq = rows[i][key]
+                array[row, : len(seq)] = seq
+            batch[key] = array
+        for i, result in zip(chunk, forward(batch)):
+            results[i] = result
+    return results
+
+
+def masked_mean(states, mask):
+    """The mean over each row's unmasked tokens of `states` [rows, tokens, features]; `mask`
+    [rows, tokens] in float32. numpy arrays or torch tensors alike (no conversion, so each
+    backend averages in its own arithmetic)."""
+    weights = mask[:, :, None]
+    return (states * weights).sum(1) / weights.sum(1)
+
+
+def mean_pool(ids: Sequence[Sequence[int]], pad_id: int, size: int, groups: Sequence[Sequence[int]],
+              pooled: Callable[[Batch], np.ndarray]) -> np.ndarray:
+    """One row per token sequence, in input order: `pooled(batch)` of the group it ran in.
+
+    A batch holds `input_ids` (padded with `pad_id`) and `attention_mask`; `pooled` runs the
+    model and returns `masked_mean` of the hidden states as a float32 array [rows, size].
+    """
+    out = np.zeros((len(ids), size), dtype=np.float32)
+    rows = [{"input_ids": seq, "attention_mask": [1] * len(seq)} for seq in ids]
+    for i, row in enumerate(run_batches(rows, groups, {"input_ids": pad_id, "attention_mask": 0},
+                                        pooled)):
+        out[i] = row
+    return out
