@@ -1,7 +1,7 @@
 """`bertcli eval summarize`: ROUGE of a strategy against reference highlights.
 
 ROUGE-1, ROUGE-2 and ROUGE-Lsum F1 from the rouge-score package with stemming, summary and
-reference joined by newlines (as ../shared/data/README.md prescribes), with 95% bootstrap
+reference joined by newlines (the usual CNN/DailyMail scoring for Lsum), with 95% bootstrap
 intervals, and the per-article win rate against a baseline strategy when one is given.
 """
 
