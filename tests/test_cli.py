@@ -97,7 +97,7 @@ def test_fewer_sentences_than_asked(run_cli):
     (["--ratio", "0"], 2, "--ratio"),
     (["--ratio", "1.5"], 2, "--ratio"),
     (["-n", "2", "--ratio", "0.5"], 2, "cannot be used together"),
-    (["--strategy", "nope"], 2, "--strategy nope"),
+    (["--strategy", "nope"], 2, "'nope' is not one of 'central', 'cluster', 'lead'"),
     (["--model", "someone/not-cached", "--offline"], 4, "someone/not-cached"),
     (["--model", "./no/such/dir"], 4, "no such model directory"),
 ])

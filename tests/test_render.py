@@ -88,3 +88,16 @@ def test_quiet_silences_notices_but_not_errors(run_cli, tmp_path):
         assert quiet.returncode == 0 and quiet.err == "" and quiet.out == loud.out
     proc = run_cli("summarize", tmp_path / "missing.txt", "--quiet")
     assert proc.returncode == 3 and proc.err.startswith("bertcli: error:")
+
+
+def test_option_choices_match_the_library_and_help_lists_them():
+    from typer.testing import CliRunner
+
+    from bertcli.cli import app
+    from bertcli.cli.options import Precision, Strategy
+    from bertcli.summary import PRECISIONS, STRATEGIES
+
+    assert [s.value for s in Strategy] == list(STRATEGIES)
+    assert [p.value for p in Precision] == list(PRECISIONS)
+    shown = CliRunner().invoke(app, ["summarize", "--help"]).output
+    assert "<" + "|".join(STRATEGIES) + ">" in shown and "<bool>" not in shown

@@ -1,0 +1,245 @@
+"""`summarize`, `ask` and `text`: the commands that read documents."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, List, Optional, Tuple
+
+import typer
+
+if TYPE_CHECKING:
+    pass
+
+from ..errors import (
+    EXIT_INPUT,
+    InputError,
+    UsageError,
+)
+from .core import app, documents, error, note, run_guarded
+from .options import (
+    DEVICE_OPT,
+    ENCODING_OPT,
+    FORMAT_OPT,
+    INPUT_FORMAT_OPT,
+    MAX_BYTES_OPT,
+    MODEL_HELP,
+    OFFLINE_OPT,
+    PRECISION_OPT,
+    QUIET_OPT,
+    VERBOSE_OPT,
+    Device,
+    Format,
+    InputFormat,
+    Precision,
+    Strategy,
+)
+
+
+@app.command()
+def summarize(
+    inputs: List[str] = typer.Argument(
+        ..., help="Files (text, HTML, Markdown, PDF) or http(s) URLs to summarize; - reads stdin."
+    ),
+    num_sentences: Optional[int] = typer.Option(
+        None, "--num-sentences", "-n", help="Sentences to pick (default 3)."
+    ),
+    ratio: Optional[float] = typer.Option(
+        None, "--ratio", help="Pick this fraction of the sentences instead, in (0, 1]."
+    ),
+    strategy: Strategy = typer.Option(
+        Strategy.central, "--strategy", "-s",
+        help="central (centrality + position + diversity), cluster (the tutorial's k-means), lead.",
+    ),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP + " (default: distilbert-base-uncased)"),
+    fmt: Format = FORMAT_OPT,
+    device: Device = DEVICE_OPT,
+    precision: Precision = PRECISION_OPT,
+    offline: bool = OFFLINE_OPT,
+    input_format: Optional[InputFormat] = INPUT_FORMAT_OPT,
+    encoding: Optional[str] = ENCODING_OPT,
+    max_bytes: Optional[int] = MAX_BYTES_OPT,
+    verbose: bool = VERBOSE_OPT,
+    quiet: bool = QUIET_OPT,
+) -> None:
+    """Extractive summary: the sentences that best represent each document."""
+
+    def body() -> int:
+        from ..render import Renderer
+        from ..summary import Summarizer, sentence_count
+
+        # Check option values before any model loads.
+        sentence_count(10, num_sentences, ratio)
+        renderer = Renderer(fmt.value, sys.stdout, several=len(inputs) > 1)
+        summarizer: Optional[Summarizer] = None
+        failed: List[str] = []
+        for doc in documents(inputs, encoding, max_bytes, failed, input_format):
+            if summarizer is None:
+                summarizer = Summarizer(model=model, device=device.value, offline=offline,
+                                        precision=precision.value, strategy=strategy.value)
+            result = summarizer(doc, num_sentences=num_sentences, ratio=ratio, strategy=strategy.value)
+            for message in result.notes:
+                note(message)
+            renderer.summary(result)
+        renderer.close()
+        return EXIT_INPUT if failed else 0
+
+    run_guarded(body, verbose)
+
+
+@app.command()
+def ask(
+    args: List[str] = typer.Argument(
+        ..., metavar="[QUESTION] DOCUMENT...",
+        help="The question, then one or more documents: files (text, HTML, Markdown, PDF), "
+        "http(s) URLs, or - for stdin. With --questions, only documents.",
+    ),
+    questions_file: Optional[str] = typer.Option(
+        None, "--questions", "-q", help="File with one question per line (- reads stdin)."
+    ),
+    top_k: int = typer.Option(1, "--top-k", "-k", help="Answers per question."),
+    max_answer_len: int = typer.Option(15, "--max-answer-len", help="Longest answer, in tokens."),
+    full: bool = typer.Option(False, "--full", help="Read the whole document even when it is long."),
+    passages: int = typer.Option(10, "--passages", help="Passages the reader reads in a long document."),
+    retrieval_only: bool = typer.Option(
+        False, "--retrieval-only", help="No reader: return the best-matching sentences."
+    ),
+    across: bool = typer.Option(
+        False, "--across", help="Treat all documents as one collection: the best answers "
+        "among them all, each naming its source."
+    ),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m", help=MODEL_HELP + " (default: distilbert-base-cased-distilled-squad)"
+    ),
+    fmt: Format = FORMAT_OPT,
+    device: Device = DEVICE_OPT,
+    offline: bool = OFFLINE_OPT,
+    input_format: Optional[InputFormat] = INPUT_FORMAT_OPT,
+    encoding: Optional[str] = ENCODING_OPT,
+    max_bytes: Optional[int] = MAX_BYTES_OPT,
+    verbose: bool = VERBOSE_OPT,
+    quiet: bool = QUIET_OPT,
+) -> None:
+    """Extractive question answering: the span of each document that answers the question."""
+
+    def body() -> int:
+        if questions_file is None:
+            if len(args) < 2:
+                raise UsageError("give a question and at least one document (or --questions FILE)")
+            questions, sources = [(0, args[0])], args[1:]
+            _question_order_hint(args)
+        else:
+            sources = args
+            questions = read_questions(questions_file, encoding, max_bytes)
+        if sum(1 for s in sources if s == "-") + (questions_file == "-") > 1:
+            raise UsageError("stdin (-) can be read only once")
+        if not questions[0][1].strip() and len(questions) == 1:
+            raise InputError("empty question")
+        from ..qa import Asker, AskResult, check_options
+        from ..render import Renderer
+
+        check_options(top_k, max_answer_len, passages)
+
+        # --across gives one result per question, whatever the number of documents
+        several = len(questions) > 1 or (len(sources) > 1 and not across)
+        renderer = Renderer(fmt.value, sys.stdout, several=several,
+                            sources=len(sources) > 1 and not across)
+        asker: Optional[Asker] = None
+        failed: List[str] = []
+        asked: List[str] = []
+        pooled: List[List] = []
+        for doc in documents(sources, encoding, max_bytes, failed, input_format):
+            if asker is None:
+                asker = Asker(model=model, device=device.value, offline=offline,
+                              retrieval_only=retrieval_only)
+                asked = _checked_questions(asker, questions, questions_file, failed)
+                pooled = [[] for _ in asked]
+                if not asked:
+                    break
+            for i, result in enumerate(asker.iter_ask(doc, asked, top_k=top_k,
+                                                      max_answer_len=max_answer_len,
+                                                      full=full, passages=passages)):
+                if across:
+                    pooled[i].extend(result.answers)
+                    continue
+                if not result.answers:
+                    note(f"{result.source}: no answer to {result.question!r}")
+                renderer.answers(result)
+        if across and asker is not None:
+            read = [s for s in sources if s not in failed]
+            for question, answers in zip(asked, pooled):
+                best = sorted(answers, key=lambda a: -a.score)[:top_k]
+                if not best:
+                    note(f"no answer to {question!r} in {len(read)} document(s)")
+                renderer.answers(AskResult(", ".join(read), asker.model_name, asker.mode, question,
+                                           best, [], across=True))
+        renderer.close()
+        return EXIT_INPUT if failed else 0
+
+    run_guarded(body, verbose)
+
+
+def _question_order_hint(args: List[str]) -> None:
+    """`ask article.txt "Who?"`: say that the question comes first."""
+    first, rest = args[0], args[1:]
+    if len(rest) == 1 and os.path.isfile(first) and not os.path.exists(rest[0]) \
+            and "://" not in rest[0] and rest[0] != "-":
+        raise InputError(f"{rest[0]}: no such file (the question comes first: "
+                         f"bertcli ask \"QUESTION\" {first})")
+
+
+def _checked_questions(asker, questions, questions_file: Optional[str],
+                       failed: List[str]) -> List[str]:
+    """The questions the reader can take; each one it refuses is reported with its line
+    number (the others are still answered, and the exit code is 3)."""
+    asked = []
+    for line, question in questions:
+        try:
+            asked.append(asker.check_question(question))
+        except InputError as err:
+            if questions_file is None:
+                raise
+            error(f"{questions_file}, line {line}: {err.message}")
+            failed.append(f"{questions_file}:{line}")
+    return asked
+
+
+def read_questions(source: str, encoding: Optional[str],
+                   max_bytes: Optional[int]) -> List[Tuple[int, str]]:
+    """One question per line, with its line number; blank lines are skipped."""
+    from ..inputs import read_document
+
+    try:
+        doc = read_document(source, encoding=encoding, max_bytes=max_bytes, input_format="text")
+    except InputError as err:
+        raise InputError(err.message.replace("empty document", "empty questions file")) from None
+    return [(number, line.strip()) for number, line in enumerate(doc.text.splitlines(), 1)
+            if line.strip()]
+
+
+@app.command("text")
+def text_command(
+    inputs: List[str] = typer.Argument(..., help="Files, http(s) URLs, or - for stdin."),
+    fmt: Format = FORMAT_OPT,
+    input_format: Optional[InputFormat] = INPUT_FORMAT_OPT,
+    encoding: Optional[str] = ENCODING_OPT,
+    max_bytes: Optional[int] = MAX_BYTES_OPT,
+    verbose: bool = VERBOSE_OPT,
+    quiet: bool = QUIET_OPT,
+) -> None:
+    """Print the text bertcli reads from each input (HTML, Markdown and PDF converted).
+
+    The offsets that summarize and ask report index into exactly this text. No model loads.
+    """
+
+    def body() -> int:
+        from ..render import Renderer
+
+        failed: List[str] = []
+        renderer = Renderer(fmt.value, several=len(inputs) > 1)
+        for doc in documents(inputs, encoding, max_bytes, failed, input_format):
+            renderer.document(doc)
+        renderer.close()
+        return EXIT_INPUT if failed else 0
+
+    run_guarded(body, verbose)

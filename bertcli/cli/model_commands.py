@@ -1,0 +1,69 @@
+"""`models list` and `models pull`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, List
+
+import typer
+
+if TYPE_CHECKING:
+    pass
+
+
+from .core import models_app, note, run_guarded
+from .options import (
+    FORMAT_OPT,
+    QUIET_OPT,
+    VERBOSE_OPT,
+    Format,
+)
+
+
+@models_app.command("list")
+def models_list(
+    fmt: Format = FORMAT_OPT,
+    verbose: bool = VERBOSE_OPT,
+    quiet: bool = QUIET_OPT,
+) -> None:
+    """Default models: whether each is cached, where, and its size. Never uses the network."""
+
+    def body() -> int:
+        from ..models import inventory
+        from ..render import Sink
+
+        def cells(row) -> List[str]:
+            size = f"{row['size_bytes'] / 1e6:.0f} MB" if row["size_bytes"] else "-"
+            return [row["model"], row["role"], "yes" if row["cached"] else "no", size, row["path"] or "-"]
+
+        Sink(fmt.value).table(["model", "used by", "cached", "size", "path"], inventory(), cells)
+        return 0
+
+    run_guarded(body, verbose)
+
+
+@models_app.command("pull")
+def models_pull(
+    model_id: str = typer.Argument(..., help="Hub id to download into the local cache."),
+    verbose: bool = VERBOSE_OPT,
+    quiet: bool = QUIET_OPT,
+) -> None:
+    """Download a model into the local Hugging Face cache for later offline use."""
+
+    def body() -> int:
+        from ..errors import ModelError
+        from ..models import cached_snapshot, download, hub_status
+
+        cached = cached_snapshot(model_id)
+        if cached is not None:
+            note(f"{model_id} is already cached at {cached}")
+            print(cached)
+            return 0
+        status = hub_status(model_id)
+        if status == "missing":
+            raise ModelError(f"{model_id}: no such model on the hub (or it is private)")
+        if status == "unreachable":
+            raise ModelError(f"{model_id}: the model hub cannot be reached (no network?)")
+        print(download(model_id))
+        return 0
+
+    run_guarded(body, verbose)

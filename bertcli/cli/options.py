@@ -1,0 +1,67 @@
+"""Choices and options shared by bertcli's commands (typer `Option` aliases)."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import typer
+
+
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    jsonl = "jsonl"
+    markdown = "markdown"
+
+
+class InputFormat(str, Enum):
+    text = "text"
+    html = "html"
+    markdown = "markdown"
+    pdf = "pdf"
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+class Strategy(str, Enum):
+    """Summary strategies (bertcli.summary.STRATEGIES; a test keeps the two equal)."""
+
+    central = "central"
+    cluster = "cluster"
+    lead = "lead"
+
+
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    int8 = "int8"
+
+
+# Options shared by the commands that load models.
+MODEL_HELP = "Hub id or local directory of the model."
+OFFLINE_OPT = typer.Option(False, "--offline", help="Never use the network (also: HF_HUB_OFFLINE=1).")
+DEVICE_OPT = typer.Option(Device.auto, "--device", help="Where to run the model.")
+FORMAT_OPT = typer.Option(
+    Format.text, "--format", "-f", help="Output format; text is rich on a terminal, plain in a pipe."
+)
+ENCODING_OPT = typer.Option(None, "--encoding", help="Input encoding (default: UTF-8, or what an HTML page declares).")
+MAX_BYTES_OPT = typer.Option(
+    None, "--max-bytes",
+    help="Refuse inputs (files, stdin, downloads) larger than this (default 50 MB, or $BERTCLI_MAX_BYTES).",
+)
+PRECISION_OPT = typer.Option(
+    Precision.auto, "--precision",
+    help="Encoder numerics on CPU: fp32 (exact), int8 (block-wise, faster; rarely picks other "
+         "sentences) or auto (int8 for central, fp32 for cluster).",
+)
+INPUT_FORMAT_OPT = typer.Option(
+    None, "--input-format", "-i",
+    help="Read inputs as this format (default: from the extension, Content-Type or content).",
+)
+VERBOSE_OPT = typer.Option(False, "--verbose", "-v", help="Show tracebacks on errors.")
+QUIET_OPT = typer.Option(False, "--quiet", help="No notices on stderr (errors are still printed).")
