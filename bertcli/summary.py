@@ -26,7 +26,7 @@ from .sentences import Sentence, split_sentences
 MIN_CHARS = 40
 MAX_CHARS = 600
 RANDOM_STATE = 12345  # the library's seed: same input, same output
-STRATEGIES = ("central", "cluster", "lead")
+STRATEGIES = ("central", "cluster", "lead", "learned")
 DEFAULT_STRATEGY = "central"
 # `central` strategy: score = centrality + w * POSITION_WEIGHT / sqrt(1 + rank), chosen with
 # maximal marginal relevance (REDUNDANCY_WEIGHT) so the picks do not repeat each other.
@@ -196,7 +196,10 @@ class Summarizer:
         self.notice = notice
         self.precision = precision
         self.strategy = strategy
-        self.resolved = self._resolve(model, offline)
+        self._learned = None  # the learned strategy's scorer, once loaded (False: unusable)
+        # `learned` was trained on the bundled encoder's embeddings: that is its default model.
+        self.resolved = bundled_encoder() if model is None and strategy == "learned" \
+            else self._resolve(model, offline)
         # On CPU, ONNX Runtime copies of the encoder (no torch import: see bertcli.fast), one
         # per precision in use; torch float32 otherwise, or when the fast path fails.
         self._fast: dict = {}
@@ -265,7 +268,39 @@ class Summarizer:
             return list(range(k))
         if strategy == "cluster":
             return cluster_select(self.encoder_for(strategy).embed(texts), k)
-        return central_select(self.encoder_for(strategy).embed_normalized(texts), k)
+        vectors = self.encoder_for(strategy).embed_normalized(texts)
+        if strategy == "learned":
+            scorer = self._scorer()
+            if scorer is not None:
+                lengths = np.array([len(t.split()) for t in texts], dtype=np.float64)
+                return scorer.select(vectors, lengths, k)
+        return central_select(vectors, k)
+
+    def _bundled_model(self) -> bool:
+        from .models import bundled_encoder_path
+
+        bundled = bundled_encoder_path()
+        return self.resolved.name == BUNDLED_ENCODER or (
+            bundled is not None and self.resolved.path.resolve() == bundled.resolve())
+
+    def _scorer(self):
+        """The trained scorer of `learned`, or None (then `central`, said once) when the
+        installed file is missing or unreadable, or --model's embeddings are not the ones it
+        was trained on."""
+        if self._learned is None:
+            from .scorer import SCORER_FILE, load_scorer
+
+            scorer = load_scorer()
+            if isinstance(scorer, Exception):
+                self.notice(f"the learned summary scorer ({SCORER_FILE.name}) is missing or "
+                            f"unreadable ({type(scorer).__name__}); using central")
+                scorer = False
+            elif not self._bundled_model():
+                self.notice(f"the learned summary scorer reads {BUNDLED_ENCODER} embeddings, not "
+                            f"{self.model_name}'s; using central")
+                scorer = False
+            self._learned = scorer
+        return self._learned or None
 
     @property
     def model_name(self) -> str:

@@ -203,3 +203,25 @@ def test_precision_option(run_cli, tiny_encoder_dir):
                    "--format", "json", input=text)
     assert proc.returncode == 0, proc.err
     assert len(json.loads(proc.out)["sentences"]) == 3
+
+
+def test_default_learned_summarize_does_not_import_torch(run_cli, new_user_env, tmp_path):
+    """The default strategy (learned: bundled encoder + numpy scorer) stays off torch."""
+    article = tmp_path / "a.txt"
+    article.write_text(cnndm_articles(3)[2]["article"], encoding="utf-8")
+    first = run_cli("summarize", article, "-s", "learned", "--offline", "--format", "json")
+    assert first.returncode == 0, first.err
+    probe = (
+        "import sys\n"
+        "from bertcli.cli import app\n"
+        "sys.argv = ['bertcli', 'summarize', sys.argv[1], '-s', 'learned', '--offline', '-f', 'json']\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "print('IMPORTED', sorted(m for m in ('torch', 'transformers', 'sklearn') if m in sys.modules),"
+        " file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe, str(article)],
+                          capture_output=True, text=True, env=new_user_env, timeout=120)
+    assert "IMPORTED []" in proc.stderr, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["strategy"] == "learned" and len(result["sentences"]) == 3
+    assert result == json.loads(first.stdout.decode())
