@@ -144,7 +144,7 @@ MAX_BYTES_OPT = typer.Option(
 PRECISION_OPT = typer.Option(
     "auto", "--precision",  # bertcli.fast.DEFAULT_PRECISION (not imported: keeps --help light)
     help="Encoder numerics on CPU: fp32 (exact), int8 (block-wise, faster; rarely picks other "
-         "sentences) or auto (int8 for central, fp32 for cluster).",
+         "sentences) or auto (int8 for learned and central, fp32 for cluster).",
 )
 INPUT_FORMAT_OPT = typer.Option(
     None, "--input-format", "-i",
@@ -165,8 +165,9 @@ def summarize(
         None, "--ratio", help="Pick this fraction of the sentences instead, in (0, 1]."
     ),
     strategy: str = typer.Option(
-        "central", "--strategy", "-s",
-        help="central (centrality + position + diversity), cluster (the tutorial's k-means), lead.",
+        "learned", "--strategy", "-s",
+        help="learned (a trained scorer: content, position, centrality), central (centrality + "
+             "position + diversity), cluster (the tutorial's k-means), lead.",
     ),
     model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP + " [default: distilbert-base-uncased]"),
     fmt: Format = FORMAT_OPT,
@@ -390,7 +391,7 @@ def text_command(
 @eval_app.command("summarize")
 def eval_summarize(
     data: str = typer.Argument(..., help="JSON Lines with \"article\" and \"highlights\" fields."),
-    strategy: str = typer.Option("central", "--strategy", "-s", help="Strategy to score."),
+    strategy: str = typer.Option("learned", "--strategy", "-s", help="Strategy to score."),
     baseline: Optional[str] = typer.Option(None, "--baseline", help="Also score this strategy; report win rate."),
     num_sentences: int = typer.Option(3, "--num-sentences", "-n", help="Sentences per summary."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N records."),

@@ -62,7 +62,7 @@ def test_eval_cli(run_cli, tmp_path):
     proc = run_cli("eval", "summarize", data, "--baseline", "lead", "--format", "json")
     assert proc.returncode == 0, proc.err
     result = json.loads(proc.out)
-    assert result["articles"] == 3 and result["strategy"] == "central"
+    assert result["articles"] == 3 and result["strategy"] == "learned"
     for m in ("rouge1", "rouge2", "rougeLsum"):
         e = result["metrics"][m]
         assert 0 < e["f1"] < 100 and e["ci95"][0] <= e["f1"] <= e["ci95"][1]

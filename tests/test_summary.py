@@ -151,7 +151,7 @@ def test_summaries_carry_no_datelines(tiny_summarizer):
     assert all(article[s.start:s.end] == s.text for s in summary.sentences)
 
 
-@pytest.mark.parametrize("strategy", ["central", "cluster", "lead"])
+@pytest.mark.parametrize("strategy", ["learned", "central", "cluster", "lead"])
 def test_every_strategy_skips_bylines_and_returns_n(tiny_summarizer, strategy):
     article = cnndm_articles(1)[0]["article"]
     assert article.startswith("By . Associated Press . PUBLISHED")

@@ -314,6 +314,11 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=5)
     parser.add_argument("--stage2", type=int, default=0,
                         help="hold out this many training articles for the second stage")
+    parser.add_argument("--stage2-shuffled", type=int, default=0,
+                        help="also fit the second stage on this many of them, sentences shuffled")
+    parser.add_argument("--init", default=None,
+                        help="a scorer file: skip stage 1, take its MLP (and mix) and refit stage 2")
+    parser.add_argument("--steps", default="1,0.5,0.25,0.1", help="stage 2 step sizes")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
@@ -322,9 +327,12 @@ def main() -> None:
     docs = [d for d in load_docs(args.train, args.limit) if len(d["texts"]) > 3]
     held = docs[len(docs) - args.stage2:] if args.stage2 else []
     docs = docs[:len(docs) - args.stage2] if args.stage2 else docs
-    labels = labels_for(docs, args.train)
-    xs = design(docs)
-    ts = targets(labels, args.target, args.temperature)
+    if args.init:
+        labels = xs = None
+    else:
+        labels = labels_for(docs, args.train)
+        xs = design(docs)
+    ts = targets(labels, args.target, args.temperature) if labels else None
     sx = st = None
     if args.shuffled_share:
         rng = np.random.default_rng(1)
@@ -339,13 +347,12 @@ def main() -> None:
                             "oracle": sorted(int(np.where(perm == j)[0][0]) for j in labels[i]["oracle"])})
         sx, st = design(sdocs), targets(slabels, args.target, args.temperature)
     print(f"{len(docs)} training articles", file=sys.stderr)
-    snapshots = train(xs, ts, args, sx, st)
-
     tune = load_docs("val")[:500]
     tune_tokens = tokens_for(tune, "val")
     base = quick_rouge(tune_tokens, lead_picks(tune))
     print(f"lead on val[:500]: R1 {base[0]:.2f} R2 {base[1]:.2f}", flush=True)
     best = None
+    snapshots = train(xs, ts, args, sx, st) if not args.init else []
     for epoch, snap in enumerate(snapshots, 1):
         if epoch % args.eval_every and epoch != len(snapshots):
             continue
@@ -357,10 +364,24 @@ def main() -> None:
                   f"R2 {result[1] - base[1]:+.2f}", flush=True)
             if best is None or total > best[0]:
                 best = (total, epoch, red)
-    print(f"best on val[:500]: epoch {best[1]}, redundancy {best[2]} (sum of diffs {best[0]:.2f})")
-    final = finish(snapshots[best[1] - 1], best[2])
+    if args.init:
+        with np.load(args.init) as data:
+            final = {k: data[k] for k in data.files}
+    else:
+        print(f"best on val[:500]: epoch {best[1]}, redundancy {best[2]} (sum of diffs {best[0]:.2f})")
+        final = finish(snapshots[best[1] - 1], best[2])
     if held:
-        mix, redundancy = fit_mix(Scorer(final), held, tokens_for(held, args.train + "-held"))
+        held_tokens = tokens_for(held, args.train + "-held")
+        if args.stage2_shuffled:
+            rng = np.random.default_rng(2)
+            extra, extra_tokens = [], []
+            for d, tok in zip(held[:args.stage2_shuffled], held_tokens):
+                perm = rng.permutation(len(d["texts"]))
+                extra.append(dict(d, vectors=d["vectors"][perm], texts=[d["texts"][j] for j in perm]))
+                extra_tokens.append({"ref": tok["ref"], "sents": [tok["sents"][j] for j in perm]})
+            held, held_tokens = held + extra, held_tokens + extra_tokens
+        steps = [float(x) for x in args.steps.split(",")]
+        mix, redundancy = fit_mix(Scorer(final), held, held_tokens, steps)
         final.update(mix=mix.astype(np.float32), redundancy=np.array(redundancy, np.float32))
         result = quick_rouge(tune_tokens, scorer_picks(Scorer(final), tune))
         print(f"stage 2 on val[:500]: R1 {result[0] - base[0]:+.2f} R2 {result[1] - base[1]:+.2f}; "
