@@ -169,7 +169,10 @@ def summarize(
         help="learned (a trained scorer: content, position, centrality), central (centrality + "
              "position + diversity), cluster (the tutorial's k-means), lead.",
     ),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP + " [default: distilbert-base-uncased]"),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m",
+        help=MODEL_HELP + " [default: the bundled all-MiniLM-L6-v2 for learned, else distilbert-base-uncased]",
+    ),
     fmt: Format = FORMAT_OPT,
     device: Device = DEVICE_OPT,
     precision: str = PRECISION_OPT,

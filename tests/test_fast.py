@@ -141,11 +141,13 @@ def test_unloadable_int8_copy_falls_back_to_fp32(cache, tiny_encoder_dir):
     from bertcli.summary import Summarizer
 
     quiet = lambda message: None  # noqa: E731
-    Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=quiet).encoder  # noqa: B018
+    Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=quiet,
+               strategy="central").encoder  # noqa: B018
     folder = next((cache / "onnx").iterdir())
     (folder / fast.onnx_file("int8")).write_bytes(b"not an onnx graph")
     notices = []
-    summarizer = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=notices.append)
+    summarizer = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=notices.append,
+                            strategy="central")
     article = cnndm_articles(1)[0]["article"]
     result = summarizer(article, num_sentences=3)
     assert len(result.sentences) == 3
@@ -155,7 +157,8 @@ def test_unloadable_int8_copy_falls_back_to_fp32(cache, tiny_encoder_dir):
     # and with the float32 copy broken too, torch
     (folder / fast.onnx_file("fp32")).write_bytes(b"broken")
     notices.clear()
-    summarizer = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=notices.append)
+    summarizer = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=notices.append,
+                            strategy="central")
     assert len(summarizer(article, num_sentences=3).sentences) == 3
     assert not isinstance(summarizer.encoder, fast.FastEncoder)
     assert notices[-1].endswith("using torch")

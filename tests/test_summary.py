@@ -285,4 +285,12 @@ def test_learned_bad_input_behaves_as_before(learned_summarizer):
     one = learned_summarizer("Only one sentence here, and nothing else to say.", num_sentences=3)
     assert [s.text for s in one.sentences] == ["Only one sentence here, and nothing else to say."]
     assert "fewer than the 3" in one.notes[0]
-    assert learned_summarizer("", num_sentences=3).sentences == []
+    fragments = learned_summarizer("Hi. Yes. Fine.", num_sentences=2)  # fragments only
+    assert fragments.sentences == learned_summarizer("Hi. Yes. Fine.", num_sentences=2,
+                                                     strategy="central").sentences
+    assert len(fragments.sentences) == 2
+    from bertcli.errors import InputError
+
+    for strategy in ("learned", "central"):  # no sentences: the same error as before
+        with pytest.raises(InputError, match="empty document"):
+            learned_summarizer("  \n", num_sentences=3, strategy=strategy)
