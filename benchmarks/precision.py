@@ -1,8 +1,8 @@
 """What the int8 encoder costs: ROUGE and picks against exact float32, on CNN/DailyMail.
 
-    python benchmarks/precision.py [--model M] [--limit N]
+    python benchmarks/precision.py [--model M] [--limit N] [--strategies learned,central]
 
-Runs every strategy that uses the encoder (central, cluster) three ways on
+Runs every strategy that uses the encoder (learned, central, cluster; or --strategies) three ways on
 ../shared/data/cnndm-dev.jsonl: torch float32 (the reference), ONNX Runtime float32 and
 ONNX Runtime int8, and prints ROUGE-1/2/Lsum and the share of articles where the same sentences
 were picked as by torch. The bar for a default: ROUGE within 0.3 and the same picks for at
@@ -47,7 +47,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", default=None, help="encoder (default: the bundled MiniLM)")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--strategies", default="learned,central,cluster")
     args = parser.parse_args()
+    strategies = args.strategies.split(",")
 
     from bertcli.evaluate import METRICS, load_jsonl, rouge_scores
     from bertcli.models import bundled_encoder_path
@@ -65,7 +67,7 @@ def main() -> None:
     print(f"{len(records)} articles, encoder {model}, 3 sentences")
     print("| strategy | encoder | ROUGE-1 | ROUGE-2 | ROUGE-Lsum | same picks as torch fp32 |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for strategy in ("central", "cluster"):
+    for strategy in strategies:
         for name, results, same in compared(backends, records, strategy):
             texts = ["\n".join(s.text for s in result.sentences) for result in results]
             scores = rouge_scores(texts, [r["highlights"] for r in records])
@@ -77,7 +79,7 @@ def main() -> None:
           "same picks as torch fp32")
     print("| strategy | encoder | same picks |")
     print("| --- | --- | --- |")
-    for strategy in ("central", "cluster"):
+    for strategy in strategies:
         for name, _, same in compared(backends, documents, strategy):
             print(f"| {strategy} | {name} | {same}/{len(documents)} ({100 * same / len(documents):.0f}%) |",
                   flush=True)

@@ -59,11 +59,21 @@ def bootstrap_interval(values: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, see
 
 
 def load_jsonl(path: str, limit: Optional[int] = None) -> List[Dict[str, str]]:
-    from .inputs import read_document
+    """Records of a JSON Lines file; gzip-compressed when its name ends in .gz."""
+    if path.endswith(".gz"):
+        import gzip
 
-    doc = read_document(path)
+        try:
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                text = handle.read()
+        except (OSError, EOFError, UnicodeDecodeError) as err:
+            raise InputError(f"{path}: cannot read ({err})") from None
+    else:
+        from .inputs import read_document
+
+        text = read_document(path).text
     records = []
-    for number, line in enumerate(doc.text.splitlines(), 1):
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:

@@ -28,16 +28,18 @@ from .sentences import Sentence, split_sentences
 MIN_CHARS = 40
 MAX_CHARS = 600
 RANDOM_STATE = 12345  # the library's seed: same input, same output
-STRATEGIES = ("central", "cluster", "lead")
-DEFAULT_STRATEGY = "central"
+STRATEGIES = ("learned", "central", "cluster", "lead")
+# `learned` (bertcli/scorer.py): beats the filtered lead on CNN/DailyMail validation articles,
+# where `central` is ~2 ROUGE below it (README, "Summary quality").
+DEFAULT_STRATEGY = "learned"
 # Precision of the encoder on the ONNX path (bertcli.backends.onnx_backend.STORED, or `auto`).
 PRECISIONS = ("auto", "fp32", "int8")
 DEFAULT_PRECISION = "auto"
 # What `auto` means per strategy: int8 where the numerics change is safe for a default (same
-# sentences as float32 for at least 90% of articles, ROUGE within 0.3: central 94%, -0.13).
-# `cluster` is the tutorial's method, kept exact so it reproduces the tutorial: k-means turns
-# small differences into other picks (int8: 92%).
-AUTO_PRECISION = {"central": "int8", "cluster": "fp32"}  # `lead` embeds nothing
+# sentences as float32 for at least 90% of articles, ROUGE within 0.3: central 94%, -0.13;
+# learned 98%, within 0.1). `cluster` is the tutorial's method, kept exact so it reproduces the
+# tutorial: k-means turns small differences into other picks (int8: 92%).
+AUTO_PRECISION = {"learned": "int8", "central": "int8", "cluster": "fp32"}  # `lead` embeds nothing
 # `central` strategy: score = centrality + w * POSITION_WEIGHT / sqrt(1 + rank), chosen with
 # maximal marginal relevance (REDUNDANCY_WEIGHT) so the picks do not repeat each other.
 # w = how much this document's own early sentences are its central ones (rank correlation,
@@ -218,7 +220,10 @@ class Summarizer:
         self.notice = notice
         self.precision = precision
         self.strategy = strategy
-        self.resolved = self._resolve(model, offline)
+        self._learned = None  # the learned strategy's scorer, once loaded (False: unusable)
+        # `learned` was trained on the bundled encoder's embeddings: that is its default model.
+        self.resolved = bundled_encoder() if model is None and strategy == "learned" \
+            else self._resolve(model, offline)
         # On CPU, ONNX Runtime copies of the encoder (no torch import: see
         # bertcli.backends.onnx_backend), one per precision in use; torch float32 otherwise, or
         # when the fast path fails.
@@ -286,7 +291,39 @@ class Summarizer:
             return list(range(k))
         if strategy == "cluster":
             return cluster_select(self.encoder_for(strategy).embed(texts), k)
-        return central_select(self.encoder_for(strategy).embed_normalized(texts), k)
+        vectors = self.encoder_for(strategy).embed_normalized(texts)
+        if strategy == "learned":
+            scorer = self._scorer()
+            if scorer is not None:
+                lengths = np.array([len(t.split()) for t in texts], dtype=np.float64)
+                return scorer.select(vectors, lengths, k)
+        return central_select(vectors, k)
+
+    def _bundled_model(self) -> bool:
+        from .models import bundled_encoder_path
+
+        bundled = bundled_encoder_path()
+        return self.resolved.name == BUNDLED_ENCODER or (
+            bundled is not None and self.resolved.path.resolve() == bundled.resolve())
+
+    def _scorer(self):
+        """The trained scorer of `learned`, or None (then `central`, said once) when the
+        installed file is missing or unreadable, or --model's embeddings are not the ones it
+        was trained on."""
+        if self._learned is None:
+            from .scorer import SCORER_FILE, load_scorer
+
+            scorer = load_scorer()
+            if isinstance(scorer, Exception):
+                self.notice(f"the learned summary scorer ({SCORER_FILE.name}) is missing or "
+                            f"unreadable ({type(scorer).__name__}); using central")
+                scorer = False
+            elif not self._bundled_model():
+                self.notice(f"the learned summary scorer reads {BUNDLED_ENCODER} embeddings, not "
+                            f"{self.model_name}'s; using central")
+                scorer = False
+            self._learned = scorer
+        return self._learned or None
 
     @property
     def model_name(self) -> str:

@@ -41,7 +41,7 @@ def test_version(run_cli):
 
 
 def test_summarize_falls_back_to_bundled_encoder(run_cli):
-    proc = run_cli("summarize", EXAMPLE, "-n", "3")
+    proc = run_cli("summarize", EXAMPLE, "-n", "3", "-s", "central")
     assert proc.returncode == 0, proc.err
     assert len(proc.out.splitlines()) == 3
     assert "\x1b[" not in proc.out  # piped: no colour codes
@@ -57,7 +57,7 @@ def test_summarize_stdin_json_offsets(run_cli, article_files):
     assert set(result) == {"source", "format", "model", "strategy", "sentences"}
     assert result["format"] == "text"
     assert result["source"] == "-" and result["model"] == "all-MiniLM-L6-v2"
-    assert result["strategy"] == "central"
+    assert result["strategy"] == "learned"
     assert len(result["sentences"]) == 4
     for s in result["sentences"]:
         assert text[s["start"]:s["end"]] == s["text"]
@@ -97,7 +97,7 @@ def test_fewer_sentences_than_asked(run_cli):
     (["--ratio", "0"], 2, "--ratio"),
     (["--ratio", "1.5"], 2, "--ratio"),
     (["-n", "2", "--ratio", "0.5"], 2, "cannot be used together"),
-    (["--strategy", "nope"], 2, "'nope' is not one of 'central', 'cluster', 'lead'"),
+    (["--strategy", "nope"], 2, "'nope' is not one of 'learned', 'central', 'cluster', 'lead'"),
     (["--model", "someone/not-cached", "--offline"], 4, "someone/not-cached"),
     (["--model", "./no/such/dir"], 4, "no such model directory"),
 ])
@@ -227,3 +227,35 @@ def test_readme_documents_every_option():
     assert len(found) > 30
     missing = [f"{cmd} {opt}" for cmd, opt in found if not re.search(re.escape(opt) + r"(?![\w-])", readme)]
     assert not missing, missing
+
+
+def test_default_summarize_is_learned_on_the_bundled_encoder(run_cli):
+    proc = run_cli("summarize", EXAMPLE, "-n", "3", "--format", "json")
+    assert proc.returncode == 0, proc.err
+    result = json.loads(proc.out)
+    assert result["strategy"] == "learned" and result["model"] == "all-MiniLM-L6-v2"
+    assert len(result["sentences"]) == 3
+    assert "distilbert" not in proc.err  # learned's own encoder needs no fallback notice
+
+
+@pytest.mark.parametrize("content", [None, b"garbage"])
+def test_missing_or_corrupt_scorer_file_in_the_install(run_cli, new_user_env, tmp_path, content):
+    """One line on stderr, central's summary, exit 0."""
+    scorer = tmp_path / "scorer.npz"
+    if content is not None:
+        scorer.write_bytes(content)
+    probe = (
+        "import sys, pathlib\n"
+        "import bertcli.scorer\n"
+        "bertcli.scorer.SCORER_FILE = pathlib.Path(sys.argv[2])\n"
+        "from bertcli.cli import app\n"
+        "sys.argv = ['bertcli', 'summarize', sys.argv[1], '--offline', '-f', 'json']\n"
+        "app()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe, str(EXAMPLE), str(scorer)],
+                          capture_output=True, text=True, env=new_user_env, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if "scorer" in line]
+    assert len(lines) == 1 and "using central" in lines[0], proc.stderr
+    central = run_cli("summarize", EXAMPLE, "--offline", "-f", "json", "-s", "central")
+    assert json.loads(proc.stdout)["sentences"] == json.loads(central.out)["sentences"]

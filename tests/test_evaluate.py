@@ -32,6 +32,21 @@ def test_load_jsonl_validates(tmp_path):
         load_jsonl(str(bad))
 
 
+def test_load_jsonl_reads_gzip(tmp_path):
+    import gzip
+
+    path = tmp_path / "records.jsonl.gz"
+    rows = [{"article": f"A{i}.", "highlights": "B."} for i in range(3)]
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write("\n".join(json.dumps(r) for r in rows) + "\n")
+    assert load_jsonl(str(path)) == rows
+    assert load_jsonl(str(path), limit=2) == rows[:2]
+    broken = tmp_path / "broken.jsonl.gz"
+    broken.write_bytes(b"not gzip")
+    with pytest.raises(InputError, match="broken.jsonl.gz"):
+        load_jsonl(str(broken))
+
+
 def test_shuffle_keeps_the_sentences():
     text = "One is here. Two is there. Three is everywhere. Four is nowhere."
     shuffled = shuffle_sentences(text, seed=1)
@@ -47,7 +62,7 @@ def test_eval_cli(run_cli, tmp_path):
     proc = run_cli("eval", "summarize", data, "--baseline", "lead", "--format", "json")
     assert proc.returncode == 0, proc.err
     result = json.loads(proc.out)
-    assert result["articles"] == 3 and result["strategy"] == "central"
+    assert result["articles"] == 3 and result["strategy"] == "learned"
     for m in ("rouge1", "rouge2", "rougeLsum"):
         e = result["metrics"][m]
         assert 0 < e["f1"] < 100 and e["ci95"][0] <= e["f1"] <= e["ci95"][1]

@@ -142,7 +142,8 @@ def test_unloadable_int8_copy_falls_back_to_fp32(cache, tiny_encoder_dir, monkey
     from bertcli.summary import Summarizer
 
     quiet = lambda message: None  # noqa: E731
-    Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=quiet).encoder  # noqa: B018
+    Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=quiet,
+               strategy="central").encoder  # noqa: B018
     # A copy that cannot run on this machine (e.g. 8-bit MatMulNBits on some ARM builds); a
     # damaged file would be prepared again instead (tests/test_hostile.py).
     unrunnable = set()
@@ -157,7 +158,8 @@ def test_unloadable_int8_copy_falls_back_to_fp32(cache, tiny_encoder_dir, monkey
     monkeypatch.setattr(fast._SessionLoader, "_load", fail_some)
     unrunnable.add(fast.onnx_file("int8"))
     notices = []
-    summarizer = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=notices.append)
+    summarizer = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=notices.append,
+                            strategy="central")
     article = cnndm_articles(1)[0]["article"]
     result = summarizer(article, num_sentences=3)
     assert len(result.sentences) == 3
@@ -167,7 +169,8 @@ def test_unloadable_int8_copy_falls_back_to_fp32(cache, tiny_encoder_dir, monkey
     # and with the float32 copy broken too, torch
     unrunnable.add(fast.onnx_file("fp32"))
     notices.clear()
-    summarizer = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=notices.append)
+    summarizer = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=notices.append,
+                            strategy="central")
     assert len(summarizer(article, num_sentences=3).sentences) == 3
     assert not isinstance(summarizer.encoder, fast.FastEncoder)
     assert notices[-1].endswith("using torch")
@@ -215,3 +218,25 @@ def test_precision_option(run_cli, tiny_encoder_dir):
                    "--format", "json", input=text)
     assert proc.returncode == 0, proc.err
     assert len(json.loads(proc.out)["sentences"]) == 3
+
+
+def test_default_learned_summarize_does_not_import_torch(run_cli, new_user_env, tmp_path):
+    """The default strategy (learned: bundled encoder + numpy scorer) stays off torch."""
+    article = tmp_path / "a.txt"
+    article.write_text(cnndm_articles(3)[2]["article"], encoding="utf-8")
+    first = run_cli("summarize", article, "-s", "learned", "--offline", "--format", "json")
+    assert first.returncode == 0, first.err
+    probe = (
+        "import sys\n"
+        "from bertcli.cli import app\n"
+        "sys.argv = ['bertcli', 'summarize', sys.argv[1], '-s', 'learned', '--offline', '-f', 'json']\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "print('IMPORTED', sorted(m for m in ('torch', 'transformers', 'sklearn') if m in sys.modules),"
+        " file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe, str(article)],
+                          capture_output=True, text=True, env=new_user_env, timeout=120)
+    assert "IMPORTED []" in proc.stderr, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["strategy"] == "learned" and len(result["sentences"]) == 3
+    assert result == json.loads(first.stdout.decode())

@@ -151,7 +151,7 @@ def test_summaries_carry_no_datelines(tiny_summarizer):
     assert all(article[s.start:s.end] == s.text for s in summary.sentences)
 
 
-@pytest.mark.parametrize("strategy", ["central", "cluster", "lead"])
+@pytest.mark.parametrize("strategy", ["learned", "central", "cluster", "lead"])
 def test_every_strategy_skips_bylines_and_returns_n(tiny_summarizer, strategy):
     article = cnndm_articles(1)[0]["article"]
     assert article.startswith("By . Associated Press . PUBLISHED")
@@ -179,3 +179,118 @@ def test_central_select_prefers_central_and_diverse_rows():
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     picked = central_select(vectors[::-1].copy(), 3)  # on-topic rows last: position cannot explain it
     assert len(picked) == 3 and all(i >= 6 for i in picked)
+
+
+# ---- the learned strategy -------------------------------------------------------------------
+
+def _random_scorer(dim=384, hidden=4, seed=0):
+    from bertcli.scorer import FEATURE_VERSION, Scorer
+
+    rng = np.random.default_rng(seed)
+    width = 13 + dim
+    return Scorer({"mean": np.zeros(width), "scale": np.ones(width),
+                   "w1": rng.normal(size=(hidden, width)), "b1": np.zeros(hidden),
+                   "w2": rng.normal(size=hidden), "b2": np.array(0.0),
+                   "linear": rng.normal(size=width), "redundancy": np.array(0.2),
+                   "dim": np.array(dim), "feature_version": np.array(FEATURE_VERSION)})
+
+
+def _unit_rows(n, dim=384, seed=0):
+    rows = np.random.default_rng(seed).normal(size=(n, dim))
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_scorer_select_returns_k_distinct_rows_in_order():
+    scorer = _random_scorer()
+    for n in (1, 2, 3, 7, 30):
+        vectors = _unit_rows(n, seed=n)
+        lengths = np.arange(n) + 10.0
+        for k in (1, 3, 5):
+            picked = scorer.select(vectors, lengths, k)
+            assert len(picked) == min(k, n) == len(set(picked))
+            assert picked == sorted(picked)
+            assert picked == scorer.select(vectors, lengths, k)  # deterministic
+
+
+def test_scorer_prefers_its_highest_score():
+    scorer = _random_scorer()
+    vectors, lengths = _unit_rows(12, seed=3), np.full(12, 20.0)
+    assert scorer.select(vectors, lengths, 1) == [int(np.argmax(scorer.scores(vectors, lengths)))]
+
+
+def test_shipped_scorer_loads_and_matches_the_encoder():
+    from bertcli.scorer import SCORER_FILE, Scorer
+
+    scorer = Scorer.load(SCORER_FILE)
+    assert scorer.hidden_size == 384 and SCORER_FILE.stat().st_size < 200_000
+    picked = scorer.select(_unit_rows(20), np.full(20, 15.0), 3)
+    assert len(picked) == 3
+
+
+@pytest.mark.parametrize("content", [None, b"not a zip file", b"PK\x03\x04 truncated"])
+def test_missing_or_corrupt_scorer_uses_central(content, tmp_path, monkeypatch):
+    import bertcli.scorer as scorer_module
+    from bertcli.models import bundled_encoder_path
+
+    path = tmp_path / "scorer.npz"
+    if content is not None:
+        path.write_bytes(content)
+    monkeypatch.setattr(scorer_module, "SCORER_FILE", path)
+    monkeypatch.setattr(scorer_module, "_LOADED", {})
+    notices = []
+    summarizer = Summarizer(model=str(bundled_encoder_path()), device="cpu", strategy="learned",
+                            notice=notices.append)
+    article = cnndm_articles(3)[2]["article"]
+    learned = summarizer(article, num_sentences=3)
+    central = summarizer(article, num_sentences=3, strategy="central")
+    assert learned.sentences == central.sentences and len(learned.sentences) == 3
+    summarizer(article, num_sentences=2)  # said once, not per document
+    said = [n for n in notices if "scorer" in n]
+    assert len(said) == 1 and "using central" in said[0] and "\n" not in said[0]
+
+
+def test_learned_with_another_model_uses_central(tiny_encoder_dir):
+    notices = []
+    summarizer = Summarizer(model=str(tiny_encoder_dir), device="cpu", strategy="learned",
+                            notice=notices.append)
+    article = cnndm_articles(1)[0]["article"]
+    learned = summarizer(article, num_sentences=3)
+    assert learned.sentences == summarizer(article, num_sentences=3, strategy="central").sentences
+    assert any("using central" in n for n in notices)
+
+
+@pytest.fixture(scope="module")
+def learned_summarizer():
+    from bertcli.models import bundled_encoder_path
+
+    return Summarizer(model=str(bundled_encoder_path()), device="cpu", strategy="learned")
+
+
+def test_learned_exactly_n_sentences_in_document_order(learned_summarizer):
+    for record in cnndm_articles(4):
+        article = record["article"]
+        for n in (1, 3, 5):
+            summary = learned_summarizer(article, num_sentences=n)
+            assert summary.strategy == "learned"
+            assert len(summary.sentences) == min(n, summary.candidates)
+            starts = [s.start for s in summary.sentences]
+            assert starts == sorted(starts) and len(set(starts)) == len(starts)
+            for s in summary.sentences:
+                assert article[s.start:s.end] == s.text
+            again = learned_summarizer(article, num_sentences=n)
+            assert again.sentences == summary.sentences
+
+
+def test_learned_bad_input_behaves_as_before(learned_summarizer):
+    one = learned_summarizer("Only one sentence here, and nothing else to say.", num_sentences=3)
+    assert [s.text for s in one.sentences] == ["Only one sentence here, and nothing else to say."]
+    assert "fewer than the 3" in one.notes[0]
+    fragments = learned_summarizer("Hi. Yes. Fine.", num_sentences=2)  # fragments only
+    assert fragments.sentences == learned_summarizer("Hi. Yes. Fine.", num_sentences=2,
+                                                     strategy="central").sentences
+    assert len(fragments.sentences) == 2
+    from bertcli.errors import InputError
+
+    for strategy in ("learned", "central"):  # no sentences: the same error as before
+        with pytest.raises(InputError, match="empty document"):
+            learned_summarizer("  \n", num_sentences=3, strategy=strategy)

@@ -48,10 +48,14 @@ def summarize(
         None, "--ratio", help="Pick this fraction of the sentences instead, in (0, 1]."
     ),
     strategy: Strategy = typer.Option(
-        Strategy.central, "--strategy", "-s",
-        help="central (centrality + position + diversity), cluster (the tutorial's k-means), lead.",
+        Strategy.learned, "--strategy", "-s",
+        help="learned (a trained scorer: content, position, centrality), central (centrality + "
+             "position + diversity), cluster (the tutorial's k-means), lead.",
     ),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP + " (default: distilbert-base-uncased)"),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m",
+        help=MODEL_HELP + " (default: the bundled all-MiniLM-L6-v2 for learned, else distilbert-base-uncased)",
+    ),
     fmt: Format = FORMAT_OPT,
     device: Device = DEVICE_OPT,
     precision: Precision = PRECISION_OPT,

@@ -32,7 +32,7 @@ from .options import (
 @eval_app.command("summarize")
 def eval_summarize(
     data: str = typer.Argument(..., help="JSON Lines with \"article\" and \"highlights\" fields."),
-    strategy: Strategy = typer.Option(Strategy.central, "--strategy", "-s", help="Strategy to score."),
+    strategy: Strategy = typer.Option(Strategy.learned, "--strategy", "-s", help="Strategy to score."),
     baseline: Optional[Strategy] = typer.Option(
         None, "--baseline", help="Also score this strategy; report win rate."
     ),

@@ -31,6 +31,7 @@ class Device(str, Enum):
 class Strategy(str, Enum):
     """Summary strategies (bertcli.summary.STRATEGIES; a test keeps the two equal)."""
 
+    learned = "learned"
     central = "central"
     cluster = "cluster"
     lead = "lead"
@@ -57,7 +58,7 @@ MAX_BYTES_OPT = typer.Option(
 PRECISION_OPT = typer.Option(
     Precision.auto, "--precision",
     help="Encoder numerics on CPU: fp32 (exact), int8 (block-wise, faster; rarely picks other "
-         "sentences) or auto (int8 for central, fp32 for cluster).",
+         "sentences) or auto (int8 for learned and central, fp32 for cluster).",
 )
 INPUT_FORMAT_OPT = typer.Option(
     None, "--input-format", "-i",
