@@ -81,8 +81,12 @@ def measure(cmd, env=None, repeat=1):
 
 def build_models():
     import torch
-    from transformers import (DistilBertConfig, DistilBertForQuestionAnswering, DistilBertModel,
-                              DistilBertTokenizerFast)
+    from transformers import (
+        DistilBertConfig,
+        DistilBertForQuestionAnswering,
+        DistilBertModel,
+        DistilBertTokenizerFast,
+    )
 
     from bertcli.models import bundled_encoder_path
 

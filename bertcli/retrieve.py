@@ -8,8 +8,9 @@ retrievers, which is why it is used instead of a weighted sum.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple
+from typing import Any
 
 import numpy as np
 
@@ -37,12 +38,12 @@ class Passage:
 
 
 def merge_adjacent(passages: Iterable[Passage], text: str,
-                   fits: Optional[Callable[[Passage], bool]] = None) -> List[Passage]:
+                   fits: Callable[[Passage], bool] | None = None) -> list[Passage]:
     """Sort passages and join neighbours (only whitespace between), so an answer at a passage
     boundary stays whole. With `fits`, a join happens only while the result still fits one
     reader window: a context longer than a window is read in overlapping windows (stride),
     which costs more than reading the passages apart."""
-    merged: List[Passage] = []
+    merged: list[Passage] = []
     for p in sorted(passages, key=lambda p: p.start):
         if merged and not text[merged[-1].end:p.start].strip():
             joined = Passage(merged[-1].start, max(merged[-1].end, p.end))
@@ -53,11 +54,11 @@ def merge_adjacent(passages: Iterable[Passage], text: str,
     return merged
 
 
-def terms(text: str) -> List[str]:
+def terms(text: str) -> list[str]:
     return [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
 
 
-def _word_pieces(sentence: Sentence, max_words: int) -> List[Tuple[int, int, int]]:
+def _word_pieces(sentence: Sentence, max_words: int) -> list[tuple[int, int, int]]:
     """(start, end, words) pieces of a sentence, each at most `max_words` words: a "sentence"
     without punctuation (a table, a log, a transcript) must not become one huge passage."""
     bounds = [m.span() for m in _PIECE.finditer(sentence.text)]
@@ -68,11 +69,11 @@ def _word_pieces(sentence: Sentence, max_words: int) -> List[Tuple[int, int, int
     return pieces
 
 
-def make_passages(sentences: Sequence[Sentence], max_words: int = PASSAGE_WORDS) -> List[Passage]:
+def make_passages(sentences: Sequence[Sentence], max_words: int = PASSAGE_WORDS) -> list[Passage]:
     """Consecutive sentences grouped into passages of at most `max_words` words (a longer
     sentence is cut into pieces of `max_words` words)."""
-    passages: List[Passage] = []
-    start: Optional[int] = None
+    passages: list[Passage] = []
+    start: int | None = None
     end = 0
     words = 0
     for s in sentences:
@@ -90,7 +91,7 @@ def make_passages(sentences: Sequence[Sentence], max_words: int = PASSAGE_WORDS)
 
 @dataclass
 class Index:
-    units: List[Passage]
+    units: list[Passage]
     bm25: Any  # rank_bm25.BM25Okapi
     vectors: np.ndarray
     encoder: Any  # an encoder with embed_normalized (bertcli.backends.torch_backend.Encoder)
@@ -107,12 +108,12 @@ class Index:
             fused += 1.0 / (RRF_K + 1 + ranks)
         return fused
 
-    def top_scored(self, question: str, k: int) -> List[Tuple[Passage, float]]:
+    def top_scored(self, question: str, k: int) -> list[tuple[Passage, float]]:
         fused = self.scores(question)
         order = np.argsort(-fused, kind="stable")[:k]
         return [(self.units[i], float(fused[i])) for i in order]
 
-    def top(self, question: str, k: int) -> List[Passage]:
+    def top(self, question: str, k: int) -> list[Passage]:
         return [p for p, _ in self.top_scored(question, k)]
 
 

@@ -10,7 +10,6 @@ Trained on CNN/DailyMail (training/train_scorer.py, training/README.md).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -55,7 +54,7 @@ def features(vectors: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 class Scorer:
     """The trained MLP: score = w2 . act(W1 x + b1) + b2 + linear skip, x = [features, embedding]."""
 
-    def __init__(self, weights: Dict[str, np.ndarray]):
+    def __init__(self, weights: dict[str, np.ndarray]):
         self.mean = weights["mean"].astype(np.float64)
         self.scale = weights["scale"].astype(np.float64)
         self.w1 = weights["w1"].astype(np.float64)
@@ -77,7 +76,7 @@ class Scorer:
             raise ValueError("scorer file has inconsistent shapes")
 
     @classmethod
-    def load(cls, path: Path = SCORER_FILE) -> "Scorer":
+    def load(cls, path: Path = SCORER_FILE) -> Scorer:
         with np.load(path, allow_pickle=False) as data:
             return cls({k: data[k] for k in data.files})
 
@@ -93,13 +92,13 @@ class Scorer:
         mlp = hidden @ self.w2 + self.b2 + x @ self.linear
         return self.mix[-1] * mlp + x[:, :len(self.mix) - 1] @ self.mix[:-1]
 
-    def select(self, vectors: np.ndarray, lengths: np.ndarray, k: int) -> List[int]:
+    def select(self, vectors: np.ndarray, lengths: np.ndarray, k: int) -> list[int]:
         """The top `k` rows by score, each new pick less `redundancy` x its likeness to the
         picks so far, in document order."""
         n = len(vectors)
         score = self.scores(vectors, lengths)
         similarity = vectors @ vectors.T
-        chosen: List[int] = []
+        chosen: list[int] = []
         for _ in range(min(k, n)):
             penalty = similarity[:, chosen].max(axis=1) if chosen else np.zeros(n)
             value = score - self.redundancy * penalty
@@ -108,10 +107,10 @@ class Scorer:
         return sorted(chosen)
 
 
-_LOADED: Dict[str, object] = {}
+_LOADED: dict[str, object] = {}
 
 
-def load_scorer(path: Optional[Path] = None):
+def load_scorer(path: Path | None = None):
     """The shipped scorer, loaded once; the exception when it is missing or unreadable."""
     key = str(path or SCORER_FILE)
     if key not in _LOADED:

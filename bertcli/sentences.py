@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
-import re
-from typing import List, Tuple
 
 
 @dataclass(frozen=True)
@@ -45,7 +44,7 @@ def _nlp():
 _BLOCK_BREAK = re.compile(r"\n[ \t]*\n\s*")
 
 
-def blocks(text: str) -> List[Tuple[int, str]]:
+def blocks(text: str) -> list[tuple[int, str]]:
     """(offset, block) pairs of the text between blank lines."""
     out, begin = [], 0
     for match in _BLOCK_BREAK.finditer(text):
@@ -61,9 +60,9 @@ def blocks(text: str) -> List[Tuple[int, str]]:
 _OPENING_QUOTE = re.compile(r"\s([\"'‘“])$")
 
 
-def _spans(block: str, doc) -> List[Tuple[int, int]]:
+def _spans(block: str, doc) -> list[tuple[int, int]]:
     """(start, end) of each sentence in `block`, whitespace stripped, opening quotes moved on."""
-    spans: List[Tuple[int, int]] = []
+    spans: list[tuple[int, int]] = []
     carry = None  # where a quote moved from the sentence before begins
     for span in doc.sents:
         start = span.start_char if carry is None else carry
@@ -84,9 +83,9 @@ def _spans(block: str, doc) -> List[Tuple[int, int]]:
     return spans
 
 
-def split_sentences(text: str) -> List[Sentence]:
+def split_sentences(text: str) -> list[Sentence]:
     """Split `text` into sentences, stripped of surrounding whitespace, with offsets."""
-    sentences: List[Sentence] = []
+    sentences: list[Sentence] = []
     parts = blocks(text)
     for (offset, block), doc in zip(parts, _nlp().pipe(block for _, block in parts)):
         for start, end in _spans(block, doc):

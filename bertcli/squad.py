@@ -10,9 +10,9 @@ import gzip
 import json
 import re
 import string
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 
 from .errors import InputError
 
@@ -23,11 +23,11 @@ class Question:
     title: str
     context: str
     question: str
-    answers: Tuple[str, ...]
-    answer_starts: Tuple[int, ...]
+    answers: tuple[str, ...]
+    answer_starts: tuple[int, ...]
 
 
-def load_articles(path: str | Path) -> List[dict]:
+def load_articles(path: str | Path) -> list[dict]:
     """The `data` list of a SQuAD-layout JSON file (gzip allowed), checked record by record:
     a malformed record is an InputError naming the file and where in it."""
     path = Path(path)
@@ -110,7 +110,7 @@ def iter_questions(articles: Iterable[dict], answerable_only: bool = False) -> I
                 )
 
 
-def load_questions(path: str | Path) -> List[Question]:
+def load_questions(path: str | Path) -> list[Question]:
     questions = list(iter_questions(load_articles(path)))
     if not questions:
         raise InputError(f"{path}: holds no questions")
@@ -152,7 +152,7 @@ def best_over(metric, prediction: str, truths: Sequence[str]) -> float:
     return max(metric(prediction, truth) for truth in truths)
 
 
-def score(questions: Sequence[Question], predictions: Dict[str, str]) -> Dict[str, float]:
+def score(questions: Sequence[Question], predictions: dict[str, str]) -> dict[str, float]:
     """EM and F1 in percent over `questions`; a missing prediction counts as wrong."""
     em = f1 = 0.0
     for q in questions:
@@ -170,16 +170,16 @@ def has_unanswerable(articles: Iterable[dict]) -> bool:
 
 
 def predict(asker, questions: Sequence[Question], abstain: bool, max_answer_len: int = 15,
-            ) -> Tuple[Dict[str, str], int]:
+            ) -> tuple[dict[str, str], int]:
     """Ask each question against its own paragraph, as `bertcli ask` would.
 
     `asker` is a `bertcli.qa.Asker`. Returns {question id: answer text} ("" for no answer)
     and how many questions the reader refused (e.g. too long); those count as wrong.
     """
-    by_context: Dict[str, List[Question]] = {}
+    by_context: dict[str, list[Question]] = {}
     for q in questions:
         by_context.setdefault(q.context, []).append(q)
-    predictions: Dict[str, str] = {}
+    predictions: dict[str, str] = {}
     refused = 0
     for context, group in by_context.items():
         accepted = []
@@ -211,15 +211,15 @@ class Article:
 
     title: str
     text: str
-    questions: Tuple[Question, ...]
+    questions: tuple[Question, ...]
 
 
-def whole_articles(articles: Iterable[dict]) -> List[Article]:
+def whole_articles(articles: Iterable[dict]) -> list[Article]:
     """Join each article's paragraphs with a blank line; answer offsets move with them."""
-    out: List[Article] = []
+    out: list[Article] = []
     for article in articles:
-        parts: List[str] = []
-        questions: List[Question] = []
+        parts: list[str] = []
+        questions: list[Question] = []
         shift = 0
         for paragraph in article.get("paragraphs", []):
             for q in iter_questions([{"title": article.get("title", ""), "paragraphs": [paragraph]}]):
@@ -234,13 +234,13 @@ def whole_articles(articles: Iterable[dict]) -> List[Article]:
 
 
 def predict_whole(asker, articles: Sequence[Article], abstain: bool, max_answer_len: int = 15,
-                  passages: Optional[int] = None, full: bool = False,
-                  ) -> Tuple[Dict[str, str], int]:
+                  passages: int | None = None, full: bool = False,
+                  ) -> tuple[dict[str, str], int]:
     """Ask each question of its whole article through `ask`'s default path (retrieval for a
     long article, reading, selection). Returns {question id: answer} and the refused count."""
     from .inputs import Document
 
-    predictions: Dict[str, str] = {}
+    predictions: dict[str, str] = {}
     refused = 0
     for article in articles:
         accepted = []
@@ -263,17 +263,17 @@ def predict_whole(asker, articles: Sequence[Article], abstain: bool, max_answer_
     return predictions, refused
 
 
-def overlap_rate(questions: Sequence[Question], predictions: Dict[str, str]) -> float:
+def overlap_rate(questions: Sequence[Question], predictions: dict[str, str]) -> float:
     """Percent of questions whose predicted answer shares a token with a reference answer."""
     hits = sum(1 for q in questions
                if best_over(f1_score, predictions.get(q.id, ""), q.answers) > 0)
     return 100.0 * hits / max(len(questions), 1)
 
 
-def spread(articles: Iterable[dict], per_article: int) -> List[Question]:
+def spread(articles: Iterable[dict], per_article: int) -> list[Question]:
     """`per_article` questions of each article, evenly spaced through it (first to last
     paragraph), so that a sample asks about every part of a document."""
-    chosen: List[Question] = []
+    chosen: list[Question] = []
     for article in articles:
         questions = list(iter_questions([article]))
         if len(questions) <= per_article:

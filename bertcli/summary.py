@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-import sys
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -76,10 +76,10 @@ class Summary:
     source: str
     model: str
     strategy: str
-    sentences: List[Sentence]
+    sentences: list[Sentence]
     requested: int
     candidates: int
-    notes: List[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     format: str = "text"  # what the input was read as
 
 
@@ -97,7 +97,7 @@ def without_dateline(sentence: Sentence) -> Sentence:
                     sentence.text[match.end():])
 
 
-def length_filtered(sentences: Sequence[Sentence]) -> List[Sentence]:
+def length_filtered(sentences: Sequence[Sentence]) -> list[Sentence]:
     """Candidates: no boilerplate, and the library's 41 to 599 characters."""
     return [s for s in sentences
             if MIN_CHARS < len(s.text) < MAX_CHARS and not is_boilerplate(s)]
@@ -113,7 +113,7 @@ def position_trust(centrality: np.ndarray) -> float:
     return max(0.0, r) if np.isfinite(r) else 0.0
 
 
-def central_select(vectors: np.ndarray, k: int) -> List[int]:
+def central_select(vectors: np.ndarray, k: int) -> list[int]:
     """Position-aware centrality with MMR: the rows most like the whole document, nudged
     towards the start as far as the document's own order deserves, each new pick penalised by
     its likeness to the picks so far.
@@ -128,7 +128,7 @@ def central_select(vectors: np.ndarray, k: int) -> List[int]:
     score = centrality + weight / np.sqrt(1.0 + np.arange(n))
     penalty = np.zeros(n, dtype=np.result_type(vectors.dtype, np.float32))
     taken = np.zeros(n, dtype=bool)
-    chosen: List[int] = []
+    chosen: list[int] = []
     for step in range(min(k, n)):
         value = score - REDUNDANCY_WEIGHT * penalty if step else score.copy()
         value[taken] = -np.inf
@@ -139,7 +139,7 @@ def central_select(vectors: np.ndarray, k: int) -> List[int]:
     return sorted(chosen)
 
 
-def cluster_select(features: np.ndarray, k: int, use_first: bool = True) -> List[int]:
+def cluster_select(features: np.ndarray, k: int, use_first: bool = True) -> list[int]:
     """bert-extractive-summarizer's selection, made to return exactly `k` rows.
 
     k-means over the embeddings; for each centroid in turn, the nearest row not yet taken.
@@ -150,7 +150,7 @@ def cluster_select(features: np.ndarray, k: int, use_first: bool = True) -> List
     k = min(k, n)
     if k <= 0:
         return []
-    chosen: List[int] = []
+    chosen: list[int] = []
     offset = 0
     if use_first:
         chosen.append(0)
@@ -173,7 +173,7 @@ def cluster_select(features: np.ndarray, k: int, use_first: bool = True) -> List
     return sorted(chosen)
 
 
-def sentence_count(available: int, num_sentences: Optional[int], ratio: Optional[float]) -> int:
+def sentence_count(available: int, num_sentences: int | None, ratio: float | None) -> int:
     if num_sentences is not None and ratio is not None:
         raise UsageError("-n/--num-sentences and --ratio cannot be used together")
     if ratio is not None:
@@ -206,7 +206,7 @@ class Summarizer:
 
     def __init__(
         self,
-        model: Optional[str] = None,
+        model: str | None = None,
         device: str = "auto",
         offline: bool = False,
         notice: Callable[[str], None] = notices.notice,
@@ -228,7 +228,7 @@ class Summarizer:
         # bertcli.backends.onnx_backend), one per precision in use; torch float32 otherwise, or
         # when the fast path fails.
         self._fast: dict = {}
-        self._torch = None
+        self._torch: Any = None
         cpu = device == "cpu" or (device == "auto" and not gpu_present())
         self.device = "cpu" if cpu else resolve_device(device)
         self._onnx = cpu  # until load_fast_encoder says no (no runtime, BERTCLI_NO_ONNX, export failed)
@@ -275,7 +275,7 @@ class Summarizer:
         """The encoder of the default strategy."""
         return self.encoder_for(self.strategy)
 
-    def _resolve(self, model: Optional[str], offline: bool) -> ResolvedModel:
+    def _resolve(self, model: str | None, offline: bool) -> ResolvedModel:
         def fallback() -> ResolvedModel:
             self.notice(fallback_message("the encoder", DEFAULT_ENCODER,
                                          f"the bundled {BUNDLED_ENCODER} encoder"))
@@ -285,7 +285,7 @@ class Summarizer:
         assert resolved is not None
         return resolved
 
-    def select(self, candidates: Sequence[Sentence], k: int, strategy: str) -> List[int]:
+    def select(self, candidates: Sequence[Sentence], k: int, strategy: str) -> list[int]:
         texts = [s.text for s in candidates]
         if strategy == "lead":
             return list(range(k))
@@ -331,10 +331,10 @@ class Summarizer:
 
     def __call__(
         self,
-        document: "Document | str",
-        num_sentences: Optional[int] = None,
-        ratio: Optional[float] = None,
-        strategy: Optional[str] = None,
+        document: Document | str,
+        num_sentences: int | None = None,
+        ratio: float | None = None,
+        strategy: str | None = None,
     ) -> Summary:
         """Summarize one document; `strategy` defaults to the one given at construction."""
         doc = as_document(document)
@@ -348,7 +348,7 @@ class Summarizer:
         candidates = kept
         if len(candidates) < wanted:
             candidates = [s for s in sentences if not is_boilerplate(s)] or list(sentences)
-        notes: List[str] = []
+        notes: list[str] = []
         if len(candidates) <= wanted:
             picked = candidates
             if len(candidates) < wanted:
@@ -371,10 +371,10 @@ class Summarizer:
 
 
 def summarize(
-    document: "Document | str",
-    num_sentences: Optional[int] = None,
-    ratio: Optional[float] = None,
-    model: Optional[str] = None,
+    document: Document | str,
+    num_sentences: int | None = None,
+    ratio: float | None = None,
+    model: str | None = None,
     strategy: str = DEFAULT_STRATEGY,
     device: str = "auto",
     offline: bool = False,

@@ -49,8 +49,12 @@ def tiny_encoder_dir(tmp_path_factory) -> Path:
 
 def _tiny_qa(tmp_path_factory, kind: str, seed: int) -> Path:
     import torch
-    from transformers import (BertConfig, BertForQuestionAnswering, DistilBertConfig,
-                              DistilBertForQuestionAnswering)
+    from transformers import (
+        BertConfig,
+        BertForQuestionAnswering,
+        DistilBertConfig,
+        DistilBertForQuestionAnswering,
+    )
 
     torch.manual_seed(seed)
     path = tmp_path_factory.mktemp(f"tiny-qa-{kind}")

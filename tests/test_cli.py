@@ -11,7 +11,7 @@ from .conftest import EXAMPLE, bertcli_exe
 
 def one_line_error(proc, code, *needles):
     assert proc.returncode == code, proc.err
-    lines = [l for l in proc.err.splitlines() if l.startswith("bertcli: error:")]
+    lines = [line for line in proc.err.splitlines() if line.startswith("bertcli: error:")]
     assert len(lines) == 1, proc.err
     assert "Traceback" not in proc.err
     for needle in needles:

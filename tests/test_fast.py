@@ -142,8 +142,8 @@ def test_unloadable_int8_copy_falls_back_to_fp32(cache, tiny_encoder_dir, monkey
     from bertcli.summary import Summarizer
 
     quiet = lambda message: None  # noqa: E731
-    Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=quiet,
-               strategy="central").encoder  # noqa: B018
+    Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=quiet,  # noqa: B018
+               strategy="central").encoder
     # A copy that cannot run on this machine (e.g. 8-bit MatMulNBits on some ARM builds); a
     # damaged file would be prepared again instead (tests/test_hostile.py).
     unrunnable = set()

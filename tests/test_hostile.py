@@ -396,7 +396,8 @@ def test_offline_refuses_urls(run_cli, http_server, tmp_path):
     url = http_server.url + "/a.txt"
     proc = run_cli("summarize", "--offline", "-s", "lead", url, doc, timeout=120)
     assert proc.returncode == 3 and hits == []
-    assert f"bertcli: error: {url}: not downloaded: --offline (or HF_HUB_OFFLINE=1) never uses the network\n" in proc.err
+    message = f"{url}: not downloaded: --offline (or HF_HUB_OFFLINE=1) never uses the network"
+    assert f"bertcli: error: {message}\n" in proc.err
     assert "flooded" in proc.out
 
 
@@ -487,7 +488,6 @@ def test_pdf_with_a_password_says_so(tmp_path, algorithm):
 
 def test_pdf_without_pages(tmp_path):
     from bertcli.inputs import read_document
-
     from tests.conftest import make_pdf
 
     path = tmp_path / "none.pdf"

@@ -11,7 +11,6 @@ from bertcli.models import BUNDLED_READER, bundled_reader
 
 from .conftest import DATA, EXAMPLE
 
-
 # --- the official SQuAD v1.1 metric, hand-checked -------------------------------------------
 
 

@@ -19,7 +19,7 @@ def test_cluster_select_returns_exactly_k_even_with_duplicate_rows():
 def test_cluster_select_matches_bert_extractive_summarizer():
     ClusterFeatures = pytest.importorskip("summarizer.cluster_features").ClusterFeatures
     rng = np.random.default_rng(1)
-    for trial in range(20):
+    for _ in range(20):
         n = int(rng.integers(5, 40))
         features = rng.normal(size=(n, 16)).astype(np.float32)
         k = int(rng.integers(2, min(n, 6)))
@@ -161,8 +161,8 @@ def test_every_strategy_skips_bylines_and_returns_n(tiny_summarizer, strategy):
 
 
 def test_lead_is_the_first_clean_sentences(tiny_summarizer):
-    from bertcli.summary import length_filtered
     from bertcli.sentences import split_sentences
+    from bertcli.summary import length_filtered
 
     article = cnndm_articles(1)[0]["article"]
     expected = length_filtered(split_sentences(article))[:3]

@@ -100,9 +100,9 @@ def main() -> None:
     args = parser.parse_args()
     detok = args.detok if args.detok is not None else int(args.name == "train")
 
+    from bertcli.backends.onnx_backend import load_fast_encoder
     from bertcli.evaluate import shuffle_sentences
     from bertcli.models import bundled_encoder
-    from bertcli.backends.onnx_backend import load_fast_encoder
 
     records = read_records(DATA / FILES[args.name], args.limit)
     if args.name == "train":  # a fixed random order, so any prefix is a random sample

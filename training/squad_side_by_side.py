@@ -31,6 +31,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from embed_cache import candidates_of
+
     from bertcli.backends.onnx_backend import load_fast_encoder
     from bertcli.models import bundled_encoder
     from bertcli.scorer import Scorer

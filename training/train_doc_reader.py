@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
 import sys
 import time
@@ -33,10 +32,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bertcli import squad  # noqa: E402
-
 import transformers  # noqa: E402
 from train_reader import log, pad_batch, predict, save_checkpoint  # noqa: E402
+
+from bertcli import squad  # noqa: E402
 
 transformers.logging.set_verbosity_error()
 

@@ -27,9 +27,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bertcli import squad  # noqa: E402  (no heavy imports)
-
 import transformers  # noqa: E402
+
+from bertcli import squad  # noqa: E402  (no heavy imports)
 
 transformers.logging.set_verbosity_error()
 

@@ -28,8 +28,9 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -151,7 +152,7 @@ class _SessionLoader:
     the GIL, so it overlaps the spaCy import and the reading of the first document."""
 
     def __init__(self, path: Path):
-        self._result: Dict[str, Any] = {}
+        self._result: dict[str, Any] = {}
         self._thread = threading.Thread(target=self._load, args=(path,), daemon=True)
         self._thread.start()
 
@@ -199,7 +200,7 @@ class FastEncoder:
         """The ONNX Runtime session, once its loading thread is done (errors surface here)."""
         return self._loader.get()
 
-    def token_ids(self, texts: Sequence[str], special_tokens: bool = False, limit: int = 0) -> List[List[int]]:
+    def token_ids(self, texts: Sequence[str], special_tokens: bool = False, limit: int = 0) -> list[list[int]]:
         self.tokenizer.enable_truncation(min(limit or self.max_tokens, self.max_tokens))
         encoded = self.tokenizer.encode_batch(list(texts), add_special_tokens=special_tokens)
         return [e.ids if e.ids else [self.unk_id] for e in encoded]
@@ -213,10 +214,10 @@ class FastEncoder:
             raise ValueError("the ONNX encoder exports the last two hidden layers only")
         return self._mean_hidden(self.token_ids(texts), 0 if layer == -1 else 1)
 
-    def _mean_hidden(self, ids: List[List[int]], output: int) -> np.ndarray:
+    def _mean_hidden(self, ids: list[list[int]], output: int) -> np.ndarray:
         session = self.session
 
-        def pooled(batch: Dict[str, np.ndarray]) -> np.ndarray:
+        def pooled(batch: dict[str, np.ndarray]) -> np.ndarray:
             states = session.run(None, batch)[output]
             return masked_mean(states, batch["attention_mask"].astype(np.float32))
 
@@ -241,7 +242,7 @@ def remove_stale_work(parent: Path) -> None:
             pass
 
 
-def damage(folder: Path) -> Optional[str]:
+def damage(folder: Path) -> str | None:
     """What is wrong with a prepared folder, or None: unreadable metadata or tokenizer, or a
     file whose size is not the one recorded when it was written (truncated)."""
     try:
@@ -263,7 +264,7 @@ def _failure_marker(model: ResolvedModel) -> Path:
 
 
 def load_fast_encoder(model: ResolvedModel, precision: str,
-                      notice: Callable[[str], None]) -> Optional[FastEncoder]:
+                      notice: Callable[[str], None]) -> FastEncoder | None:
     """The ONNX encoder for `model`, preparing it on first use; None means: use torch.
     A damaged copy is prepared again, once, with a notice."""
     if os.environ.get("BERTCLI_NO_ONNX") or not runtime_available():

@@ -7,7 +7,8 @@ the arrays into tensors; ONNX Runtime takes them as they are.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -17,17 +18,17 @@ import numpy as np
 BATCH_TOKENS = 192
 MAX_BATCH = 64
 
-Batch = Dict[str, np.ndarray]
+Batch = dict[str, np.ndarray]
 
 
-def batches(lengths: Sequence[int], max_tokens: Optional[int] = BATCH_TOKENS,
-            max_rows: int = MAX_BATCH) -> List[List[int]]:
+def batches(lengths: Sequence[int], max_tokens: int | None = BATCH_TOKENS,
+            max_rows: int = MAX_BATCH) -> list[list[int]]:
     """Indices grouped for forward passes: sorted by length, each group at most `max_rows`
     sequences and `max_tokens` tokens once padded to its longest (one sequence always fits;
     None: no cap on tokens)."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    groups: List[List[int]] = []
-    current: List[int] = []
+    groups: list[list[int]] = []
+    current: list[int] = []
     for i in order:  # ascending, so the newcomer sets the padded width
         if current and ((max_tokens is not None and (len(current) + 1) * lengths[i] > max_tokens)
                         or len(current) >= max_rows):
@@ -40,7 +41,7 @@ def batches(lengths: Sequence[int], max_tokens: Optional[int] = BATCH_TOKENS,
 
 
 def run_batches(rows: Sequence[Mapping[str, Sequence[int]]], groups: Sequence[Sequence[int]],
-                fills: Mapping[str, int], forward: Callable[[Batch], Sequence[Any]]) -> List[Any]:
+                fills: Mapping[str, int], forward: Callable[[Batch], Any]) -> list[Any]:
     """`forward` over each group of `rows`, padded; its results for each row, in input order.
 
     Each row maps input names (`input_ids` among them) to token-level ints. A batch holds, for
@@ -48,7 +49,7 @@ def run_batches(rows: Sequence[Mapping[str, Sequence[int]]], groups: Sequence[Se
     padded with that name's fill value. `forward(batch)` returns one result per row of the
     batch, in the batch's order.
     """
-    results: List[Any] = [None] * len(rows)
+    results: list[Any] = [None] * len(rows)
     for chunk in groups:
         first = rows[chunk[0]]
         width = max(len(rows[i]["input_ids"]) for i in chunk)

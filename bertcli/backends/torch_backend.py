@@ -8,8 +8,9 @@ from __future__ import annotations
 import inspect
 import os
 import warnings
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any, Dict, List, Sequence
+from typing import Any
 
 # Set before transformers is imported: no telemetry, no advisory warnings. (Hub access is not
 # decided here: every load below gets the local directory that bertcli.models resolved.)
@@ -82,7 +83,7 @@ class Encoder:
 
     def token_ids(
         self, texts: Sequence[str], special_tokens: bool = False, limit: int = 0
-    ) -> List[List[int]]:
+    ) -> list[list[int]]:
         encoded = self.tokenizer(
             list(texts),
             add_special_tokens=special_tokens,
@@ -103,11 +104,11 @@ class Encoder:
         return self._mean_hidden(self.token_ids(texts), layer)
 
     @torch.inference_mode()
-    def _mean_hidden(self, ids: List[List[int]], layer: int, batch_size: int = 32) -> np.ndarray:
+    def _mean_hidden(self, ids: list[list[int]], layer: int, batch_size: int = 32) -> np.ndarray:
         """Masked mean of one hidden layer, in length-sorted padded batches of `batch_size`
         sequences, rows in input order."""
 
-        def pooled(batch: Dict[str, np.ndarray]) -> np.ndarray:
+        def pooled(batch: dict[str, np.ndarray]) -> np.ndarray:
             mask = torch.from_numpy(batch["attention_mask"]).to(self.device)
             hidden = self.model(input_ids=torch.from_numpy(batch["input_ids"]).to(self.device),
                                 attention_mask=mask)
@@ -124,8 +125,8 @@ class Encoder:
 SCALE_SUFFIX = ".int8_row_scale"
 
 
-def quantize_rows(state_dict: Dict[str, torch.Tensor], min_size: int = 4096) -> Dict[str, torch.Tensor]:
-    out: Dict[str, torch.Tensor] = {}
+def quantize_rows(state_dict: dict[str, torch.Tensor], min_size: int = 4096) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
     for name, tensor in state_dict.items():
         if not tensor.is_floating_point():
             out[name] = tensor.contiguous()
@@ -139,8 +140,8 @@ def quantize_rows(state_dict: Dict[str, torch.Tensor], min_size: int = 4096) -> 
     return out
 
 
-def dequantize_rows(stored: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    out: Dict[str, torch.Tensor] = {}
+def dequantize_rows(stored: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    out: dict[str, torch.Tensor] = {}
     for name, tensor in stored.items():
         if name.endswith(SCALE_SUFFIX):
             continue
@@ -214,7 +215,7 @@ class Reader:
         return len(self.tokenizer(question, add_special_tokens=False)["input_ids"])
 
     @torch.inference_mode()
-    def logits(self, windows: List[Dict[str, List[int]]], batch_size: int = 0):
+    def logits(self, windows: list[dict[str, list[int]]], batch_size: int = 0):
         """Start and end logits (float32 numpy, unpadded) for each window."""
         # On CPU one window at a time is fastest (no padding) and keeps peak memory low:
         # 10 questions over 10k tokens ran in 15.4 s / 887 MB, against 20.1 s / 1048 MB with 16.
@@ -222,7 +223,7 @@ class Reader:
         pad = self.tokenizer.pad_token_id or 0
         fills = {key: pad if key == "input_ids" else 0 for key in self.input_names}
 
-        def forward(batch: Dict[str, np.ndarray]):
+        def forward(batch: dict[str, np.ndarray]):
             out = self.model(**{k: torch.from_numpy(v).to(self.device) for k, v in batch.items()})
             start = out.start_logits.float().cpu().numpy()
             end = out.end_logits.float().cpu().numpy()
@@ -246,7 +247,7 @@ class _LastTwoLayers(torch.nn.Module):
         return out.hidden_states[-1], out.hidden_states[-2]
 
 
-def export_encoder_onnx(model: ResolvedModel, onnx_path, tokenizer_path) -> Dict[str, Any]:
+def export_encoder_onnx(model: ResolvedModel, onnx_path, tokenizer_path) -> dict[str, Any]:
     """Export `model`'s encoder to ONNX (float32) and its Rust tokenizer to JSON; returns the
     facts the ONNX encoder needs (bertcli.backends.onnx_backend)."""
     tokenizer = _load_tokenizer(model)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import TYPE_CHECKING, Callable, Iterator, List, Optional
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -121,8 +122,8 @@ def _check_unused_model() -> None:
         check_explicit_model(params["model"])
 
 
-def documents(sources: List[str], encoding: Optional[str], max_bytes: Optional[int],
-              failed: List[str], input_format: Optional["InputFormat"] = None) -> Iterator["Document"]:
+def documents(sources: list[str], encoding: str | None, max_bytes: int | None,
+              failed: list[str], input_format: InputFormat | None = None) -> Iterator[Document]:
     """Read each source in turn. With several, a bad one is reported, noted in `failed` and
     skipped, so the others are still processed; a single bad source is the command's error."""
     from ..fetch import is_url
@@ -145,7 +146,7 @@ def documents(sources: List[str], encoding: Optional[str], max_bytes: Optional[i
             failed.append(source)
 
 
-def check_output_path(path: Optional[str]) -> None:
+def check_output_path(path: str | None) -> None:
     """Fail now, before any work, if `path` (an output file to write later) cannot be written."""
     if path:
         from ..render import check_writable
@@ -160,10 +161,7 @@ def _click_parts():
         from typer._click import exceptions
         from typer._click.globals import get_current_context
     except ImportError:  # pragma: no cover - older typer
-        from click import (
-            exceptions,  # type: ignore[no-redef]
-            get_current_context,  # type: ignore[no-redef]
-        )
+        from click import exceptions, get_current_context  # type: ignore[no-redef]
     return exceptions, get_current_context
 
 
@@ -241,14 +239,14 @@ def _broken_pipe_exit(done: SystemExit) -> bool:
     return tb is not None and tb.tb_frame.f_code.co_name == "on_broken_pipe"
 
 
-def run(args: Optional[List[str]] = None) -> int:
+def run(args: list[str] | None = None) -> int:
     """Run the command line on `args` (default: sys.argv[1:]) and return the exit code,
     without ending the process. See `main`.
 
     Usage errors are one line (`bertcli: error: ...`, exit 2); a reader that goes away is exit
     141 and an unwritable stdout exit 74, whatever was running (`--help | head -1` too)."""
     exceptions = _click_parts()[0]
-    code: "int | str | None" = EXIT_FAILURE
+    code: int | str | None = EXIT_FAILURE
     if not _standard_streams():
         error("stdout is closed; nothing can be written (redirect it to a file or /dev/null)")
         return EXIT_OUTPUT

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, List, Optional, Tuple
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -38,13 +38,13 @@ from .options import (
 
 @app.command()
 def summarize(
-    inputs: List[str] = typer.Argument(
+    inputs: list[str] = typer.Argument(
         ..., help="Files (text, HTML, Markdown, PDF) or http(s) URLs to summarize; - reads stdin."
     ),
-    num_sentences: Optional[int] = typer.Option(
+    num_sentences: int | None = typer.Option(
         None, "--num-sentences", "-n", help="Sentences to pick (default 3)."
     ),
-    ratio: Optional[float] = typer.Option(
+    ratio: float | None = typer.Option(
         None, "--ratio", help="Pick this fraction of the sentences instead, in (0, 1]."
     ),
     strategy: Strategy = typer.Option(
@@ -52,7 +52,7 @@ def summarize(
         help="learned (a trained scorer: content, position, centrality), central (centrality + "
              "position + diversity), cluster (the tutorial's k-means), lead.",
     ),
-    model: Optional[str] = typer.Option(
+    model: str | None = typer.Option(
         None, "--model", "-m",
         help=MODEL_HELP + " (default: the bundled all-MiniLM-L6-v2 for learned, else distilbert-base-uncased)",
     ),
@@ -60,9 +60,9 @@ def summarize(
     device: Device = DEVICE_OPT,
     precision: Precision = PRECISION_OPT,
     offline: bool = OFFLINE_OPT,
-    input_format: Optional[InputFormat] = INPUT_FORMAT_OPT,
-    encoding: Optional[str] = ENCODING_OPT,
-    max_bytes: Optional[int] = MAX_BYTES_OPT,
+    input_format: InputFormat | None = INPUT_FORMAT_OPT,
+    encoding: str | None = ENCODING_OPT,
+    max_bytes: int | None = MAX_BYTES_OPT,
     verbose: bool = VERBOSE_OPT,
     quiet: bool = QUIET_OPT,
 ) -> None:
@@ -75,8 +75,8 @@ def summarize(
         # Check option values before any model loads.
         sentence_count(10, num_sentences, ratio)
         renderer = Renderer(fmt.value, sys.stdout, several=len(inputs) > 1)
-        summarizer: Optional[Summarizer] = None
-        failed: List[str] = []
+        summarizer: Summarizer | None = None
+        failed: list[str] = []
         for doc in documents(inputs, encoding, max_bytes, failed, input_format):
             if summarizer is None:
                 summarizer = Summarizer(model=model, device=device.value, offline=offline,
@@ -93,12 +93,12 @@ def summarize(
 
 @app.command()
 def ask(
-    args: List[str] = typer.Argument(
+    args: list[str] = typer.Argument(
         ..., metavar="[QUESTION] DOCUMENT...",
         help="The question, then one or more documents: files (text, HTML, Markdown, PDF), "
         "http(s) URLs, or - for stdin. With --questions, only documents.",
     ),
-    questions_file: Optional[str] = typer.Option(
+    questions_file: str | None = typer.Option(
         None, "--questions", "-q", help="File with one question per line (- reads stdin)."
     ),
     top_k: int = typer.Option(1, "--top-k", "-k", help="Answers per question."),
@@ -112,15 +112,15 @@ def ask(
         False, "--across", help="Treat all documents as one collection: the best answers "
         "among them all, each naming its source."
     ),
-    model: Optional[str] = typer.Option(
+    model: str | None = typer.Option(
         None, "--model", "-m", help=MODEL_HELP + " (default: distilbert-base-cased-distilled-squad)"
     ),
     fmt: Format = FORMAT_OPT,
     device: Device = DEVICE_OPT,
     offline: bool = OFFLINE_OPT,
-    input_format: Optional[InputFormat] = INPUT_FORMAT_OPT,
-    encoding: Optional[str] = ENCODING_OPT,
-    max_bytes: Optional[int] = MAX_BYTES_OPT,
+    input_format: InputFormat | None = INPUT_FORMAT_OPT,
+    encoding: str | None = ENCODING_OPT,
+    max_bytes: int | None = MAX_BYTES_OPT,
     verbose: bool = VERBOSE_OPT,
     quiet: bool = QUIET_OPT,
 ) -> None:
@@ -148,10 +148,10 @@ def ask(
         several = len(questions) > 1 or (len(sources) > 1 and not across)
         renderer = Renderer(fmt.value, sys.stdout, several=several,
                             sources=len(sources) > 1 and not across)
-        asker: Optional[Asker] = None
-        failed: List[str] = []
-        asked: List[str] = []
-        pooled: List[List] = []
+        asker: Asker | None = None
+        failed: list[str] = []
+        asked: list[str] = []
+        pooled: list[list] = []
         for doc in documents(sources, encoding, max_bytes, failed, input_format):
             if asker is None:
                 asker = Asker(model=model, device=device.value, offline=offline,
@@ -183,7 +183,7 @@ def ask(
     run_guarded(body, verbose)
 
 
-def _question_order_hint(args: List[str]) -> None:
+def _question_order_hint(args: list[str]) -> None:
     """`ask article.txt "Who?"`: say that the question comes first."""
     first, rest = args[0], args[1:]
     if len(rest) == 1 and os.path.isfile(first) and not os.path.exists(rest[0]) \
@@ -192,8 +192,8 @@ def _question_order_hint(args: List[str]) -> None:
                          f"bertcli ask \"QUESTION\" {first})")
 
 
-def _checked_questions(asker, questions, questions_file: Optional[str],
-                       failed: List[str]) -> List[str]:
+def _checked_questions(asker, questions, questions_file: str | None,
+                       failed: list[str]) -> list[str]:
     """The questions the reader can take; each one it refuses is reported with its line
     number (the others are still answered, and the exit code is 3)."""
     asked = []
@@ -208,8 +208,8 @@ def _checked_questions(asker, questions, questions_file: Optional[str],
     return asked
 
 
-def read_questions(source: str, encoding: Optional[str],
-                   max_bytes: Optional[int]) -> List[Tuple[int, str]]:
+def read_questions(source: str, encoding: str | None,
+                   max_bytes: int | None) -> list[tuple[int, str]]:
     """One question per line, with its line number; blank lines are skipped."""
     from ..inputs import read_document
 
@@ -223,11 +223,11 @@ def read_questions(source: str, encoding: Optional[str],
 
 @app.command("text")
 def text_command(
-    inputs: List[str] = typer.Argument(..., help="Files, http(s) URLs, or - for stdin."),
+    inputs: list[str] = typer.Argument(..., help="Files, http(s) URLs, or - for stdin."),
     fmt: Format = FORMAT_OPT,
-    input_format: Optional[InputFormat] = INPUT_FORMAT_OPT,
-    encoding: Optional[str] = ENCODING_OPT,
-    max_bytes: Optional[int] = MAX_BYTES_OPT,
+    input_format: InputFormat | None = INPUT_FORMAT_OPT,
+    encoding: str | None = ENCODING_OPT,
+    max_bytes: int | None = MAX_BYTES_OPT,
     verbose: bool = VERBOSE_OPT,
     quiet: bool = QUIET_OPT,
 ) -> None:
@@ -239,7 +239,7 @@ def text_command(
     def body() -> int:
         from ..render import Renderer
 
-        failed: List[str] = []
+        failed: list[str] = []
         renderer = Renderer(fmt.value, several=len(inputs) > 1)
         for doc in documents(inputs, encoding, max_bytes, failed, input_format):
             renderer.document(doc)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -33,15 +33,15 @@ from .options import (
 def eval_summarize(
     data: str = typer.Argument(..., help="JSON Lines with \"article\" and \"highlights\" fields."),
     strategy: Strategy = typer.Option(Strategy.learned, "--strategy", "-s", help="Strategy to score."),
-    baseline: Optional[Strategy] = typer.Option(
+    baseline: Strategy | None = typer.Option(
         None, "--baseline", help="Also score this strategy; report win rate."
     ),
     num_sentences: int = typer.Option(3, "--num-sentences", "-n", help="Sentences per summary."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N records."),
-    shuffle: Optional[int] = typer.Option(
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N records."),
+    shuffle: int | None = typer.Option(
         None, "--shuffle", help="Shuffle each article's sentences with this seed first."
     ),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    model: str | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     fmt: Format = FORMAT_OPT,
     device: Device = DEVICE_OPT,
     precision: Precision = PRECISION_OPT,
@@ -91,7 +91,7 @@ def eval_summarize(
 @eval_app.command("ask")
 def eval_ask(
     data: str = typer.Argument(..., help="SQuAD-layout JSON file (v1.1 or v2.0; .gz allowed)."),
-    model: Optional[str] = typer.Option(
+    model: str | None = typer.Option(
         None, "--model", "-m", help=MODEL_HELP + " (default: as for ask)"
     ),
     whole_article: bool = typer.Option(
@@ -100,16 +100,16 @@ def eval_ask(
     ),
     passages: int = typer.Option(10, "--passages", help="With --whole-article: passages read."),
     full: bool = typer.Option(False, "--full", help="With --whole-article: read the whole article."),
-    predictions_file: Optional[str] = typer.Option(
+    predictions_file: str | None = typer.Option(
         None, "--predictions", help="Write {question id: answer text} here (official format)."
     ),
-    abstain: Optional[bool] = typer.Option(
+    abstain: bool | None = typer.Option(
         None, "--abstain/--no-abstain",
         help="Let the reader answer nothing (default: only for SQuAD 2.0 files).",
     ),
     max_answer_len: int = typer.Option(15, "--max-answer-len", help="Longest answer, in tokens."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N questions."),
-    per_article: Optional[int] = typer.Option(
+    limit: int | None = typer.Option(None, "--limit", help="Only the first N questions."),
+    per_article: int | None = typer.Option(
         None, "--per-article", help="Only N questions of each article, spread over it."
     ),
     fmt: Format = FORMAT_OPT,

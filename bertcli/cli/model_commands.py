@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -31,7 +31,7 @@ def models_list(
         from ..models import inventory
         from ..render import Sink
 
-        def cells(row) -> List[str]:
+        def cells(row) -> list[str]:
             size = f"{row['size_bytes'] / 1e6:.0f} MB" if row["size_bytes"] else "-"
             return [row["model"], row["role"], "yes" if row["cached"] else "no", size, row["path"] or "-"]
 
