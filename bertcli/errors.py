@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 # Exit codes, documented in README.md ("Exit codes").
-EXIT_OK = 0
 EXIT_FAILURE = 1  # unexpected error (a bug): rerun with --verbose
 EXIT_USAGE = 2  # bad option or argument value
 EXIT_INPUT = 3  # an input could not be read or is empty

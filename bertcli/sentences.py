@@ -44,14 +44,27 @@ def _nlp():
 _BLOCK_BREAK = re.compile(r"\n[ \t]*\n\s*")
 
 
+# Chinese and Japanese full stops (with any closing quotes or brackets after them) end a
+# sentence: text without spaces is one long token to spaCy's tokenizer, so its sentencizer
+# never sees them.
+_CJK_END = re.compile(r"[。！？｡]+[」』”’）)】〕》]*")
+
+
 def blocks(text: str) -> list[tuple[int, str]]:
-    """(offset, block) pairs of the text between blank lines."""
+    """(offset, block) pairs of the text between blank lines (and after CJK full stops)."""
     out, begin = [], 0
     for match in _BLOCK_BREAK.finditer(text):
         out.append((begin, text[begin:match.start()]))
         begin = match.end()
     out.append((begin, text[begin:]))
-    return [(offset, block) for offset, block in out if block.strip()]
+    pieces = []
+    for offset, block in out:
+        start = 0
+        for end in _CJK_END.finditer(block):
+            pieces.append((offset + start, block[start:end.end()]))
+            start = end.end()
+        pieces.append((offset + start, block[start:]))
+    return [(offset, block) for offset, block in pieces if block.strip()]
 
 
 # spaCy's sentencizer keeps a quote mark after a full stop with the sentence it ends, which is

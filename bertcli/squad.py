@@ -52,7 +52,7 @@ def load_articles(path: str | Path) -> list[dict]:
     return data
 
 
-def iter_questions(articles: Iterable[dict], answerable_only: bool = False) -> Iterator[Question]:
+def iter_questions(articles: Iterable[dict]) -> Iterator[Question]:
     """Every question with its paragraph. A malformed record (missing or mistyped field, empty
     context, an answer_start outside its paragraph) is an InputError saying where it is."""
 
@@ -98,8 +98,6 @@ def iter_questions(articles: Iterable[dict], answerable_only: bool = False) -> I
                         raise bad(at, f"answer_start {start} is outside its paragraph "
                                       f"(0-{len(context)})")
                     starts.append(start)
-                if answerable_only and not answers:
-                    continue
                 yield Question(
                     id=str(qid),
                     title=title,

@@ -77,7 +77,6 @@ class Summary:
     model: str
     strategy: str
     sentences: list[Sentence]
-    requested: int
     candidates: int
     notes: list[str] = field(default_factory=list)
     format: str = "text"  # what the input was read as
@@ -363,7 +362,6 @@ class Summarizer:
             model=self.model_name,
             strategy=strategy,
             sentences=picked,
-            requested=wanted,
             candidates=len(candidates),
             notes=notes,
             format=doc.format,

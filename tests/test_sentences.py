@@ -38,3 +38,13 @@ def test_a_quote_that_opens_nothing_is_kept():
     assert "".join(s.text for s in sentences).replace(" ", "") == text.replace(" ", "")
     for s in sentences:
         assert text[s.start:s.end] == s.text
+
+
+def test_cjk_full_stops_end_sentences_with_exact_offsets():
+    from bertcli.sentences import split_sentences
+
+    text = "今天天气很好。我们去公园散步吧！你觉得怎么样？「好的。」他说。\n\n日本語の文です。二つ目の文。"
+    got = split_sentences(text)
+    assert [s.text for s in got] == ["今天天气很好。", "我们去公园散步吧！", "你觉得怎么样？", "「好的。」",
+                                     "他说。", "日本語の文です。", "二つ目の文。"]
+    assert all(text[s.start:s.end] == s.text for s in got)
