@@ -167,6 +167,20 @@ def has_unanswerable(articles: Iterable[dict]) -> bool:
                for qa in p.get("qas", []))
 
 
+def _accepted(asker, questions: Sequence[Question], predictions: dict[str, str]) -> list[Question]:
+    """The questions the reader takes; each one it refuses (e.g. too long) is predicted "",
+    which counts as wrong."""
+    accepted = []
+    for q in questions:
+        try:
+            asker.check_question(q.question)
+        except InputError:
+            predictions[q.id] = ""
+            continue
+        accepted.append(q)
+    return accepted
+
+
 def predict(asker, questions: Sequence[Question], abstain: bool, max_answer_len: int = 15,
             ) -> tuple[dict[str, str], int]:
     """Ask each question against its own paragraph, as `bertcli ask` would.
@@ -180,15 +194,8 @@ def predict(asker, questions: Sequence[Question], abstain: bool, max_answer_len:
     predictions: dict[str, str] = {}
     refused = 0
     for context, group in by_context.items():
-        accepted = []
-        for q in group:
-            try:
-                asker.check_question(q.question)
-            except InputError:
-                predictions[q.id] = ""
-                refused += 1
-                continue
-            accepted.append(q)
+        accepted = _accepted(asker, group, predictions)
+        refused += len(group) - len(accepted)
         if not accepted:
             continue
         results = asker.ask(context, [q.question for q in accepted], full=True, abstain=abstain,
@@ -241,15 +248,8 @@ def predict_whole(asker, articles: Sequence[Article], abstain: bool, max_answer_
     predictions: dict[str, str] = {}
     refused = 0
     for article in articles:
-        accepted = []
-        for q in article.questions:
-            try:
-                asker.check_question(q.question)
-            except InputError:
-                predictions[q.id] = ""
-                refused += 1
-                continue
-            accepted.append(q)
+        accepted = _accepted(asker, article.questions, predictions)
+        refused += len(article.questions) - len(accepted)
         if not accepted:
             continue
         doc = Document(source=article.title or "article", text=article.text)
