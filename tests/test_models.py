@@ -117,3 +117,15 @@ def test_unknown_model_on_reachable_hub(tmp_path, monkeypatch):
     monkeypatch.setattr(models, "hub_status", lambda repo_id: "missing")
     with pytest.raises(ModelError, match="no such model on the hub"):
         resolve("someone/typo", DEFAULT_ENCODER)
+
+
+def test_the_bundled_encoder_is_usable_by_its_names(monkeypatch):
+    """`-m all-MiniLM-L6-v2` works offline (models list calls it cached) and is the same model
+    directory as the default fallback, so it shares one ONNX copy."""
+    from bertcli.models import BUNDLED_ENCODER_NAMES, bundled_encoder, resolve
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for name in BUNDLED_ENCODER_NAMES:
+        resolved = resolve(name, "distilbert-base-uncased", offline=True)
+        assert resolved is not None and resolved.path == bundled_encoder().path
+        assert resolved.origin == "bundled"
