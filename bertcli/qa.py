@@ -128,7 +128,7 @@ class Asker:
         bundled = bundled_reader()
         if bundled is not None:
             self.notice(fallback_message("the reader", DEFAULT_READER,
-                                         f"bertcli's bundled {BUNDLED_READER} (smaller, less accurate)"))
+                                         f"bertcli's bundled {BUNDLED_READER}, smaller and less accurate"))
             return bundled
         self.notice(fallback_message("the reader", DEFAULT_READER, "the best-matching sentences"))
         return None
