@@ -399,6 +399,9 @@ def test_offline_refuses_urls(run_cli, http_server, tmp_path):
     message = f"{url}: not downloaded: --offline (or HF_HUB_OFFLINE=1) never uses the network"
     assert f"bertcli: error: {message}\n" in proc.err
     assert "flooded" in proc.out
+    # `text` takes --offline too (a user told to pass it everywhere must not get a usage error)
+    proc = run_cli("text", "--offline", url, doc, timeout=60)
+    assert proc.returncode == 3 and hits == [] and "flooded" in proc.out
 
 
 # --- 22. stdin twice -------------------------------------------------------------------------

@@ -228,6 +228,7 @@ def text_command(
     input_format: InputFormat | None = INPUT_FORMAT_OPT,
     encoding: str | None = ENCODING_OPT,
     max_bytes: int | None = MAX_BYTES_OPT,
+    offline: bool = typer.Option(False, "--offline", help="Never use the network: URL inputs are refused."),
     verbose: bool = VERBOSE_OPT,
     quiet: bool = QUIET_OPT,
 ) -> None:
