@@ -125,6 +125,7 @@ class Asker:
         # a torch_backend.Reader or an onnx_backend.FastReader; None in retrieval mode
         self.reader: Any = None
         self.reader_name: str | None = None
+        self._torch_fallback: ResolvedModel | None = None  # while an ONNX session is unproven
         if not retrieval_only:
             resolved = resolve(model, DEFAULT_READER, offline=offline, fallback=self._no_reader)
             if resolved is not None:
@@ -141,10 +142,27 @@ class Asker:
             fast = load_fast_reader(resolved, "fp32" if precision == "auto" else precision,
                                     self.notice)
             if fast is not None:
-                return fast
+                self._torch_fallback = resolved  # should its session fail (`_ready_reader`)
+                return fast  # its session opens while the document is read and split
         from .backends import torch_backend
 
         return torch_backend.load_reader(resolved, self.device)
+
+    def _ready_reader(self) -> None:
+        """Wait for the ONNX reader's session; if it cannot run here, torch from now on."""
+        fallback, self._torch_fallback = self._torch_fallback, None
+        if fallback is None:
+            return
+        from .backends.onnx_backend import first_line
+
+        try:
+            self.reader.session  # noqa: B018 - waits for the loading thread; raises its error
+        except Exception as err:
+            self.notice(f"cannot load the fast CPU copy of {self.reader_name} ({first_line(err)}); "
+                        "using torch")
+            from .backends import torch_backend
+
+            self.reader = torch_backend.load_reader(fallback, self.device)
 
     def _no_reader(self) -> ResolvedModel | None:
         bundled = bundled_reader()
@@ -234,6 +252,7 @@ class Asker:
         else:
             index, sentences = self._index(doc, "passage", cached=True)
             plans = self._plans(doc.text, index, questions, passages)
+        self._ready_reader()
         for question, (chosen, ranks) in zip(questions, plans):
             contexts = [(p.start, doc.text[p.start:p.end]) for p in chosen]
             spans = read_passages(self.reader, question, contexts, top_k=top_k,

@@ -120,3 +120,18 @@ def test_ask_runs_without_torch_once_prepared(run_cli, new_user_env, tmp_path):
     # spaCy is not needed either: the document's sentences come from its cached index
     assert "IMPORTED []" in proc.stderr, proc.stderr
     assert json.loads(proc.stdout) == json.loads(first.out)
+
+
+def test_a_reader_session_that_cannot_run_falls_back_to_torch(cache, tiny_qa_dir, monkeypatch):
+    from bertcli.backends.torch_backend import Reader
+
+    def broken(self):
+        raise RuntimeError("MatMulNBits is not supported here\nsecond line")
+
+    monkeypatch.setattr(fast.FastReader, "session", property(broken))
+    notices: list[str] = []
+    asker = Asker(model=str(tiny_qa_dir), device="cpu", notice=notices.append)
+    result = asker.ask("The Norse leader was Rollo.", ["Who was the leader?"])[0]
+    assert isinstance(asker.reader, Reader) and result.mode == "reader"
+    assert any("cannot load the fast CPU copy" in n and "using torch" in n and "\n" not in n
+               for n in notices)

@@ -402,14 +402,13 @@ def load_fast_encoder(model: ResolvedModel, precision: str,
 
 def load_fast_reader(model: ResolvedModel, precision: str,
                      notice: Callable[[str], None]) -> FastReader | None:
-    """The ONNX question-answering reader for `model`, ready to run (None: use torch)."""
+    """The ONNX question-answering reader for `model` (None: use torch). Its session opens
+    on a thread: `FastReader.session` waits for it and raises if it cannot run here."""
     folder = prepared_copy(model, notice, READER)
     if folder is None:
         return None
     try:
-        reader = FastReader(model, folder, precision)
-        reader.session  # noqa: B018 - waits for the session; raises if it cannot run here
-        return reader
+        return FastReader(model, folder, precision)
     except Exception as err:
         notice(f"cannot load the {precision} fast CPU copy of {model.name} "
                f"({first_line(err)}); using torch")
