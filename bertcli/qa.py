@@ -33,12 +33,14 @@ from .spans import (  # noqa: F401  (re-exported: bertcli.qa was their home)
     rank_prior,
     read_contexts,
     read_passages,
+    window_tokens,
 )
 
 # Documents up to this many reader tokens are read whole; longer ones go through the
 # retriever first (see bertcli.retrieve). About six windows of the default reader.
 FULL_READ_TOKENS = 2048
 PLAN_AHEAD = 32  # questions whose passages are chosen before the reader reads them
+READER_PRECISIONS = ("auto", "fp32", "int8")  # auto: fp32 (see README, Speed)
 DEFAULT_PASSAGES = 10  # 98.3% answer recall on squad2-dev articles (benchmarks/retrieval_recall.py)
 
 
@@ -110,19 +112,39 @@ class Asker:
         offline: bool = False,
         retrieval_only: bool = False,
         notice: Callable[[str], None] = notices.notice,
+        precision: str = "auto",
     ):
+        from .backends.onnx_backend import gpu_present
+
+        if precision not in READER_PRECISIONS:
+            raise UsageError(f"unknown precision {precision!r} (choose from "
+                             f"{', '.join(READER_PRECISIONS)})")
         self.notice = notice
-        self.device = resolve_device(device)
-        self.reader: Any = None  # a torch_backend.Reader, or None in retrieval mode
+        cpu = device == "cpu" or (device == "auto" and not gpu_present())
+        self.device = "cpu" if cpu else resolve_device(device)
+        # a torch_backend.Reader or an onnx_backend.FastReader; None in retrieval mode
+        self.reader: Any = None
         self.reader_name: str | None = None
         if not retrieval_only:
             resolved = resolve(model, DEFAULT_READER, offline=offline, fallback=self._no_reader)
             if resolved is not None:
-                from .backends import torch_backend
-
-                self.reader = torch_backend.load_reader(resolved, self.device)
+                self.reader = self._load_reader(resolved, precision)
                 self.reader_name = resolved.name
         self._retriever: Any = None
+
+    def _load_reader(self, resolved: ResolvedModel, precision: str):
+        """On CPU the ONNX Runtime copy of the reader (no torch in the process once it is
+        prepared); torch on a GPU, or when that copy cannot be made or run."""
+        if self.device == "cpu":
+            from .backends.onnx_backend import load_fast_reader
+
+            fast = load_fast_reader(resolved, "fp32" if precision == "auto" else precision,
+                                    self.notice)
+            if fast is not None:
+                return fast
+        from .backends import torch_backend
+
+        return torch_backend.load_reader(resolved, self.device)
 
     def _no_reader(self) -> ResolvedModel | None:
         bundled = bundled_reader()
@@ -147,7 +169,7 @@ class Asker:
         if self._retriever is None:
             from .retrieve import Retriever
 
-            self._retriever = Retriever(device=self.device)
+            self._retriever = Retriever(device=self.device, notice=self.notice)
         return self._retriever
 
     def check_question(self, question: str) -> str:
@@ -197,16 +219,21 @@ class Asker:
         if not questions:
             raise InputError("no questions")
         doc = as_document(document)
-        sentences = split_sentences(doc.text)
 
         if self.reader is None:
-            index = self.retriever().index(doc.text, sentences, unit="sentence")
+            long = len(doc.text.split()) > FULL_READ_TOKENS
+            index, sentences = self._index(doc, "sentence", cached=long)
             for q in questions:
                 yield self._retrieval_answers(doc, q, index, top_k)
             return
 
-        read_whole = full or self._token_count(doc.text) <= FULL_READ_TOKENS
-        plans = self._plans(doc.text, sentences, questions, passages, read_whole)
+        if full or self._reads_whole(doc.text):
+            sentences = split_sentences(doc.text)
+            plans: Iterable[tuple[list[Passage], list[int]]] = (
+                ([Passage(0, len(doc.text))], [0]) for _ in questions)
+        else:
+            index, sentences = self._index(doc, "passage", cached=True)
+            plans = self._plans(doc.text, index, questions, passages)
         for question, (chosen, ranks) in zip(questions, plans):
             contexts = [(p.start, doc.text[p.start:p.end]) for p in chosen]
             spans = read_passages(self.reader, question, contexts, top_k=top_k,
@@ -220,24 +247,26 @@ class Asker:
             yield AskResult(doc.source, self.model_name, "reader", question, answers, chosen,
                             format=doc.format)
 
-    def _plans(self, text: str, sentences, questions: Sequence[str], passages: int,
-               read_whole: bool) -> Iterator[tuple[list[Passage], list[int]]]:
+    def _index(self, doc: Document, unit: str, cached: bool):
+        """The retriever's index of `doc` and its sentences. A long document's index is
+        kept in bertcli's index cache (bertcli.index_cache): asked again, it is not indexed
+        again (short ones cost less to index than to look up)."""
+        retriever = self.retriever()
+        if cached:
+            return retriever.cached_index(doc.text, split_sentences, unit, doc.source)
+        sentences = split_sentences(doc.text)
+        return retriever.index(doc.text, sentences, unit), sentences
+
+    def _plans(self, text: str, index, questions: Sequence[str],
+               passages: int) -> Iterator[tuple[list[Passage], list[int]]]:
         """The passages to read for each question, in order, with their retrieval ranks (0 is
-        the best): the whole text, or the best `passages`. Planned PLAN_AHEAD questions at a
-        time, so that the first answers of a long questions file come out before the last
-        questions are planned."""
-        if read_whole:
-            for _ in questions:
-                yield [Passage(0, len(text))], [0]
-            return
-        index = self.retriever().index(text, sentences, unit="passage")
-        counts = self.reader.tokenizer([text[p.start:p.end] for p in index.units],
-                                       add_special_tokens=False)["input_ids"]
-        tokens = {(p.start, p.end): len(ids) for p, ids in zip(index.units, counts)}
+        the best). Planned PLAN_AHEAD questions at a time, so that the first answers of a long
+        questions file come out before the last questions are planned."""
+        tokens: dict[tuple[int, int], int] = {}  # reader tokens of each passage, as needed
         for begin in range(0, len(questions), PLAN_AHEAD):
             plans = []
             for question in questions[begin:begin + PLAN_AHEAD]:
-                # question + [CLS] [SEP] [SEP] + context must fit one window of MAX_SEQ_LEN
+                # question + [CLS] [SEP] [SEP] + context must fit one reader window
                 room = self._window_tokens() - self.reader.question_tokens(question) - 3
 
                 def fits(p: Passage, room: int = room) -> bool:
@@ -245,26 +274,36 @@ class Asker:
                     return sum(inside) <= room
 
                 top = index.top(question, passages)
+                new = [p for p in top if (p.start, p.end) not in tokens]
+                counts = self.reader.token_counts([text[p.start:p.end] for p in new])
+                tokens.update(((p.start, p.end), n) for p, n in zip(new, counts))
                 merged = merge_adjacent(top, text, fits)
                 # each read passage keeps the best retrieval rank of the passages it joins
                 ranks = [min(r for r, t in enumerate(top) if m.start <= t.start and t.end <= m.end)
                          for m in merged]
                 plans.append((merged, ranks))
-            if begin + PLAN_AHEAD >= len(questions):
-                # The retriever's encoder is not needed while the reader reads the last
-                # questions: let it go, so that for a few questions the two models never sit
-                # in memory together (peak RSS below the tutorial's pipeline). The next long
-                # document loads it again (a fraction of a second from the page cache).
+            if begin + PLAN_AHEAD >= len(questions) and not self._retriever_is_light():
+                # A torch retriever is not needed while the reader reads the last questions:
+                # let it go, so that the two torch models never sit in memory together (peak
+                # RSS below the tutorial's pipeline). The next long document loads it again.
                 del index
                 self._retriever = None
                 _release_memory()
             yield from plans
 
-    def _window_tokens(self) -> int:
-        return min(self.reader.tokenizer.model_max_length, MAX_SEQ_LEN)
+    def _retriever_is_light(self) -> bool:
+        """The retriever runs on ONNX Runtime (small, quick to keep): kept between documents."""
+        return self._retriever is not None and hasattr(self._retriever.encoder, "session")
 
-    def _token_count(self, text: str) -> int:
-        return len(self.reader.tokenizer(text, add_special_tokens=False)["input_ids"])
+    def _window_tokens(self) -> int:
+        return window_tokens(self.reader)
+
+    def _reads_whole(self, text: str) -> bool:
+        """Whether `text` is short enough to read whole (FULL_READ_TOKENS reader tokens).
+        Every word is at least one token: a long document is known without tokenizing it."""
+        if len(text.split()) > FULL_READ_TOKENS:
+            return False
+        return self.reader.token_counts([text])[0] <= FULL_READ_TOKENS
 
     def _retrieval_answers(self, doc: Document, question: str, index, top_k: int) -> AskResult:
         hits = index.top_scored(question, top_k)

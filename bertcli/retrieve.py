@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from . import notices
 from .models import BUNDLED_ENCODER, bundled_encoder
 from .sentences import Sentence
 
@@ -89,16 +90,85 @@ def make_passages(sentences: Sequence[Sentence], max_words: int = PASSAGE_WORDS)
     return passages
 
 
+class BM25:
+    """Okapi BM25 with rank_bm25's constants and idf floor (its BM25Okapi gives the same
+    scores: tests/test_retrieve.py), stored as arrays so an index can be cached on disk:
+    for each term, the units it occurs in and how often (term-major, like a CSC matrix)."""
+
+    K1, B, EPSILON = 1.5, 0.75, 0.25
+
+    def __init__(self, vocab: Sequence[str], term_ptr: np.ndarray, term_units: np.ndarray,
+                 term_tf: np.ndarray, unit_len: np.ndarray):
+        self.vocab = list(vocab)
+        self.column = {term: j for j, term in enumerate(self.vocab)}
+        self.term_ptr, self.term_units, self.term_tf = term_ptr, term_units, term_tf
+        self.unit_len = unit_len.astype(np.float64)
+        n = len(self.unit_len)
+        self.avgdl = float(self.unit_len.sum()) / n if n else 1.0
+        units_with = np.diff(term_ptr).astype(np.float64)
+        idf = np.log(n - units_with + 0.5) - np.log(units_with + 0.5)
+        floor = self.EPSILON * (float(idf.sum()) / len(idf)) if len(idf) else 0.0
+        self.idf = np.where(idf < 0, floor, idf)
+
+    @classmethod
+    def build(cls, documents: Sequence[Sequence[str]]) -> BM25:
+        postings: dict[str, list[tuple[int, int]]] = {}
+        for i, words in enumerate(documents):
+            counts: dict[str, int] = {}
+            for w in words:
+                counts[w] = counts.get(w, 0) + 1
+            for w, c in counts.items():
+                postings.setdefault(w, []).append((i, c))
+        vocab = list(postings)
+        sizes = [len(postings[t]) for t in vocab]
+        term_ptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+        term_ptr[1:] = np.cumsum(sizes)
+        flat = [pair for t in vocab for pair in postings[t]]
+        term_units = np.array([i for i, _ in flat], dtype=np.int64)
+        term_tf = np.array([c for _, c in flat], dtype=np.float64)
+        unit_len = np.array([len(d) for d in documents], dtype=np.float64)
+        return cls(vocab, term_ptr, term_units, term_tf, unit_len)
+
+    def get_scores(self, query: Sequence[str]) -> np.ndarray:
+        scores = np.zeros(len(self.unit_len))
+        norm = self.K1 * (1 - self.B + self.B * self.unit_len / self.avgdl)
+        for term in query:  # a repeated query term counts again, as in rank_bm25
+            j = self.column.get(term)
+            if j is None:
+                continue
+            units = self.term_units[self.term_ptr[j]:self.term_ptr[j + 1]]
+            tf = self.term_tf[self.term_ptr[j]:self.term_ptr[j + 1]]
+            scores[units] += self.idf[j] * (tf * (self.K1 + 1) / (tf + norm[units]))
+        return scores
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"bm25_vocab": np.array(self.vocab, dtype=str), "bm25_term_ptr": self.term_ptr,
+                "bm25_term_units": self.term_units, "bm25_term_tf": self.term_tf,
+                "bm25_unit_len": self.unit_len}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], units: int) -> BM25:
+        bm25 = cls([str(t) for t in arrays["bm25_vocab"]], arrays["bm25_term_ptr"],
+                   arrays["bm25_term_units"], arrays["bm25_term_tf"], arrays["bm25_unit_len"])
+        ptr = bm25.term_ptr
+        if (len(bm25.unit_len) != units or len(ptr) != len(bm25.vocab) + 1 or ptr[0] != 0
+                or np.any(np.diff(ptr) < 0) or ptr[-1] != len(bm25.term_units)
+                or len(bm25.term_tf) != len(bm25.term_units)
+                or (len(bm25.term_units) and not 0 <= bm25.term_units.min() <= bm25.term_units.max() < units)):
+            raise ValueError("BM25 arrays do not fit together")
+        return bm25
+
+
 @dataclass
 class Index:
     units: list[Passage]
-    bm25: Any  # rank_bm25.BM25Okapi
+    bm25: BM25
     vectors: np.ndarray
-    encoder: Any  # an encoder with embed_normalized (bertcli.backends.torch_backend.Encoder)
+    encoder: Any  # an encoder with embed_normalized (bertcli.backends)
 
     def scores(self, question: str) -> np.ndarray:
         """Fused score of every unit for `question` (higher is better)."""
-        lexical = np.asarray(self.bm25.get_scores(terms(question)), dtype=np.float64)
+        lexical = self.bm25.get_scores(terms(question))
         query = self.encoder.embed_normalized([question])[0]
         dense = self.vectors @ query
         fused = np.zeros(len(self.units))
@@ -117,24 +187,88 @@ class Index:
         return [p for p, _ in self.top_scored(question, k)]
 
 
+def _bounds(spans: Sequence[Any]) -> np.ndarray:
+    return np.array([(s.start, s.end) for s in spans], dtype=np.int64).reshape(-1, 2)
+
+
+def _checked_bounds(arrays: dict[str, np.ndarray], name: str, text_len: int) -> np.ndarray:
+    bounds = arrays[name]
+    if bounds.ndim != 2 or bounds.shape[1] != 2 or (
+            len(bounds) and (bounds.min() < 0 or bounds.max() > text_len
+                             or np.any(bounds[:, 0] > bounds[:, 1]))):
+        raise ValueError(f"{name} do not fit the text")
+    return bounds
+
+
 class Retriever:
-    """Builds an `Index` over a document's passages or sentences."""
+    """Builds an `Index` over a document's passages or sentences, with the bundled encoder
+    (ONNX Runtime on CPU, float32; torch elsewhere or when that cannot load)."""
 
-    def __init__(self, device: str = "cpu"):
-        from .backends import torch_backend
-
-        self.encoder = torch_backend.Encoder(bundled_encoder(), device)  # not cached: ask frees it
+    def __init__(self, device: str = "cpu", notice: Callable[[str], None] = notices.notice):
+        self.notice = notice
+        self.encoder = _load_encoder(device, notice)
 
     def index(self, text: str, sentences: Sequence[Sentence], unit: str = "passage") -> Index:
-        from rank_bm25 import BM25Okapi
-
         if unit == "sentence":
             units = [Passage(s.start, s.end) for s in sentences]
         else:
             units = make_passages(sentences)
         texts = [text[u.start:u.end] for u in units]
-        bm25 = BM25Okapi([terms(t) or ["_"] for t in texts])
+        bm25 = BM25.build([terms(t) or ["_"] for t in texts])
         # Small batches: passages run to 256 tokens, and a batch's activations (every hidden
         # layer is returned) would otherwise set the peak memory of `ask`.
         vectors = self.encoder.embed_normalized(texts, batch_size=4)
-        return Index(units, bm25, vectors, self.encoder)
+        return Index(units, bm25, np.asarray(vectors, dtype=np.float32), self.encoder)
+
+    def cached_index(self, text: str, split: Callable[[str], list[Sentence]],
+                     unit: str = "passage", source: str = "the document") -> tuple[Index, list[Sentence]]:
+        """The index of `text` and its sentences (`split(text)`), from bertcli's index cache
+        when this text was indexed before with the same settings; built and stored otherwise."""
+        from . import index_cache
+
+        key = index_cache.entry_key(text, RETRIEVER_NAME, unit, PASSAGE_WORDS, _version())
+        arrays = index_cache.load(key, self.notice, source)
+        if arrays is not None:
+            try:
+                return self._from_arrays(text, arrays)
+            except (KeyError, ValueError, IndexError) as err:
+                index_cache.discard(key, err, self.notice, source)
+        sentences = split(text)
+        index = self.index(text, sentences, unit)
+        index_cache.store(key, {"sentences": _bounds(sentences), "units": _bounds(index.units),
+                                "vectors": index.vectors, **index.bm25.arrays()})
+        return index, sentences
+
+    def _from_arrays(self, text: str, arrays: dict[str, np.ndarray]) -> tuple[Index, list[Sentence]]:
+        sentence_bounds = _checked_bounds(arrays, "sentences", len(text))
+        unit_bounds = _checked_bounds(arrays, "units", len(text))
+        vectors = arrays["vectors"]
+        if vectors.ndim != 2 or len(vectors) != len(unit_bounds) or not np.isfinite(vectors).all():
+            raise ValueError("vectors do not fit the passages")
+        bm25 = BM25.from_arrays(arrays, len(unit_bounds))
+        sentences = [Sentence(i, int(a), int(b), text[a:b]) for i, (a, b) in enumerate(sentence_bounds)]
+        units = [Passage(int(a), int(b)) for a, b in unit_bounds]
+        return Index(units, bm25, vectors, self.encoder), sentences
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _load_encoder(device: str, notice: Callable[[str], None]):
+    if device == "cpu":
+        from .backends.onnx_backend import first_line, load_fast_encoder
+
+        fast = load_fast_encoder(bundled_encoder(), "fp32", notice)
+        if fast is not None:
+            try:
+                fast.session  # noqa: B018 - waits for the session; raises if it cannot run here
+                return fast
+            except Exception as err:
+                notice(f"cannot load the fast CPU copy of {BUNDLED_ENCODER} ({first_line(err)}); "
+                       "using torch")
+    from .backends import torch_backend
+
+    return torch_backend.Encoder(bundled_encoder(), device)  # not cached: ask may free it

@@ -74,27 +74,29 @@ def _word_span(enc, s: int, e: int, sequence_index: int) -> tuple[int, int]:
         return enc.offsets[s][0], enc.offsets[e][1]
 
 
+def window_tokens(reader) -> int:
+    """Tokens in one of the reader's windows: the pipeline's 384, or less if the model takes less."""
+    return min(reader.model_max_length, MAX_SEQ_LEN)
+
+
 def make_windows(reader, question: str, contexts: Sequence[tuple[int, str]],
                  max_seq_len: int | None = None, doc_stride: int | None = None) -> list[dict]:
     """The reader's windows over `contexts` (pairs of offset into the document, text), exactly
     as the pipeline makes them: inputs, p_mask, the tokenizer's encoding, which context."""
     if max_seq_len is None:
-        max_seq_len = min(reader.tokenizer.model_max_length, MAX_SEQ_LEN)
+        max_seq_len = window_tokens(reader)
     if doc_stride is None:
         doc_stride = min(max_seq_len // 2, DOC_STRIDE)
     question_first = reader.question_first
-    cls_id = reader.tokenizer.cls_token_id
     windows: list[dict] = []
     for number, (offset, context) in enumerate(contexts):
-        encoded = reader.encode(question, context, max_seq_len, doc_stride)
-        for span in range(len(encoded["input_ids"])):
-            ids = encoded["input_ids"][span]
-            p_mask = [tok != 1 if question_first else 0 for tok in encoded.sequence_ids(span)]
-            if cls_id is not None:  # the CLS token stays a candidate: it marks "no answer"
-                for i in np.nonzero(np.array(ids) == cls_id)[0]:
+        for window in reader.encode(question, context, max_seq_len, doc_stride):
+            ids = window.inputs["input_ids"]
+            p_mask = [tok != 1 if question_first else 0 for tok in window.sequence_ids]
+            if reader.cls_id is not None:  # the CLS token stays a candidate: it marks "no answer"
+                for i in np.nonzero(np.array(ids) == reader.cls_id)[0]:
                     p_mask[i] = 0
-            window = {k: encoded[k][span] for k in reader.tokenizer.model_input_names if k in encoded}
-            windows.append({"inputs": window, "p_mask": p_mask, "encoding": encoded[span],
+            windows.append({"inputs": window.inputs, "p_mask": p_mask, "encoding": window.encoding,
                             "offset": offset, "context": context, "context_index": number})
     return windows
 

@@ -88,8 +88,9 @@ def offline_asker():
 def test_without_the_hub_reader_ask_falls_back_to_the_bundled_one(offline_asker):
     asker, notices = offline_asker
     assert asker.mode == "reader" and asker.model_name == BUNDLED_READER
-    assert len(notices) == 1 and BUNDLED_READER in notices[0]
-    assert "bertcli models pull distilbert-base-cased-distilled-squad" in notices[0]
+    fallbacks = [n for n in notices if "preparing a fast CPU copy" not in n]  # once per cache
+    assert len(fallbacks) == 1 and BUNDLED_READER in fallbacks[0]
+    assert "bertcli models pull distilbert-base-cased-distilled-squad" in fallbacks[0]
 
 
 @pytest.mark.slow

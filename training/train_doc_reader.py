@@ -97,9 +97,7 @@ def answer_tokens(enc, start_char, end_char):
 def build_groups(tokenizer, articles, negatives, max_len, limit, seed):
     """One group per question: (windows, target) with windows = [(ids, types, context mask)]
     and target (0-based window, start, end) — window 0 is the answer's paragraph."""
-    from rank_bm25 import BM25Okapi
-
-    from bertcli.retrieve import terms
+    from bertcli.retrieve import BM25, terms
 
     rng = random.Random(seed)
     pairs = []
@@ -115,7 +113,7 @@ def build_groups(tokenizer, articles, negatives, max_len, limit, seed):
     for a, p, qa in pairs:
         paragraphs = articles[a]["paragraphs"]
         if a not in bm25_cache:
-            bm25_cache[a] = BM25Okapi([terms(x["context"]) or ["_"] for x in paragraphs])
+            bm25_cache[a] = BM25.build([terms(x["context"]) or ["_"] for x in paragraphs])
         scores = bm25_cache[a].get_scores(terms(qa["question"]))
         others = [i for i in np.argsort(-scores) if i != p][:negatives]
         answer = qa["answers"][0]

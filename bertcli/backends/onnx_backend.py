@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..models import WEIGHT_FILES, ResolvedModel
-from .pooling import batches, masked_mean, mean_pool
+from .pooling import MAX_BATCH, Window, batches, masked_mean, mean_pool, run_batches
 
 STORED = ("fp32", "int8")  # the copies prepare() writes; the precisions a FastEncoder runs in
 INT8_BLOCK = 32
@@ -53,8 +53,16 @@ def cache_root() -> Path:
     return Path(base) / "bertcli"
 
 
-def onnx_file(precision: str) -> str:
-    return f"encoder.{precision}.onnx"
+ENCODER, READER = "encoder", "reader"
+# What meta.json must hold for each kind of model (checked by `damage`).
+META_KEYS = {
+    ENCODER: ("max_tokens", "pad_token_id", "unk_token_id", "hidden_size"),
+    READER: ("max_tokens", "pad_token_id", "question_first", "input_names", "window_names"),
+}
+
+
+def onnx_file(precision: str, kind: str = ENCODER) -> str:
+    return f"{kind}.{precision}.onnx"
 
 
 def model_key(model: ResolvedModel) -> str:
@@ -70,15 +78,16 @@ def model_key(model: ResolvedModel) -> str:
     return digest.hexdigest()[:16]
 
 
-def prepared_dir(model: ResolvedModel) -> Path:
+def prepared_dir(model: ResolvedModel, kind: str = ENCODER) -> Path:
     # A directory's own name (however the user spelt its path); a hub id as it is.
     label = model.path.name if model.origin == "directory" else model.name
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", label.strip("/"))[-60:] or "model"
-    return cache_root() / "onnx" / f"{slug}-{model_key(model)}"
+    tag = "" if kind == ENCODER else f"-{kind}"
+    return cache_root() / "onnx" / f"{slug}{tag}-{model_key(model)}"
 
 
-def is_prepared(folder: Path) -> bool:
-    return (folder / META).is_file() and all((folder / onnx_file(p)).is_file() for p in STORED)
+def is_prepared(folder: Path, kind: str = ENCODER) -> bool:
+    return (folder / META).is_file() and all((folder / onnx_file(p, kind)).is_file() for p in STORED)
 
 
 def runtime_available() -> bool:
@@ -92,32 +101,33 @@ def gpu_present() -> bool:
     return os.path.exists("/proc/driver/nvidia/version")
 
 
-def prepare(model: ResolvedModel, notice: Callable[[str], None]) -> Path:
+def prepare(model: ResolvedModel, notice: Callable[[str], None], kind: str = ENCODER) -> Path:
     """Export `model` to ONNX (float32 and int8) into the cache, once. Needs torch."""
-    folder = prepared_dir(model)
-    if is_prepared(folder):
+    folder = prepared_dir(model, kind)
+    if is_prepared(folder, kind):
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     notice(f"preparing a fast CPU copy of {model.name} (once; cached in {folder.parent})")
     began = time.perf_counter()
     from . import torch_backend
 
+    export = torch_backend.export_encoder_onnx if kind == ENCODER else torch_backend.export_reader_onnx
     remove_stale_work(folder.parent)
     work = Path(tempfile.mkdtemp(prefix=".prepare-", dir=folder.parent))
+    fp32, int8 = onnx_file("fp32", kind), onnx_file("int8", kind)
     try:
-        meta = torch_backend.export_encoder_onnx(model, work / onnx_file("fp32"),
-                                                 work / "tokenizer.json")
-        quantize_int8(work / onnx_file("fp32"), work / onnx_file("int8"))
-        meta.update(format=FORMAT_VERSION, model=model.name, source=str(model.path),
+        meta = export(model, work / fp32, work / "tokenizer.json")
+        quantize_int8(work / fp32, work / int8)
+        meta.update(format=FORMAT_VERSION, kind=kind, model=model.name, source=str(model.path),
                     seconds=round(time.perf_counter() - began, 1),
                     # sizes of the files, checked on load: a truncated copy is prepared again
                     sizes={name: (work / name).stat().st_size
-                           for name in (onnx_file("fp32"), onnx_file("int8"), "tokenizer.json")})
+                           for name in (fp32, int8, "tokenizer.json")})
         (work / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         try:
             os.rename(work, folder)  # atomic: readers never see half a folder
         except OSError:
-            if not is_prepared(folder):  # not a lost race with another process: a real error
+            if not is_prepared(folder, kind):  # not a lost race with another process: a real error
                 raise
     finally:
         if work.exists():
@@ -165,7 +175,8 @@ class _SessionLoader:
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             # One tiny run: some builds load 8-bit MatMulNBits but cannot run it (e.g. on ARM).
             ids = np.ones((1, 4), dtype=np.int64)
-            session.run(None, {"input_ids": ids, "attention_mask": ids})
+            session.run(None, {i.name: ids if i.name != "token_type_ids" else 0 * ids
+                               for i in session.get_inputs()})
             self._result["session"] = session
         except BaseException as err:  # re-raised in the caller's thread
             self._result["error"] = err
@@ -205,8 +216,10 @@ class FastEncoder:
         encoded = self.tokenizer.encode_batch(list(texts), add_special_tokens=special_tokens)
         return [e.ids if e.ids else [self.unk_id] for e in encoded]
 
-    def embed_normalized(self, texts: Sequence[str], max_tokens: int = 256) -> np.ndarray:
-        vectors = self._mean_hidden(self.token_ids(texts, special_tokens=True, limit=max_tokens), 0)
+    def embed_normalized(self, texts: Sequence[str], max_tokens: int = 256,
+                         batch_size: int = MAX_BATCH) -> np.ndarray:
+        ids = self.token_ids(texts, special_tokens=True, limit=max_tokens)
+        vectors = self._mean_hidden(ids, 0, batch_size)
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
     def embed(self, texts: Sequence[str], layer: int = -2) -> np.ndarray:
@@ -214,14 +227,84 @@ class FastEncoder:
             raise ValueError("the ONNX encoder exports the last two hidden layers only")
         return self._mean_hidden(self.token_ids(texts), 0 if layer == -1 else 1)
 
-    def _mean_hidden(self, ids: list[list[int]], output: int) -> np.ndarray:
+    def _mean_hidden(self, ids: list[list[int]], output: int, batch_size: int = MAX_BATCH) -> np.ndarray:
         session = self.session
 
         def pooled(batch: dict[str, np.ndarray]) -> np.ndarray:
             states = session.run(None, batch)[output]
             return masked_mean(states, batch["attention_mask"].astype(np.float32))
 
-        return mean_pool(ids, self.pad_id, self.hidden_size, batches([len(i) for i in ids]), pooled)
+        groups = batches([len(i) for i in ids], max_rows=batch_size)
+        return mean_pool(ids, self.pad_id, self.hidden_size, groups, pooled)
+
+
+class FastReader:
+    """torch_backend.Reader's interface on ONNX Runtime (CPU): the same windows (the Rust
+    tokenizer with the truncation and stride transformers asks of it) and the same logits."""
+
+    def __init__(self, model: ResolvedModel, folder: Path, precision: str):
+        import tokenizers
+
+        meta = json.loads((folder / META).read_text(encoding="utf-8"))
+        self.name = model.name
+        self.precision = precision
+        self.model_max_length = int(meta["max_tokens"])
+        self.pad_id = int(meta["pad_token_id"])
+        self.cls_id = meta.get("cls_token_id")
+        self.question_first = bool(meta["question_first"])
+        self.truncation_side = meta.get("truncation_side") or "right"
+        self.window_names = list(meta["window_names"])
+        self.input_names = list(meta["input_names"])
+        self.tokenizer = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.no_truncation()
+        self._loader = _SessionLoader(folder / onnx_file(precision, READER))
+
+    @property
+    def session(self):
+        return self._loader.get()
+
+    def encode(self, question: str, context: str, max_seq_len: int, doc_stride: int) -> list[Window]:
+        """The windows torch_backend.Reader.encode makes (transformers' fast tokenizer calls
+        the same Rust tokenizer with these settings)."""
+        first, second = (question, context) if self.question_first else (context, question)
+        self.tokenizer.enable_truncation(
+            max_seq_len, stride=doc_stride,
+            strategy="only_second" if self.question_first else "only_first",
+            direction=self.truncation_side)
+        try:
+            encoding = self.tokenizer.encode(first, second)
+        finally:
+            self.tokenizer.no_truncation()
+        windows = []
+        for enc in [encoding, *encoding.overflowing]:
+            columns = {"input_ids": enc.ids, "attention_mask": enc.attention_mask,
+                       "token_type_ids": enc.type_ids}
+            windows.append(Window({k: columns[k] for k in self.window_names if k in columns},
+                                  enc.sequence_ids, enc))
+        return windows
+
+    def question_tokens(self, question: str) -> int:
+        return len(self.tokenizer.encode(question, add_special_tokens=False).ids)
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        return [len(e.ids) for e in self.tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+
+    def logits(self, windows: list[dict[str, list[int]]], batch_size: int = 1):
+        """Start and end logits (float32 numpy) for each window, one window a run (no padding)."""
+        session = self.session
+        fills = {key: self.pad_id if key == "input_ids" else 0 for key in self.input_names}
+
+        def forward(batch: dict[str, np.ndarray]):
+            start, end = session.run(None, batch)
+            return list(zip(start, end))
+
+        lengths = [len(w["input_ids"]) for w in windows]
+        padded = run_batches(windows, batches(lengths, max_tokens=None, max_rows=batch_size),
+                             fills, forward)
+        return [(start[:n], end[:n]) for (start, end), n in zip(padded, lengths)]
 
 
 # A `.prepare-*` folder older than this was left by a run that was killed: removed.
@@ -242,13 +325,18 @@ def remove_stale_work(parent: Path) -> None:
             pass
 
 
-def damage(folder: Path) -> str | None:
+def damage(folder: Path, kind: str = ENCODER) -> str | None:
     """What is wrong with a prepared folder, or None: unreadable metadata or tokenizer, or a
     file whose size is not the one recorded when it was written (truncated)."""
     try:
         meta = json.loads((folder / META).read_text(encoding="utf-8"))
-        for key in ("max_tokens", "pad_token_id", "unk_token_id", "hidden_size"):
-            int(meta[key])
+        for key in META_KEYS[kind]:
+            value = meta[key]
+            if key.endswith("_names"):
+                if not isinstance(value, list) or not value:
+                    raise ValueError(f"{META}: bad {key}")
+            elif key != "question_first":
+                int(value)
         json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
         for name, size in (meta.get("sizes") or {}).items():
             actual = (folder / name).stat().st_size
@@ -259,25 +347,25 @@ def damage(folder: Path) -> str | None:
     return None
 
 
-def _failure_marker(model: ResolvedModel) -> Path:
-    return cache_root() / "onnx-failed" / prepared_dir(model).name
+def _failure_marker(model: ResolvedModel, kind: str = ENCODER) -> Path:
+    return cache_root() / "onnx-failed" / prepared_dir(model, kind).name
 
 
-def load_fast_encoder(model: ResolvedModel, precision: str,
-                      notice: Callable[[str], None]) -> FastEncoder | None:
-    """The ONNX encoder for `model`, preparing it on first use; None means: use torch.
-    A damaged copy is prepared again, once, with a notice."""
+def prepared_copy(model: ResolvedModel, notice: Callable[[str], None],
+                  kind: str = ENCODER) -> Path | None:
+    """The folder of `model`'s ONNX copies, preparing them on first use; None means: use
+    torch. A damaged copy is prepared again, once, with a notice."""
     if os.environ.get("BERTCLI_NO_ONNX") or not runtime_available():
         return None
-    marker = _failure_marker(model)
+    marker = _failure_marker(model, kind)
     try:
         if time.time() - marker.stat().st_mtime < RETRY_AFTER_S:
             return None  # the export failed for lack of space lately: torch, quietly
     except OSError:
         pass
     try:
-        folder = prepared_dir(model)
-        problem = damage(folder) if is_prepared(folder) else None
+        folder = prepared_dir(model, kind)
+        problem = damage(folder, kind) if is_prepared(folder, kind) else None
         if problem is not None:
             notice(f"the fast CPU copy of {model.name} in {folder} is damaged ({problem}); "
                    "preparing it again")
@@ -288,8 +376,7 @@ def load_fast_encoder(model: ResolvedModel, precision: str,
                 pass
             shutil.rmtree(aside, ignore_errors=True)
             shutil.rmtree(folder, ignore_errors=True)
-        folder = prepare(model, notice)
-        return FastEncoder(model, folder, precision)
+        return prepare(model, notice, kind)
     except Exception as err:  # any export failure: torch still works
         notice(f"no fast CPU copy of {model.name} ({first_line(err)}); using torch")
         if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS,
@@ -299,6 +386,33 @@ def load_fast_encoder(model: ResolvedModel, precision: str,
                 marker.write_text(f"{first_line(err)}\n", encoding="utf-8")
             except OSError:
                 pass
+        return None
+
+
+def load_fast_encoder(model: ResolvedModel, precision: str,
+                      notice: Callable[[str], None]) -> FastEncoder | None:
+    """The ONNX encoder for `model` (None: use torch)."""
+    folder = prepared_copy(model, notice, ENCODER)
+    try:
+        return FastEncoder(model, folder, precision) if folder is not None else None
+    except Exception as err:
+        notice(f"no fast CPU copy of {model.name} ({first_line(err)}); using torch")
+        return None
+
+
+def load_fast_reader(model: ResolvedModel, precision: str,
+                     notice: Callable[[str], None]) -> FastReader | None:
+    """The ONNX question-answering reader for `model`, ready to run (None: use torch)."""
+    folder = prepared_copy(model, notice, READER)
+    if folder is None:
+        return None
+    try:
+        reader = FastReader(model, folder, precision)
+        reader.session  # noqa: B018 - waits for the session; raises if it cannot run here
+        return reader
+    except Exception as err:
+        notice(f"cannot load the {precision} fast CPU copy of {model.name} "
+               f"({first_line(err)}); using torch")
         return None
 
 

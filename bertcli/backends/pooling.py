@@ -8,7 +8,7 @@ the arrays into tensors; ONNX Runtime takes them as they are.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -19,6 +19,16 @@ BATCH_TOKENS = 192
 MAX_BATCH = 64
 
 Batch = dict[str, np.ndarray]
+
+
+class Window(NamedTuple):
+    """One reader window over a question and a context, as both backends' `encode` make it:
+    the model inputs, which sequence each token belongs to (None: special token), and the
+    tokenizer's `tokenizers.Encoding` (word and character offsets)."""
+
+    inputs: dict[str, list[int]]
+    sequence_ids: list[int | None]
+    encoding: Any
 
 
 def batches(lengths: Sequence[int], max_tokens: int | None = BATCH_TOKENS,

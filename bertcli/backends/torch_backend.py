@@ -23,7 +23,7 @@ import transformers  # noqa: E402
 
 from ..errors import ModelError  # noqa: E402
 from ..models import INT8_WEIGHTS, ResolvedModel, model_architectures  # noqa: E402
-from .pooling import batches, masked_mean, mean_pool, run_batches  # noqa: E402
+from .pooling import Window, batches, masked_mean, mean_pool, run_batches  # noqa: E402
 
 transformers.logging.set_verbosity_error()
 # transformers' generation utilities import scikit-learn for one helper of assisted generation,
@@ -168,7 +168,12 @@ def _load_int8_qa_model(path):
 
 
 class Reader:
-    """An extractive question-answering model and its fast tokenizer."""
+    """An extractive question-answering model and its fast tokenizer.
+
+    The reader interface that bertcli.spans and bertcli.qa use (onnx_backend.FastReader has
+    the same): `encode`, `logits`, `question_tokens`, `token_counts`, `question_first`,
+    `model_max_length`, `cls_id`.
+    """
 
     def __init__(self, model: ResolvedModel, device: str = "cpu"):
         archs = model_architectures(model.path)
@@ -180,25 +185,21 @@ class Reader:
         self.name = model.name
         self.device = device
         self.tokenizer = _load_tokenizer(model)
-        try:
-            if (model.path / INT8_WEIGHTS).is_file():
-                self.model = _load_int8_qa_model(model.path)
-            else:
-                self.model = transformers.AutoModelForQuestionAnswering.from_pretrained(str(model.path))
-        except ModelError:
-            raise
-        except Exception as err:
-            raise ModelError(f"{model.name}: cannot load the model ({_short(err)})") from None
+        self.model = _load_qa_model(model)
         # float(): transformers 5 keeps a checkpoint's stored dtype (e.g. float16), slow on CPU.
         self.model.float().to(device).eval()
         self.question_first = self.tokenizer.padding_side == "right"
+        self.model_max_length = max_tokens(self.tokenizer, self.model.config)
+        self.cls_id = self.tokenizer.cls_token_id
         accepted = inspect.signature(self.model.forward).parameters
-        self.input_names = [n for n in self.tokenizer.model_input_names if n in accepted]
+        # what the windows carry, and what of it the model takes
+        self.window_names = list(self.tokenizer.model_input_names)
+        self.input_names = [n for n in self.window_names if n in accepted]
 
-    def encode(self, question: str, context: str, max_seq_len: int, doc_stride: int):
+    def encode(self, question: str, context: str, max_seq_len: int, doc_stride: int) -> list[Window]:
         """Windows over `context`, exactly as transformers' QA pipeline makes them."""
         q_first = self.question_first
-        return self.tokenizer(
+        encoded = self.tokenizer(
             text=question if q_first else context,
             text_pair=context if q_first else question,
             padding="do_not_pad",
@@ -210,9 +211,18 @@ class Reader:
             return_offsets_mapping=True,
             return_special_tokens_mask=True,
         )
+        return [Window({k: encoded[k][i] for k in self.window_names if k in encoded},
+                       encoded.sequence_ids(i), encoded[i])
+                for i in range(len(encoded["input_ids"]))]
 
     def question_tokens(self, question: str) -> int:
         return len(self.tokenizer(question, add_special_tokens=False)["input_ids"])
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Tokens of each text, without special tokens."""
+        if not texts:
+            return []
+        return [len(ids) for ids in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
     @torch.inference_mode()
     def logits(self, windows: list[dict[str, list[int]]], batch_size: int = 0):
@@ -233,6 +243,17 @@ class Reader:
         padded = run_batches(windows, batches(lengths, max_tokens=None, max_rows=batch_size),
                              fills, forward)
         return [(start[:n], end[:n]) for (start, end), n in zip(padded, lengths)]
+
+
+def _load_qa_model(model: ResolvedModel):
+    try:
+        if (model.path / INT8_WEIGHTS).is_file():
+            return _load_int8_qa_model(model.path)
+        return transformers.AutoModelForQuestionAnswering.from_pretrained(str(model.path))
+    except ModelError:
+        raise
+    except Exception as err:
+        raise ModelError(f"{model.name}: cannot load the model ({_short(err)})") from None
 
 
 class _LastTwoLayers(torch.nn.Module):
@@ -273,6 +294,46 @@ def export_encoder_onnx(model: ResolvedModel, onnx_path, tokenizer_path) -> dict
         "pad_token_id": tokenizer.pad_token_id or 0,
         "unk_token_id": tokenizer.unk_token_id or 0,
         "hidden_size": encoder.config.hidden_size,
+    }
+
+
+class _StartEndLogits(torch.nn.Module):
+    """What the ONNX reader computes: start and end logits from the named inputs."""
+
+    def __init__(self, model, names: Sequence[str]):
+        super().__init__()
+        self.model = model
+        self.names = list(names)
+
+    def forward(self, *inputs):
+        out = self.model(**dict(zip(self.names, inputs)))
+        return out.start_logits, out.end_logits
+
+
+def export_reader_onnx(model: ResolvedModel, onnx_path, tokenizer_path) -> dict[str, Any]:
+    """Export a question-answering `model` to ONNX (float32) and its Rust tokenizer to JSON;
+    returns the facts onnx_backend.FastReader needs to make the same windows as `Reader`."""
+    reader = Reader(model, "cpu")
+    names = reader.input_names
+    ids = torch.ones((1, 8), dtype=torch.long)
+    example = tuple(ids if n != "token_type_ids" else torch.zeros_like(ids) for n in names)
+    axes = {0: "batch", 1: "tokens"}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            _StartEndLogits(reader.model, names), example, str(onnx_path), dynamo=False,
+            opset_version=17, input_names=names, output_names=["start_logits", "end_logits"],
+            dynamic_axes={**{n: axes for n in names}, "start_logits": axes, "end_logits": axes},
+        )
+    reader.tokenizer.backend_tokenizer.save(str(tokenizer_path))
+    return {
+        "max_tokens": reader.model_max_length,
+        "pad_token_id": reader.tokenizer.pad_token_id or 0,
+        "cls_token_id": reader.cls_id,
+        "question_first": reader.question_first,
+        "truncation_side": reader.tokenizer.truncation_side,
+        "window_names": reader.window_names,
+        "input_names": names,
     }
 
 

@@ -43,6 +43,9 @@ models_app = typer.Typer(help="List, locate and download models.", no_args_is_he
 app.add_typer(models_app, name="models")
 eval_app = typer.Typer(help="Measure quality on labelled data.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
+cache_app = typer.Typer(help="What bertcli keeps on disk: fast model copies, document indexes.",
+                        no_args_is_help=True)
+app.add_typer(cache_app, name="cache")
 
 
 def error(message: str) -> None:

@@ -27,6 +27,7 @@ from .options import (
     OFFLINE_OPT,
     PRECISION_OPT,
     QUIET_OPT,
+    READER_PRECISION_OPT,
     VERBOSE_OPT,
     Device,
     Format,
@@ -117,6 +118,7 @@ def ask(
     ),
     fmt: Format = FORMAT_OPT,
     device: Device = DEVICE_OPT,
+    precision: Precision = READER_PRECISION_OPT,
     offline: bool = OFFLINE_OPT,
     input_format: InputFormat | None = INPUT_FORMAT_OPT,
     encoding: str | None = ENCODING_OPT,
@@ -155,7 +157,7 @@ def ask(
         for doc in documents(sources, encoding, max_bytes, failed, input_format):
             if asker is None:
                 asker = Asker(model=model, device=device.value, offline=offline,
-                              retrieval_only=retrieval_only)
+                              retrieval_only=retrieval_only, precision=precision.value)
                 asked = _checked_questions(asker, questions, questions_file, failed)
                 pooled = [[] for _ in asked]
                 if not asked:

@@ -21,6 +21,7 @@ from .options import (
     OFFLINE_OPT,
     PRECISION_OPT,
     QUIET_OPT,
+    READER_PRECISION_OPT,
     VERBOSE_OPT,
     Device,
     Format,
@@ -114,6 +115,7 @@ def eval_ask(
     ),
     fmt: Format = FORMAT_OPT,
     device: Device = DEVICE_OPT,
+    precision: Precision = READER_PRECISION_OPT,
     offline: bool = OFFLINE_OPT,
     verbose: bool = VERBOSE_OPT,
     quiet: bool = QUIET_OPT,
@@ -142,7 +144,8 @@ def eval_ask(
             raise InputError(f"{data}: holds no questions")
         allow_null = squad.has_unanswerable(articles) if abstain is None else abstain
         began = time.perf_counter()
-        asker = Asker(model=model, device=device.value, offline=offline)
+        asker = Asker(model=model, device=device.value, offline=offline,
+                      precision=precision.value)
         if asker.reader is None:
             raise UsageError("eval ask needs a reader; none could be loaded")
         if whole_article:

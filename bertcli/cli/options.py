@@ -60,6 +60,11 @@ PRECISION_OPT = typer.Option(
     help="Encoder numerics on CPU: fp32 (exact), int8 (block-wise, faster; rarely picks other "
          "sentences) or auto (int8 for learned and central, fp32 for cluster).",
 )
+READER_PRECISION_OPT = typer.Option(
+    Precision.auto, "--precision",
+    help="Reader numerics on CPU: fp32 (exact) or int8 (block-wise, faster, may answer "
+         "differently); auto is fp32.",
+)
 INPUT_FORMAT_OPT = typer.Option(
     None, "--input-format", "-i",
     help="Read inputs as this format (default: from the extension, Content-Type or content).",

@@ -1,0 +1,195 @@
+"""The document index cache: a second `ask` on a long document skips indexing; entries are
+keyed by the text, bounded, atomic, and a damaged one is rebuilt, never used."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import random
+
+import numpy as np
+import pytest
+
+from bertcli import index_cache, qa
+from bertcli.retrieve import BM25, Retriever
+
+from .conftest import EXAMPLE
+
+
+@pytest.fixture()
+def empty_cache(monkeypatch):
+    monkeypatch.delenv("BERTCLI_INDEX_CACHE_MB", raising=False)
+    index_cache.clear()
+    yield index_cache.cache_dir()
+    index_cache.clear()
+
+
+@pytest.fixture(scope="module")
+def asker(tiny_qa_dir):
+    return qa.Asker(model=str(tiny_qa_dir), device="cpu")
+
+
+@pytest.fixture()
+def counted(monkeypatch):
+    """How often documents are split into sentences and indexed."""
+    calls = {"split": 0, "index": 0}
+    split, index = qa.split_sentences, Retriever.index
+
+    def counting_split(text):
+        calls["split"] += 1
+        return split(text)
+
+    def counting_index(self, *args, **kwargs):
+        calls["index"] += 1
+        return index(self, *args, **kwargs)
+
+    monkeypatch.setattr(qa, "split_sentences", counting_split)
+    monkeypatch.setattr(Retriever, "index", counting_index)
+    return calls
+
+
+QUESTIONS = ["Who was the Norse leader?", "When did the Normans get their name?"]
+
+
+def answers(results):
+    return [[(a.text, a.start, a.end, round(a.score, 5), a.context) for a in r.answers]
+            + [(p.start, p.end) for p in r.passages] for r in results]
+
+
+def test_bm25_scores_as_rank_bm25():
+    from rank_bm25 import BM25Okapi
+
+    rng = random.Random(3)
+    words = [f"w{i}" for i in range(40)]
+    for _ in range(30):
+        corpus = [[rng.choice(words[: rng.randint(3, 40)]) for _ in range(rng.randint(1, 30))]
+                  for _ in range(rng.randint(1, 25))]
+        query = [rng.choice(words) for _ in range(rng.randint(1, 6))] + ["unseen"]
+        ours = BM25.build(corpus)
+        np.testing.assert_allclose(ours.get_scores(query), BM25Okapi(corpus).get_scores(query),
+                                   rtol=1e-12, atol=1e-12)
+        back = BM25.from_arrays(ours.arrays(), len(corpus))
+        np.testing.assert_array_equal(back.get_scores(query), ours.get_scores(query))
+
+
+def test_second_ask_skips_indexing(asker, empty_cache, counted):
+    text = EXAMPLE.read_text(encoding="utf-8")
+    first = asker.ask(text, QUESTIONS, passages=4)
+    assert counted == {"split": 1, "index": 1}
+    assert len(index_cache.entries()) == 1
+    again = qa.Asker(model=asker.reader_name, device="cpu").ask(text, QUESTIONS, passages=4)
+    assert counted == {"split": 1, "index": 1}  # neither split nor indexed again
+    assert answers(again) == answers(first)
+    asker.ask(text + "\n\nOne more paragraph about the Normans.", QUESTIONS[:1], passages=4)
+    assert counted["index"] == 2 and len(index_cache.entries()) == 2  # another text, another entry
+
+
+def _damage_truncate(path):
+    path.write_bytes(path.read_bytes()[:200])
+
+
+def _damage_garbage(path):
+    path.write_bytes(b"not an npz at all")
+
+
+def _damage_offsets(path):
+    with np.load(path) as stored:
+        arrays = {k: stored[k] for k in stored.files}
+    arrays["units"] = arrays["units"] + 10**9  # passages beyond the end of the text
+    with open(path, "wb") as out:
+        np.savez(out, **arrays)
+
+
+def _damage_vectors(path):
+    with np.load(path) as stored:
+        arrays = {k: stored[k] for k in stored.files}
+    arrays["vectors"] = arrays["vectors"][:-1]
+    with open(path, "wb") as out:
+        np.savez(out, **arrays)
+
+
+@pytest.mark.parametrize("damage", [_damage_truncate, _damage_garbage, _damage_offsets,
+                                    _damage_vectors])
+def test_damaged_entry_is_rebuilt_not_used(asker, empty_cache, counted, damage):
+    text = EXAMPLE.read_text(encoding="utf-8")
+    fresh = asker.ask(text, QUESTIONS, passages=4)
+    (path, _, _), = index_cache.entries()
+    damage(path)
+    notices: list[str] = []
+    rebuilt = qa.Asker(model=asker.reader_name, device="cpu", notice=notices.append)
+    assert answers(rebuilt.ask(text, QUESTIONS, passages=4)) == answers(fresh)
+    assert counted["index"] == 2
+    assert len(notices) == 1 and "cached index of <text> is damaged" in notices[0]
+    assert "indexing it again" in notices[0] and "\n" not in notices[0]
+    # and it was stored whole again
+    assert index_cache.load(path.stem) is not None
+
+
+def test_bounded_least_recently_used_go_first(empty_cache, monkeypatch):
+    payload = {"a": np.zeros(50_000, dtype=np.uint8)}  # ~50 kB an entry
+    monkeypatch.setenv("BERTCLI_INDEX_CACHE_MB", str(0.13))  # room for two
+    for key in ("k1", "k2"):
+        assert index_cache.store(key, payload)
+    import os
+    import time
+
+    past = time.time() - 100
+    os.utime(index_cache.cache_dir() / "k1.npz", (past, past))
+    os.utime(index_cache.cache_dir() / "k2.npz", (past - 10, past - 10))
+    assert index_cache.load("k2") is not None  # k2 used now: k1 is the oldest
+    index_cache.store("k3", payload)
+    assert sorted(p.stem for p, _, _ in index_cache.entries()) == ["k2", "k3"]
+    monkeypatch.setenv("BERTCLI_INDEX_CACHE_MB", "0")  # off: nothing written or read
+    assert not index_cache.store("k4", payload) and index_cache.load("k3") is None
+
+
+def _writer(folder: str, key: str, rounds: int, size: int) -> None:
+    import os
+
+    os.environ["BERTCLI_CACHE"] = folder
+    for _ in range(rounds):
+        index_cache.store(key, {"a": np.full(size, size % 251, dtype=np.uint8)})
+
+
+def test_two_processes_writing_at_once_never_leave_half_an_entry(tmp_path, monkeypatch):
+    monkeypatch.setenv("BERTCLI_CACHE", str(tmp_path))
+    monkeypatch.delenv("BERTCLI_INDEX_CACHE_MB", raising=False)
+    ctx = multiprocessing.get_context("spawn")
+    writers = [ctx.Process(target=_writer, args=(str(tmp_path), "same", 30, size))
+               for size in (200_000, 300_000)]
+    for w in writers:
+        w.start()
+    seen = 0
+    while any(w.is_alive() for w in writers):
+        arrays = index_cache.load("same", notice=lambda m: pytest.fail(m))
+        if arrays is not None:
+            a = arrays["a"]
+            assert len(a) in (200_000, 300_000) and (a == len(a) % 251).all()
+            seen += 1
+    for w in writers:
+        w.join()
+        assert w.exitcode == 0
+    assert index_cache.load("same") is not None
+    assert not list(index_cache.cache_dir().glob(".write-*"))  # no temporary files left
+
+
+def test_cache_info_and_clear(run_cli, tmp_path, tiny_qa_dir):
+    env = {"BERTCLI_CACHE": str(tmp_path / "cache")}
+    doc = tmp_path / "doc.txt"
+    doc.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    asked = run_cli("ask", "Who was the Norse leader?", doc, "-m", tiny_qa_dir, "--offline", env=env)
+    assert asked.returncode == 0, asked.err
+    info = run_cli("cache", "info", "-f", "json", env=env)
+    assert info.returncode == 0, info.err
+    rows = {r["cache"]: r for r in json.loads(info.out)}
+    assert rows["indexes"]["entries"] == 1 and rows["indexes"]["bytes"] > 0
+    assert rows["indexes"]["limit_bytes"] == index_cache.DEFAULT_LIMIT_MB * 1024 * 1024
+    assert rows["models"]["entries"] >= 2  # the tiny reader's and the bundled encoder's copies
+    cleared = run_cli("cache", "clear", "--indexes", env=env)
+    assert cleared.returncode == 0 and "removed 1 document index(es)" in cleared.err
+    rows = {r["cache"]: r for r in json.loads(run_cli("cache", "info", "-f", "json", env=env).out)}
+    assert rows["indexes"]["entries"] == 0 and rows["models"]["entries"] >= 2
+    cleared = run_cli("cache", "clear", env=env)
+    assert cleared.returncode == 0
+    rows = {r["cache"]: r for r in json.loads(run_cli("cache", "info", "-f", "json", env=env).out)}
+    assert rows["models"]["entries"] == 0
