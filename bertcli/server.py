@@ -74,7 +74,8 @@ class Service:
     reader: str | None = None  # the QA reader (ask --model)
     device: str = "auto"
     offline: bool = False
-    precision: str = "auto"
+    precision: str = "auto"  # the summary encoder's (summarize --precision)
+    reader_precision: str = "auto"  # the reader's (ask --precision)
     max_bytes: int = DEFAULT_MAX_BYTES
     allow_urls: bool = False
     notice: Callable[[str], None] = notices.notice
@@ -93,7 +94,7 @@ class Service:
             from .qa import Asker
 
             self._asker = Asker(model=self.reader, device=self.device, offline=self.offline,
-                                notice=self.notice)
+                                notice=self.notice, precision=self.reader_precision)
         return self._asker
 
     def summarizer(self, strategy: str) -> Summarizer:

@@ -19,6 +19,7 @@ from .options import (
     OFFLINE_OPT,
     PRECISION_OPT,
     QUIET_OPT,
+    READER_PRECISION_OPT,
     VERBOSE_OPT,
     Device,
     Format,
@@ -101,6 +102,7 @@ def chat(
     ),
     fmt: Format = FORMAT_OPT,
     device: Device = DEVICE_OPT,
+    precision: Precision = READER_PRECISION_OPT,
     offline: bool = OFFLINE_OPT,
     input_format: InputFormat | None = INPUT_FORMAT_OPT,
     encoding: str | None = ENCODING_OPT,
@@ -122,7 +124,8 @@ def chat(
         docs = list(documents(inputs, encoding, max_bytes, failed, input_format))
         if not docs:
             return EXIT_INPUT
-        asker = Asker(model=model, device=device.value, offline=offline, retrieval_only=retrieval_only)
+        asker = Asker(model=model, device=device.value, offline=offline, retrieval_only=retrieval_only,
+                      precision=precision.value)
         interactive = sys.stdin.isatty()
         if interactive:
             names = ", ".join(d.source for d in docs)
@@ -181,6 +184,10 @@ def serve(
     ),
     device: Device = DEVICE_OPT,
     precision: Precision = PRECISION_OPT,
+    reader_precision: Precision = typer.Option(
+        Precision.auto, "--reader-precision",
+        help="The reader's numerics on CPU, as ask --precision: fp32 (exact), int8 (faster); auto is fp32.",
+    ),
     offline: bool = OFFLINE_OPT,
     verbose: bool = VERBOSE_OPT,
     quiet: bool = QUIET_OPT,
@@ -199,7 +206,8 @@ def serve(
         from ..server import serve as run_server
 
         service = Service(model=model, reader=reader, device=device.value, offline=offline_requested(offline),
-                          precision=precision.value, max_bytes=max_bytes, allow_urls=allow_urls)
+                          precision=precision.value, reader_precision=reader_precision.value,
+                          max_bytes=max_bytes, allow_urls=allow_urls)
         run_server(service, host, port, token, quiet=quiet or logger.level > 20)
         return 0
 
