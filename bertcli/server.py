@@ -324,6 +324,10 @@ def create_app(service: Service, token: str | None = None) -> FastAPI:
     return app
 
 
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(service: Service, host: str, port: int, token: str | None, quiet: bool = False) -> None:
     """Bind `host:port`, load the models and serve until SIGINT (KeyboardInterrupt after a clean
     shutdown, so the CLI exits 130) or SIGTERM (a clean shutdown, then return: exit 0)."""
@@ -350,7 +354,16 @@ def serve(service: Service, host: str, port: int, token: str | None, quiet: bool
         sock.close()
         reason = getattr(err, "strerror", None) or err
         raise UsageError(f"cannot listen on {host}:{port} ({reason})") from None
-    service.load()
+    # SIGTERM is a requested stop: exit 0, while the models load as while serving (uvicorn
+    # raises the signal that stopped it again once it has shut down; SIGINT then becomes
+    # KeyboardInterrupt, exit 130).
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        service.load()
+    except BaseException:
+        signal.signal(signal.SIGTERM, previous)
+        sock.close()
+        raise
     bound_port = sock.getsockname()[1]
     shown = f"[{host.strip('[]')}]" if family == socket.AF_INET6 else host
     notices.notice(f"serving on http://{shown}:{bound_port} (Ctrl-C to stop)")
@@ -358,9 +371,6 @@ def serve(service: Service, host: str, port: int, token: str | None, quiet: bool
                             access_log=not quiet, limit_concurrency=MAX_CONCURRENT,
                             timeout_graceful_shutdown=10, lifespan="off")
     server = uvicorn.Server(config)
-    # uvicorn raises the signal that stopped it again once it has shut down: SIGINT becomes
-    # KeyboardInterrupt (exit 130); SIGTERM is a requested stop, so it only returns (exit 0).
-    previous = signal.signal(signal.SIGTERM, lambda *_: None)
     try:
         server.run(sockets=[sock])
     finally:

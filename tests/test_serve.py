@@ -212,6 +212,17 @@ def test_serve_refuses_to_start_beyond_loopback_without_a_token(run_cli):
                                 "set --token (or BERTCLI_TOKEN)")
 
 
+@pytest.mark.parametrize("args, needle", [
+    (["--token", " "], "--token must not be empty"),
+    (["--port", "70000"], "--port must be in 0..65535, got 70000"),
+    (["--max-bytes", "0"], "--max-bytes must be at least 1, got 0"),
+])
+def test_serve_refuses_bad_options_before_loading_anything(run_cli, args, needle):
+    proc = run_cli("serve", *args)
+    assert proc.returncode == 2
+    assert proc.err.strip() == f"bertcli: error: {needle}"
+
+
 def test_serve_says_when_the_port_is_taken(run_cli):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
