@@ -1,9 +1,11 @@
 """`bertcli serve`: an HTTP API (FastAPI) over the same `Summarizer` and `Asker` as the CLI.
 
-The models are loaded once per process and every model call holds one lock: torch and ONNX
-Runtime already use all cores for one call, so running two at once would only share them (and
-double the memory). Responses are byte for byte what `summarize -f json` / `ask -f json` print
-for one document read from stdin (its source is "-").
+The models are loaded once per process and every model call runs on one worker thread, one
+at a time: torch and ONNX Runtime already use all cores for one call, so running two at once
+would only share them, and one thread keeps one malloc arena (RSS stays flat under load).
+Validation, reading the text and fetching URLs happen on the request's own thread.
+Responses are byte for byte what `summarize -f json` / `ask -f json` print for one document
+read from stdin (its source is "-").
 
 Every failure is one line of JSON, `{"error": "..."}`, with a 4xx status for bad requests and
 500 for bugs; the server keeps serving.
@@ -16,10 +18,10 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
-import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -38,8 +40,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # request bodies, and documents fetched with --allow-urls
 # Requests handled at once (the rest get 503 from uvicorn): each holds its body in memory
-# while it waits for the model lock.
+# while it waits for the model worker.
 MAX_CONCURRENT = 64
+T = TypeVar("T")
 TEXT_SOURCE = "-"  # what the CLI calls a document read from stdin
 
 SUMMARIZE_FIELDS = {"text", "url", "num_sentences", "strategy"}
@@ -67,8 +70,8 @@ def is_loopback(host: str) -> bool:
 
 @dataclass
 class Service:
-    """The models behind the API, each loaded once (at `load()` or at first use), and the lock
-    that serializes their calls."""
+    """The models behind the API, each loaded once (at `load()` or at first use), and the one
+    thread that runs their calls (`run_model`)."""
 
     model: str | None = None  # the summary encoder (summarize --model)
     reader: str | None = None  # the QA reader (ask --model)
@@ -81,13 +84,20 @@ class Service:
     notice: Callable[[str], None] = notices.notice
     _asker: Asker | None = field(default=None, init=False, repr=False)
     _summarizers: dict[str, Summarizer] = field(default_factory=dict, init=False, repr=False)
-    lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+    _worker: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="bertcli-model"),
+        init=False, repr=False)
+
+    def run_model(self, work: Callable[[], T]) -> T:
+        """Run `work` on the model thread, after the calls queued before it; wait for it."""
+        return self._worker.submit(work).result()
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=False, cancel_futures=True)
 
     def load(self) -> None:
         """Load the reader and the default summary encoder now (before serving)."""
-        with self.lock:
-            self.asker()
-            self.summarizer("learned")
+        self.run_model(lambda: (self.asker(), self.summarizer("learned")))
 
     def asker(self) -> Asker:
         if self._asker is None:
@@ -147,8 +157,8 @@ class Service:
             raise RequestError(422, f'"strategy" {strategy!r}: choose one of {", ".join(STRATEGIES)}')
         num_sentences = _positive_int(body, "num_sentences")
         doc = self.document(body)
-        with self.lock:
-            result = self.summarizer(strategy)(doc, num_sentences=num_sentences, strategy=strategy)
+        result = self.run_model(lambda: self.summarizer(strategy)(doc, num_sentences=num_sentences,
+                                                                  strategy=strategy))
         for message in result.notes:
             self.notice(message)
         return to_json(summary_to_dict(result)) + "\n"
@@ -170,18 +180,22 @@ class Service:
                 _check_unicode(question, f'"questions"[{i}]')
         top_k = _positive_int(body, "top_k") or 1
         doc = self.document(body)
-        with self.lock:
+        single = "question" in body
+
+        def answer() -> list[dict[str, Any]]:
             asker = self.asker()
             checked = []
             for i, question in enumerate(questions):
-                where = '"question"' if "question" in body else f'"questions"[{i}]'
+                where = '"question"' if single else f'"questions"[{i}]'
                 try:
                     checked.append(asker.check_question(question))
                 except InputError as err:
                     raise RequestError(422, f"{where}: {err.message}") from None
-            results = [answers_to_dict(r) for r in asker.iter_ask(doc, checked, top_k=top_k)]
+            return [answers_to_dict(r) for r in asker.iter_ask(doc, checked, top_k=top_k)]
+
+        results = self.run_model(answer)
         # one question: one object, as `ask -f json`; "questions": a list, as `ask -q` with several
-        return to_json(results[0] if "question" in body else results) + "\n"
+        return to_json(results[0] if single else results) + "\n"
 
     def health(self) -> dict[str, Any]:
         asker = self._asker
@@ -363,6 +377,7 @@ def serve(service: Service, host: str, port: int, token: str | None, quiet: bool
     except BaseException:
         signal.signal(signal.SIGTERM, previous)
         sock.close()
+        service.close()
         raise
     bound_port = sock.getsockname()[1]
     shown = f"[{host.strip('[]')}]" if family == socket.AF_INET6 else host
@@ -376,3 +391,4 @@ def serve(service: Service, host: str, port: int, token: str | None, quiet: bool
     finally:
         signal.signal(signal.SIGTERM, previous)
         sock.close()
+        service.close()
