@@ -17,7 +17,8 @@ c. a load test that stops by itself: `--requests` requests, `--concurrency` at a
    connection), the server's RSS sampled every 0.1 s (psutil if installed, else /proc).
 
 Baselines in the same run: one cold `bertcli ask` / `bertcli summarize` process on the same
-inputs (what a shell loop pays per call), with the same cache. Not a test: nothing fails on a
+inputs (what a shell loop pays per call), with the same cache; and the same calls made
+in-process on `bertcli.server.Service` without HTTP (10 each: what the API adds). Not a test: nothing fails on a
 time; compare ratios measured in the same run.
 """
 
@@ -246,20 +247,40 @@ def main() -> None:
                              "--precision", args.reader_precision], env)
     cli_summarize, _, _ = measure([BERTCLI, "summarize", news_file, "-f", "json"], env)
 
+    # The same calls without HTTP: bertcli.server.Service in this process (index cached now).
+    from bertcli.server import Service
+
+    service = Service(offline=True, reader_precision=args.reader_precision)
+    service.load()
+    service.ask({"question": questions[0], "text": text})
+    service.summarize({"text": news[0]})
+
+    def direct(call, body) -> float:
+        t = time.perf_counter()
+        call(body)
+        return time.perf_counter() - t
+
+    direct_ask = [direct(service.ask, {"question": q, "text": text}) for q in questions[1:11]]
+    direct_summarize = [direct(service.summarize, {"text": a}) for a in news[1:11]]
+    service.close()
+
     machine = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, " \
               f"{time.strftime('%Y-%m-%d')}, load average at the end {os.getloadavg()[0]:.1f}"
     print(f"\nMachine: {machine}\n")
     t1 = Table(f"serve: latency per request (bundled reader ({args.reader_precision}) and encoder, "
                "ONNX Runtime, warm)",
-               ["request", "n", "p50 ms", "p95 ms", "max ms", "one cold CLI process ms", "p50 speed-up"])
+               ["request", "n", "p50 ms", "p95 ms", "max ms", "same call in-process, no HTTP, p50 ms",
+                "one cold CLI process ms", "p50 speed-up over the CLI"])
     t1.row(f"/ask, first question on a {args.tokens // 1000}k-token document (indexes it)", 1,
-           ms(first), "", "", "", "")
+           ms(first), "", "", "", "", "")
     t1.row(f"/ask, a new question on the {args.tokens // 1000}k-token document already seen", len(asked),
-           ms(statistics.median(asked)), ms(percentile(asked, 0.95)), ms(max(asked)), ms(cli_ask),
+           ms(statistics.median(asked)), ms(percentile(asked, 0.95)), ms(max(asked)),
+           ms(statistics.median(direct_ask)), ms(cli_ask),
            f"{cli_ask / statistics.median(asked):.0f}x")
     t1.row("/summarize, a ~700-word article (550-850 words)", len(summaries),
            ms(statistics.median(summaries)), ms(percentile(summaries, 0.95)), ms(max(summaries)),
-           ms(cli_summarize), f"{cli_summarize / statistics.median(summaries):.0f}x")
+           ms(statistics.median(direct_summarize)), ms(cli_summarize),
+           f"{cli_summarize / statistics.median(summaries):.0f}x")
     errors = sum(1 for ok, _ in results if not ok)
     latencies = [seconds for _, seconds in results]
     t2 = Table(f"serve: loopback load test ({args.requests} requests, {args.concurrency} at a time)",
