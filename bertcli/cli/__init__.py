@@ -2,10 +2,10 @@
 
 core: the app, errors and exit codes; options: shared choices; documents: summarize, ask,
 text; evaluation: eval summarize, eval ask; model_commands: models list, pull;
-cache_commands: cache info, clear.
+cache_commands: cache info, clear; serve_commands: chat, serve.
 """
 
-from . import cache_commands, documents, evaluation, model_commands  # noqa: F401  (registers the commands)
+from . import cache_commands, documents, evaluation, model_commands, serve_commands  # noqa: F401  (registers the commands)
 from .core import app, main, run
 
 __all__ = ["app", "main", "run"]

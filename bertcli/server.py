@@ -1,0 +1,394 @@
+"""`bertcli serve`: an HTTP API (FastAPI) over the same `Summarizer` and `Asker` as the CLI.
+
+The models are loaded once per process and every model call runs on one worker thread, one
+at a time: torch and ONNX Runtime already use all cores for one call, so running two at once
+would only share them, and one thread keeps one malloc arena (RSS stays flat under load).
+Validation, reading the text and fetching URLs happen on the request's own thread.
+Responses are byte for byte what `summarize -f json` / `ask -f json` print for one document
+read from stdin (its source is "-").
+
+Every failure is one line of JSON, `{"error": "..."}`, with a 4xx status for bad requests and
+500 for bugs; the server keeps serving.
+
+This module needs the `serve` extra (FastAPI, uvicorn); nothing else in bertcli imports it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+
+from . import __version__, notices
+from .errors import BertcliError, InputError, ModelError, UsageError
+
+if TYPE_CHECKING:
+    from .inputs import Document
+    from .qa import Asker
+    from .summary import Summarizer
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # request bodies, and documents fetched with --allow-urls
+# Requests handled at once (the rest get 503 from uvicorn): each holds its body in memory
+# while it waits for the model worker.
+MAX_CONCURRENT = 64
+T = TypeVar("T")
+TEXT_SOURCE = "-"  # what the CLI calls a document read from stdin
+
+SUMMARIZE_FIELDS = {"text", "url", "num_sentences", "strategy"}
+ASK_FIELDS = {"text", "url", "question", "questions", "top_k"}
+
+
+class RequestError(Exception):
+    """A request the API refuses: an HTTP status and one line."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding to `host` keeps the API on this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a name: it may resolve anywhere
+        return False
+
+
+@dataclass
+class Service:
+    """The models behind the API, each loaded once (at `load()` or at first use), and the one
+    thread that runs their calls (`run_model`)."""
+
+    model: str | None = None  # the summary encoder (summarize --model)
+    reader: str | None = None  # the QA reader (ask --model)
+    device: str = "auto"
+    offline: bool = False
+    precision: str = "auto"  # the summary encoder's (summarize --precision)
+    reader_precision: str = "auto"  # the reader's (ask --precision)
+    max_bytes: int = DEFAULT_MAX_BYTES
+    allow_urls: bool = False
+    notice: Callable[[str], None] = notices.notice
+    _asker: Asker | None = field(default=None, init=False, repr=False)
+    _summarizers: dict[str, Summarizer] = field(default_factory=dict, init=False, repr=False)
+    _worker: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="bertcli-model"),
+        init=False, repr=False)
+
+    def run_model(self, work: Callable[[], T]) -> T:
+        """Run `work` on the model thread, after the calls queued before it; wait for it."""
+        return self._worker.submit(work).result()
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=False, cancel_futures=True)
+
+    def load(self) -> None:
+        """Load the reader and the default summary encoder now (before serving)."""
+        self.run_model(lambda: (self.asker(), self.summarizer("learned")))
+
+    def asker(self) -> Asker:
+        if self._asker is None:
+            from .qa import Asker
+
+            self._asker = Asker(model=self.reader, device=self.device, offline=self.offline,
+                                notice=self.notice, precision=self.reader_precision)
+        return self._asker
+
+    def summarizer(self, strategy: str) -> Summarizer:
+        """`summarize`'s default encoder depends on the strategy (the bundled one for learned,
+        distilbert-base-uncased for the others) unless --model names one: at most two."""
+        from .summary import Summarizer
+
+        key = "learned" if self.model is None and strategy == "learned" else "other"
+        if key not in self._summarizers:
+            self._summarizers[key] = Summarizer(model=self.model, device=self.device,
+                                                offline=self.offline, precision=self.precision,
+                                                strategy=strategy, notice=self.notice)
+        return self._summarizers[key]
+
+    # --- requests -> the CLI's JSON ---------------------------------------------------------
+
+    def document(self, body: dict[str, Any]) -> Document:
+        """The request's document: its "text", read as `bertcli summarize -` reads stdin, or
+        its "url" (only with --allow-urls)."""
+        from .formats import detect
+        from .inputs import convert, read_document
+
+        has_text, has_url = "text" in body, "url" in body
+        if has_text == has_url:
+            raise RequestError(422, 'give the document as "text" (or "url"), exactly one of them')
+        if has_url:
+            url = _string(body, "url")
+            if not self.allow_urls:
+                raise RequestError(403, "URLs are not fetched by this server (start it with --allow-urls)")
+            from .fetch import is_url
+
+            if not is_url(url):
+                raise RequestError(422, '"url" must be an http(s) URL')
+            if self.offline:
+                raise RequestError(403, "URLs are not fetched: the server runs --offline")
+            return read_document(url, max_bytes=self.max_bytes)
+        text = _string(body, "text")
+        if "\x00" in text:
+            raise RequestError(422, '"text" looks like binary data (it holds NUL characters), not text')
+        data = text.encode("utf-8")
+        return convert(data, TEXT_SOURCE, detect(TEXT_SOURCE, data))
+
+    def summarize(self, body: dict[str, Any]) -> str:
+        from .render import summary_to_dict, to_json
+        from .summary import STRATEGIES
+
+        _check_fields(body, SUMMARIZE_FIELDS)
+        strategy = _string(body, "strategy") if "strategy" in body else "learned"
+        if strategy not in STRATEGIES:
+            raise RequestError(422, f'"strategy" {strategy!r}: choose one of {", ".join(STRATEGIES)}')
+        num_sentences = _positive_int(body, "num_sentences")
+        doc = self.document(body)
+        result = self.run_model(lambda: self.summarizer(strategy)(doc, num_sentences=num_sentences,
+                                                                  strategy=strategy))
+        for message in result.notes:
+            self.notice(message)
+        return to_json(summary_to_dict(result)) + "\n"
+
+    def ask(self, body: dict[str, Any]) -> str:
+        from .render import answers_to_dict, to_json
+
+        _check_fields(body, ASK_FIELDS)
+        if ("question" in body) == ("questions" in body):
+            raise RequestError(422, 'give "question" (a string) or "questions" (a list), exactly one of them')
+        if "question" in body:
+            questions = [_string(body, "question")]
+        else:
+            questions = body["questions"]
+            if not isinstance(questions, list) or not questions \
+                    or not all(isinstance(q, str) for q in questions):
+                raise RequestError(422, '"questions" must be a non-empty list of strings')
+            for i, question in enumerate(questions):
+                _check_unicode(question, f'"questions"[{i}]')
+        top_k = _positive_int(body, "top_k") or 1
+        doc = self.document(body)
+        single = "question" in body
+
+        def answer() -> list[dict[str, Any]]:
+            asker = self.asker()
+            checked = []
+            for i, question in enumerate(questions):
+                where = '"question"' if single else f'"questions"[{i}]'
+                try:
+                    checked.append(asker.check_question(question))
+                except InputError as err:
+                    raise RequestError(422, f"{where}: {err.message}") from None
+            return [answers_to_dict(r) for r in asker.iter_ask(doc, checked, top_k=top_k)]
+
+        results = self.run_model(answer)
+        # one question: one object, as `ask -f json`; "questions": a list, as `ask -q` with several
+        return to_json(results[0] if single else results) + "\n"
+
+    def health(self) -> dict[str, Any]:
+        asker = self._asker
+        return {"status": "ok", "version": __version__,
+                "reader": asker.model_name if asker is not None else None}
+
+
+def _check_fields(body: dict[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise RequestError(422, f"unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
+
+
+def _check_unicode(value: str, where: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RequestError(422, f"{where} is not valid Unicode (a lone surrogate)") from None
+
+
+def _string(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise RequestError(422, f'"{name}" must be a string, got {_json_type(value)}')
+    _check_unicode(value, f'"{name}"')
+    return value
+
+
+def _positive_int(body: dict[str, Any], name: str) -> int | None:
+    if name not in body or body[name] is None:
+        return None
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise RequestError(422, f'"{name}" must be a positive integer, got {json.dumps(value)[:40]}')
+    return value
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+             int: "a number", float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _one_line(text: object) -> str:
+    return " ".join(str(text).split())
+
+
+async def read_json_body(request: Request, max_bytes: int) -> dict[str, Any]:
+    """The request body as a JSON object, read no further than `max_bytes` (413 beyond)."""
+    declared = request.headers.get("content-length")
+    too_large = RequestError(413, f"request body larger than the {max_bytes:,}-byte limit (--max-bytes)")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    if not data.strip():
+        raise RequestError(422, "empty request body (send a JSON object)")
+    try:
+        body = json.loads(data)
+    except (ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError
+        reason = err.msg if isinstance(err, json.JSONDecodeError) else type(err).__name__
+        raise RequestError(422, f"the body is not valid JSON ({reason})") from None
+    if not isinstance(body, dict):
+        raise RequestError(422, f"the body must be a JSON object, got {_json_type(body)}")
+    return body
+
+
+def create_app(service: Service, token: str | None = None) -> FastAPI:
+    """The API: GET /health, POST /summarize, POST /ask. With `token`, every request needs
+    `Authorization: Bearer <token>`."""
+    app = FastAPI(title="bertcli", version=__version__, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+
+    def error(status: int, message: str) -> JSONResponse:
+        return JSONResponse({"error": _one_line(message)}, status_code=status)
+
+    def authorized(request: Request) -> bool:
+        if token is None:
+            return True
+        given = request.headers.get("authorization", "")
+        scheme, _, value = given.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+
+    async def guarded(request: Request, work: Callable[[], Any]) -> Response:
+        """Run `work` (which may block) on a worker thread: one-line errors, never a traceback."""
+        try:
+            result = await run_in_threadpool(work)
+        except RequestError as err:
+            return error(err.status, err.message)
+        except (InputError, UsageError) as err:
+            return error(422, err.message)
+        except ModelError as err:
+            return error(503, err.message)
+        except BertcliError as err:
+            return error(500, err.message)
+        except Exception as err:  # a bug: one line here and in the log, and keep serving
+            notices.notice(f"unexpected {type(err).__name__} on {request.url.path}: {_one_line(err)}")
+            return error(500, f"unexpected {type(err).__name__}: {err}")
+        if isinstance(result, str):
+            return Response(result, media_type="application/json")
+        return JSONResponse(result)
+
+    @app.middleware("http")
+    async def check_token(request: Request, call_next):
+        if not authorized(request):
+            response = error(401, "missing or wrong token (send Authorization: Bearer <token>)")
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
+        return await call_next(request)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        return error(exc.status_code, str(exc.detail))
+
+    @app.get("/health")
+    async def health() -> Response:
+        # answered on the event loop: a busy model (all worker threads waiting) never delays it
+        return JSONResponse(service.health())
+
+    async def with_body(request: Request, handle: Callable[[dict[str, Any]], str]) -> Response:
+        try:
+            body = await read_json_body(request, service.max_bytes)
+        except RequestError as err:
+            return error(err.status, err.message)
+        return await guarded(request, lambda: handle(body))
+
+    @app.post("/summarize")
+    async def summarize(request: Request) -> Response:
+        return await with_body(request, service.summarize)
+
+    @app.post("/ask")
+    async def ask(request: Request) -> Response:
+        return await with_body(request, service.ask)
+
+    return app
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def serve(service: Service, host: str, port: int, token: str | None, quiet: bool = False) -> None:
+    """Bind `host:port`, load the models and serve until SIGINT (KeyboardInterrupt after a clean
+    shutdown, so the CLI exits 130) or SIGTERM (a clean shutdown, then return: exit 0)."""
+    import signal
+    import socket
+
+    import uvicorn
+
+    if token is not None and not token.strip():
+        raise UsageError("--token must not be empty")
+    if token is None and not is_loopback(host):
+        raise UsageError(f"--host {host} serves beyond this machine: set --token (or BERTCLI_TOKEN)")
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port must be in 0..65535, got {port}")
+    if service.max_bytes < 1:
+        raise UsageError(f"--max-bytes must be at least 1, got {service.max_bytes}")
+    # Bind first, so that a port in use is one line before minutes of model loading.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except (OSError, OverflowError) as err:
+        sock.close()
+        reason = getattr(err, "strerror", None) or err
+        raise UsageError(f"cannot listen on {host}:{port} ({reason})") from None
+    # SIGTERM is a requested stop: exit 0, while the models load as while serving (uvicorn
+    # raises the signal that stopped it again once it has shut down; SIGINT then becomes
+    # KeyboardInterrupt, exit 130).
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        service.load()
+    except BaseException:
+        signal.signal(signal.SIGTERM, previous)
+        sock.close()
+        service.close()
+        raise
+    bound_port = sock.getsockname()[1]
+    shown = f"[{host.strip('[]')}]" if family == socket.AF_INET6 else host
+    notices.notice(f"serving on http://{shown}:{bound_port} (Ctrl-C to stop)")
+    config = uvicorn.Config(create_app(service, token), log_level="warning" if quiet else "info",
+                            access_log=not quiet, limit_concurrency=MAX_CONCURRENT,
+                            timeout_graceful_shutdown=10, lifespan="off")
+    server = uvicorn.Server(config)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        sock.close()
+        service.close()
