@@ -7,9 +7,11 @@ character offset into that text. HTML, Markdown and PDF inputs are converted fir
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -24,11 +26,24 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 @dataclass(frozen=True)
 class Document:
     """A decoded document. `source` is the path or URL as given, or "-" for stdin;
-    `format` is what it was read as: text, html, markdown or pdf."""
+    `format` is what it was read as: text, html, markdown or pdf. `pages` (PDF only) holds the
+    offset in `text` where each page begins."""
 
     source: str
     text: str
     format: str = "text"
+    pages: tuple[int, ...] = ()
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page that holds `offset`, for a PDF; None for other formats."""
+        return page_at(self.pages, offset)
+
+
+def page_at(pages: Sequence[int], offset: int) -> int | None:
+    """The 1-based page of `offset`, given each page's start offset (None without pages)."""
+    if not pages:
+        return None
+    return max(1, bisect.bisect_right(pages, offset))
 
 
 def max_bytes_default() -> int:
@@ -143,7 +158,11 @@ def convert(data: bytes, source: str, fmt: str, encoding: str | None = None) -> 
     from . import formats
 
     if fmt == "pdf":
-        return _checked(source, formats.pdf_to_text(data, source), fmt)
+        from .pdf import pdf_text
+
+        text, pages = pdf_text(data, source)
+        checked = _checked(source, text, fmt)
+        return Document(source=source, text=checked.text, format=fmt, pages=tuple(pages))
     if fmt == "html":
         return _checked(source, formats.html_to_text(data, source, encoding), fmt)
     doc = decode(data, source, encoding)

@@ -53,6 +53,7 @@ class Answer:
     context: str
     context_start: int
     source: str = ""  # the document it came from (several documents: `ask --across`)
+    page: int | None = None  # the 1-based page the answer starts on, for a PDF
 
 
 @dataclass
@@ -216,7 +217,7 @@ class Asker:
             for span in spans:
                 context, context_start = sentence_around(sentences, span.start, span.end, doc.text)
                 answers.append(Answer(span.text, span.start, span.end, span.score, context,
-                                      context_start, doc.source))
+                                      context_start, doc.source, doc.page_at(span.start)))
             yield AskResult(doc.source, self.model_name, "reader", question, answers, chosen,
                             format=doc.format)
 
@@ -269,7 +270,7 @@ class Asker:
     def _retrieval_answers(self, doc: Document, question: str, index, top_k: int) -> AskResult:
         hits = index.top_scored(question, top_k)
         answers = [Answer(doc.text[p.start:p.end], p.start, p.end, score, doc.text[p.start:p.end],
-                          p.start, doc.source) for p, score in hits]
+                          p.start, doc.source, doc.page_at(p.start)) for p, score in hits]
         return AskResult(doc.source, self.model_name, "retrieval", question, answers,
                          [p for p, _ in hits], format=doc.format)
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import notices
 from .errors import UsageError
-from .inputs import Document, as_document
+from .inputs import Document, as_document, page_at
 from .models import (
     BUNDLED_ENCODER,
     DEFAULT_ENCODER,
@@ -80,6 +80,11 @@ class Summary:
     candidates: int
     notes: list[str] = field(default_factory=list)
     format: str = "text"  # what the input was read as
+    page_starts: tuple[int, ...] = ()  # a PDF's page start offsets (Document.pages)
+
+    def page(self, sentence: Sentence) -> int | None:
+        """The 1-based page a sentence starts on, for a PDF; None otherwise."""
+        return page_at(self.page_starts, sentence.start)
 
 
 def is_boilerplate(sentence: Sentence) -> bool:
@@ -365,6 +370,7 @@ class Summarizer:
             candidates=len(candidates),
             notes=notes,
             format=doc.format,
+            page_starts=doc.pages,
         )
 
 
