@@ -1,9 +1,8 @@
 """PDF text for reading: lines with their font size and position (pypdfium2), cleaned.
 
 Why pypdfium2 (measured with benchmarks/pdf_extractors.py): on the BERT paper (16 pages) it
-extracts in 0.13 s against pypdf's 1.22 s and pdfminer.six's 3.54 s (on a 119-page PDF that is
-~1 s against ~9 s and ~26 s); pdfminer.six's layout boxes would order columns too, but at
-~0.2 s a page. PDFium follows the content order that LaTeX
+extracts in 0.13 s against pypdf's 1.22 s and pdfminer.six's 3.54 s (per page 0.008 s, 0.08 s,
+0.22 s); pdfminer.six's layout boxes would order columns too, but at ~0.2 s a page. PDFium follows the content order that LaTeX
 two-column papers are written in (left column, then right), marks the hyphens it finds at line
 ends, and gives each character's font size and box, which is what the cleaning below needs.
 
