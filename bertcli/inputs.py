@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .errors import InputError, UsageError
+from .progress import ProgressCallback
 
 STDIN = "-"
 # Documents larger than this are refused before anything is decoded (override with
@@ -127,6 +128,7 @@ def read_document(
     encoding: str | None = None,
     max_bytes: int | None = None,
     input_format: str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Document:
     """Read one document from a path, an http(s) URL, or stdin when `source` is "-".
 
@@ -150,17 +152,19 @@ def read_document(
     fmt = input_format or detect(name, data, content_type)
     # A charset the server declares but Python does not know is ignored (detected instead);
     # an unknown --encoding is an error.
-    return convert(data, source, fmt, encoding or known_encoding(charset(content_type)))
+    return convert(data, source, fmt, encoding or known_encoding(charset(content_type)), progress)
 
 
-def convert(data: bytes, source: str, fmt: str, encoding: str | None = None) -> Document:
-    """Raw bytes in format `fmt` -> Document, with the checks every input gets."""
+def convert(data: bytes, source: str, fmt: str, encoding: str | None = None,
+            progress: ProgressCallback | None = None) -> Document:
+    """Raw bytes in format `fmt` -> Document, with the checks every input gets. `progress`
+    hears of each PDF page read (bertcli.progress)."""
     from . import formats
 
     if fmt == "pdf":
         from .pdf import pdf_text
 
-        text, pages = pdf_text(data, source)
+        text, pages = pdf_text(data, source, progress)
         checked = _checked(source, text, fmt)
         return Document(source=source, text=checked.text, format=fmt, pages=tuple(pages))
     if fmt == "html":

@@ -2,9 +2,10 @@
 
 Why pypdfium2 (measured with benchmarks/pdf_extractors.py): on the BERT paper (16 pages) it
 extracts in 0.13 s against pypdf's 1.22 s and pdfminer.six's 3.54 s (per page 0.008 s, 0.08 s,
-0.22 s); pdfminer.six's layout boxes would order columns too, but at ~0.2 s a page. PDFium follows the content order that LaTeX
-two-column papers are written in (left column, then right), marks the hyphens it finds at line
-ends, and gives each character's font size and box, which is what the cleaning below needs.
+0.22 s); pdfminer.six's layout boxes would order columns too, but at ~0.2 s a page. PDFium
+follows the content order that LaTeX two-column papers are written in (left column, then
+right), marks the hyphens it finds at line ends, and gives each character's font size and
+box, which is what the cleaning below needs.
 
 Cleaning (every step works on whole lines; nothing is rewritten inside a line except
 hyphenation and NFKC):
@@ -35,6 +36,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import InputError
+from .progress import ProgressCallback, report
 
 # PDFium's mark for a hyphen it found at a line end (in get_text_range's output).
 _SOFT = "\ufffe"
@@ -77,7 +79,8 @@ def _first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
 
 
-def read_lines(data: bytes, source: str) -> tuple[list[list[Line]], int]:
+def read_lines(data: bytes, source: str,
+               progress: ProgressCallback | None = None) -> tuple[list[list[Line]], int]:
     """Lines of each page (PDFium's order), and the number of pages."""
     import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
@@ -118,6 +121,7 @@ def read_lines(data: bytes, source: str) -> tuple[list[list[Line]], int]:
                     lines.append(Line(number, raw, 0.0, 0.5))
                 position += len(raw) + 2
             pages.append(lines)
+            report(progress, "pages", 1, count)
             textpage.close()
             page.close()
     except InputError:
@@ -157,9 +161,10 @@ def _by_size(raw: str, position: int, page: int, top: float, textpage, pdfium_c)
     return out
 
 
-def pdf_text(data: bytes, source: str) -> tuple[str, list[int]]:
+def pdf_text(data: bytes, source: str,
+             progress: ProgressCallback | None = None) -> tuple[str, list[int]]:
     """The cleaned text of a PDF and the offset where each page begins in it."""
-    pages, count = read_lines(data, source)
+    pages, count = read_lines(data, source, progress)
     if not any(line.text.strip() for lines in pages for line in lines):
         raise InputError(
             f"{source}: this PDF has no text layer ({count} page(s), probably scanned); "

@@ -22,6 +22,7 @@ from .models import (
     resolve,
     resolve_device,
 )
+from .progress import ProgressCallback
 from .retrieve import Passage, merge_adjacent
 from .sentences import Sentence, split_sentences
 from .spans import (  # noqa: F401  (re-exported: bertcli.qa was their home)
@@ -191,8 +192,10 @@ class Asker:
         full: bool = False,
         passages: int = DEFAULT_PASSAGES,
         abstain: bool = True,
+        progress: ProgressCallback | None = None,
     ) -> Iterator[AskResult]:
-        """`ask`, one result at a time as each question is answered."""
+        """`ask`, one result at a time as each question is answered. `progress(what, advance,
+        total)` hears of the passages embedded for retrieval (bertcli.progress)."""
         check_options(top_k, max_answer_len, passages)
         questions = [self.check_question(q) for q in questions]
         if not questions:
@@ -201,13 +204,13 @@ class Asker:
         sentences = split_sentences(doc.text)
 
         if self.reader is None:
-            index = self.retriever().index(doc.text, sentences, unit="sentence")
+            index = self.retriever().index(doc.text, sentences, unit="sentence", progress=progress)
             for q in questions:
                 yield self._retrieval_answers(doc, q, index, top_k)
             return
 
         read_whole = full or self._token_count(doc.text) <= FULL_READ_TOKENS
-        plans = self._plans(doc.text, sentences, questions, passages, read_whole)
+        plans = self._plans(doc.text, sentences, questions, passages, read_whole, progress)
         for question, (chosen, ranks) in zip(questions, plans):
             contexts = [(p.start, doc.text[p.start:p.end]) for p in chosen]
             spans = read_passages(self.reader, question, contexts, top_k=top_k,
@@ -222,7 +225,8 @@ class Asker:
                             format=doc.format)
 
     def _plans(self, text: str, sentences, questions: Sequence[str], passages: int,
-               read_whole: bool) -> Iterator[tuple[list[Passage], list[int]]]:
+               read_whole: bool, progress: ProgressCallback | None = None,
+               ) -> Iterator[tuple[list[Passage], list[int]]]:
         """The passages to read for each question, in order, with their retrieval ranks (0 is
         the best): the whole text, or the best `passages`. Planned PLAN_AHEAD questions at a
         time, so that the first answers of a long questions file come out before the last
@@ -231,7 +235,7 @@ class Asker:
             for _ in questions:
                 yield [Passage(0, len(text))], [0]
             return
-        index = self.retriever().index(text, sentences, unit="passage")
+        index = self.retriever().index(text, sentences, unit="passage", progress=progress)
         counts = self.reader.tokenizer([text[p.start:p.end] for p in index.units],
                                        add_special_tokens=False)["input_ids"]
         tokens = {(p.start, p.end): len(ids) for p, ids in zip(index.units, counts)}

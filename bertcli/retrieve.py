@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .models import BUNDLED_ENCODER, bundled_encoder
+from .progress import ProgressCallback, embed_in_chunks
 from .sentences import Sentence
 
 RETRIEVER_NAME = f"bm25+{BUNDLED_ENCODER}"
@@ -125,7 +126,8 @@ class Retriever:
 
         self.encoder = torch_backend.Encoder(bundled_encoder(), device)  # not cached: ask frees it
 
-    def index(self, text: str, sentences: Sequence[Sentence], unit: str = "passage") -> Index:
+    def index(self, text: str, sentences: Sequence[Sentence], unit: str = "passage",
+              progress: ProgressCallback | None = None) -> Index:
         from rank_bm25 import BM25Okapi
 
         if unit == "sentence":
@@ -136,5 +138,6 @@ class Retriever:
         bm25 = BM25Okapi([terms(t) or ["_"] for t in texts])
         # Small batches: passages run to 256 tokens, and a batch's activations (every hidden
         # layer is returned) would otherwise set the peak memory of `ask`.
-        vectors = self.encoder.embed_normalized(texts, batch_size=4)
+        vectors = embed_in_chunks(lambda part: self.encoder.embed_normalized(part, batch_size=4), texts,
+                                  progress, "passages")
         return Index(units, bm25, vectors, self.encoder)

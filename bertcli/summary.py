@@ -22,6 +22,7 @@ from .models import (
     resolve,
     resolve_device,
 )
+from .progress import ProgressCallback, embed_in_chunks
 from .sentences import Sentence, split_sentences
 
 # bert-extractive-summarizer's candidate filter: sentences of 41 to 599 characters.
@@ -289,13 +290,15 @@ class Summarizer:
         assert resolved is not None
         return resolved
 
-    def select(self, candidates: Sequence[Sentence], k: int, strategy: str) -> list[int]:
+    def select(self, candidates: Sequence[Sentence], k: int, strategy: str,
+               progress: ProgressCallback | None = None) -> list[int]:
         texts = [s.text for s in candidates]
         if strategy == "lead":
             return list(range(k))
+        encoder = self.encoder_for(strategy)
         if strategy == "cluster":
-            return cluster_select(self.encoder_for(strategy).embed(texts), k)
-        vectors = self.encoder_for(strategy).embed_normalized(texts)
+            return cluster_select(embed_in_chunks(encoder.embed, texts, progress), k)
+        vectors = embed_in_chunks(encoder.embed_normalized, texts, progress)
         if strategy == "learned":
             scorer = self._scorer()
             if scorer is not None:
@@ -339,8 +342,10 @@ class Summarizer:
         num_sentences: int | None = None,
         ratio: float | None = None,
         strategy: str | None = None,
+        progress: ProgressCallback | None = None,
     ) -> Summary:
-        """Summarize one document; `strategy` defaults to the one given at construction."""
+        """Summarize one document; `strategy` defaults to the one given at construction.
+        `progress(what, advance, total)` hears of the sentences embedded (bertcli.progress)."""
         doc = as_document(document)
         strategy = strategy or self.strategy
         check_strategy(strategy)
@@ -361,7 +366,7 @@ class Summarizer:
                     f"{wanted} asked for; returning all of them"
                 )
         else:
-            picked = [candidates[i] for i in self.select(candidates, wanted, strategy)]
+            picked = [candidates[i] for i in self.select(candidates, wanted, strategy, progress)]
         return Summary(
             source=doc.source,
             model=self.model_name,
