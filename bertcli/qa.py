@@ -19,6 +19,7 @@ from .models import (
     ResolvedModel,
     bundled_reader,
     fallback_message,
+    prefer_bundled,
     resolve,
     resolve_device,
 )
@@ -129,8 +130,9 @@ class Asker:
     def _no_reader(self) -> ResolvedModel | None:
         bundled = bundled_reader()
         if bundled is not None:
-            self.notice(fallback_message("the reader", DEFAULT_READER,
-                                         f"bertcli's bundled {BUNDLED_READER}, smaller and less accurate"))
+            if not prefer_bundled():  # chosen with `bertcli models default bundled`: no notice
+                self.notice(fallback_message("the reader", DEFAULT_READER,
+                                             f"bertcli's bundled {BUNDLED_READER}, smaller and less accurate"))
             return bundled
         self.notice(fallback_message("the reader", DEFAULT_READER, "the best-matching sentences"))
         return None

@@ -19,6 +19,7 @@ from .models import (
     ResolvedModel,
     bundled_encoder,
     fallback_message,
+    prefer_bundled,
     resolve,
     resolve_device,
 )
@@ -282,8 +283,9 @@ class Summarizer:
 
     def _resolve(self, model: str | None, offline: bool) -> ResolvedModel:
         def fallback() -> ResolvedModel:
-            self.notice(fallback_message("the encoder", DEFAULT_ENCODER,
-                                         f"the bundled {BUNDLED_ENCODER} encoder"))
+            if not prefer_bundled():  # chosen with `bertcli models default bundled`: no notice
+                self.notice(fallback_message("the encoder", DEFAULT_ENCODER,
+                                             f"the bundled {BUNDLED_ENCODER} encoder"))
             return bundled_encoder()
 
         resolved = resolve(model, DEFAULT_ENCODER, offline=offline, fallback=fallback)
