@@ -150,6 +150,8 @@ def documents(sources: list[str], encoding: str | None, max_bytes: int | None,
                 raise
             error(err.message)
             failed.append(source)
+    if progress is not None and len(sources) > 1:
+        progress("files", 1, len(sources))
 
 
 def check_output_path(path: str | None) -> None:
