@@ -8,7 +8,6 @@ an input needs them.
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import re
@@ -264,37 +263,7 @@ def first_line(err: BaseException) -> str:
 
 
 def pdf_to_text(data: bytes, source: str) -> str:
-    """Text per page (pypdf), pages separated by a blank line."""
-    from pypdf import PdfReader
-    from pypdf.errors import DependencyError, PdfReadError
+    """The text bertcli reads from a PDF (bertcli.pdf: cleaned, pages separated by a blank line)."""
+    from .pdf import pdf_text
 
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            try:
-                opened = reader.decrypt("")  # an empty user password: viewers open it silently
-            except DependencyError as err:  # AES needs the cryptography package
-                raise InputError(f"{source}: this PDF is encrypted and cannot be opened here "
-                                 f"({first_line(err)})") from None
-            except Exception:
-                raise InputError(f"{source}: this PDF is encrypted and cannot be opened") from None
-            if not opened:  # PasswordType.NOT_DECRYPTED: it wants a password
-                raise InputError(f"{source}: this PDF is protected by a password; remove it first "
-                                 "(e.g. qpdf --decrypt --password=PASSWORD in.pdf out.pdf)")
-        if len(reader.pages) == 0:
-            raise InputError(f"{source}: this PDF has no pages")
-        pages = [(page.extract_text() or "") for page in reader.pages]
-    except InputError:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as err:
-        raise InputError(f"{source}: not a readable PDF ({str(err)[:120] or type(err).__name__})") from None
-    except Exception as err:  # pypdf raises many kinds on damaged files
-        raise InputError(f"{source}: not a readable PDF ({type(err).__name__})") from None
-    pages = [p.replace("\x00", "").strip() for p in pages]
-    if not any(pages):
-        raise InputError(
-            f"{source}: this PDF has no text layer ({len(pages)} page(s), probably scanned); "
-            "run OCR first (e.g. ocrmypdf) and try again"
-        )
-    return "\n\n".join(p for p in pages if p)
+    return pdf_text(data, source)[0]

@@ -7,13 +7,16 @@ character offset into that text. HTML, Markdown and PDF inputs are converted fir
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from .errors import InputError, UsageError
+from .progress import ProgressCallback
 
 STDIN = "-"
 # Documents larger than this are refused before anything is decoded (override with
@@ -24,11 +27,24 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 @dataclass(frozen=True)
 class Document:
     """A decoded document. `source` is the path or URL as given, or "-" for stdin;
-    `format` is what it was read as: text, html, markdown or pdf."""
+    `format` is what it was read as: text, html, markdown or pdf. `pages` (PDF only) holds the
+    offset in `text` where each page begins."""
 
     source: str
     text: str
     format: str = "text"
+    pages: tuple[int, ...] = ()
+
+    def page_at(self, offset: int) -> int | None:
+        """The 1-based page that holds `offset`, for a PDF; None for other formats."""
+        return page_at(self.pages, offset)
+
+
+def page_at(pages: Sequence[int], offset: int) -> int | None:
+    """The 1-based page of `offset`, given each page's start offset (None without pages)."""
+    if not pages:
+        return None
+    return max(1, bisect.bisect_right(pages, offset))
 
 
 def max_bytes_default() -> int:
@@ -112,6 +128,7 @@ def read_document(
     encoding: str | None = None,
     max_bytes: int | None = None,
     input_format: str | None = None,
+    progress: ProgressCallback | None = None,
 ) -> Document:
     """Read one document from a path, an http(s) URL, or stdin when `source` is "-".
 
@@ -135,15 +152,21 @@ def read_document(
     fmt = input_format or detect(name, data, content_type)
     # A charset the server declares but Python does not know is ignored (detected instead);
     # an unknown --encoding is an error.
-    return convert(data, source, fmt, encoding or known_encoding(charset(content_type)))
+    return convert(data, source, fmt, encoding or known_encoding(charset(content_type)), progress)
 
 
-def convert(data: bytes, source: str, fmt: str, encoding: str | None = None) -> Document:
-    """Raw bytes in format `fmt` -> Document, with the checks every input gets."""
+def convert(data: bytes, source: str, fmt: str, encoding: str | None = None,
+            progress: ProgressCallback | None = None) -> Document:
+    """Raw bytes in format `fmt` -> Document, with the checks every input gets. `progress`
+    hears of each PDF page read (bertcli.progress)."""
     from . import formats
 
     if fmt == "pdf":
-        return _checked(source, formats.pdf_to_text(data, source), fmt)
+        from .pdf import pdf_text
+
+        text, pages = pdf_text(data, source, progress)
+        checked = _checked(source, text, fmt)
+        return Document(source=source, text=checked.text, format=fmt, pages=tuple(pages))
     if fmt == "html":
         return _checked(source, formats.html_to_text(data, source, encoding), fmt)
     doc = decode(data, source, encoding)

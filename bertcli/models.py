@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import notices
-from .errors import ModelError, UsageError
+from .errors import InputError, ModelError, UsageError
 
 DEFAULT_ENCODER = "distilbert-base-uncased"
 DEFAULT_READER = "distilbert-base-cased-distilled-squad"
@@ -197,6 +197,8 @@ def resolve(
         if _looks_like_path(spec) or not _HUB_ID.match(spec):
             raise ModelError(f"{spec}: no such model directory")
     repo_id = spec or default
+    if spec is None and fallback is not None and prefer_bundled():
+        return fallback()  # the bundled model is the chosen default: no hub, no cache lookup
 
     cached = cached_snapshot(repo_id)
     if cached is not None:
@@ -299,6 +301,62 @@ def inventory() -> list[dict]:
         "size_bytes": directory_size(bundled) if bundled else None,
     })
     return rows
+
+
+# Which models a command uses when none is named: "hub" (the defaults from the hub, bundled
+# ones only as an announced fallback) or "bundled" (bertcli's bundled models, silently).
+MODEL_PREFERENCES = ("hub", "bundled")
+
+
+def config_path() -> Path:
+    """bertcli's settings file: $BERTCLI_CONFIG, else $XDG_CONFIG_HOME/bertcli/config.json,
+    else ~/.config/bertcli/config.json."""
+    if os.environ.get("BERTCLI_CONFIG"):
+        return Path(os.environ["BERTCLI_CONFIG"]).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "bertcli" / "config.json"
+
+
+def _config() -> dict:
+    try:
+        loaded = json.loads(config_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # no settings yet, or unreadable ones: the defaults
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def models_preference() -> tuple[str, str]:
+    """("hub" or "bundled", where that comes from): $BERTCLI_MODELS, else the settings file
+    (`bertcli models default`), else "hub"."""
+    value = os.environ.get("BERTCLI_MODELS", "").strip().lower()
+    if value in MODEL_PREFERENCES:
+        return value, "BERTCLI_MODELS"
+    value = str(_config().get("models", "")).lower()
+    if value in MODEL_PREFERENCES:
+        return value, str(config_path())
+    return "hub", "default"
+
+
+def prefer_bundled() -> bool:
+    """Whether the bundled models are the chosen default (then no fallback notice)."""
+    return models_preference()[0] == "bundled"
+
+
+def set_models_preference(value: str) -> Path:
+    """Write the default models choice ("hub" or "bundled") to the settings file."""
+    from .render import write_atomically
+
+    if value not in MODEL_PREFERENCES:
+        raise UsageError(f"models default {value}: choose one of {', '.join(MODEL_PREFERENCES)}")
+    path = config_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(f"{path.parent}: cannot create ({err.strerror or err})") from None
+    settings = _config()
+    settings["models"] = value
+    write_atomically(str(path), json.dumps(settings, indent=2) + "\n")
+    return path
 
 
 def fallback_message(what: str, default: str, instead: str) -> str:

@@ -19,9 +19,11 @@ from .models import (
     ResolvedModel,
     bundled_reader,
     fallback_message,
+    prefer_bundled,
     resolve,
     resolve_device,
 )
+from .progress import ProgressCallback
 from .retrieve import Passage, merge_adjacent
 from .sentences import Sentence, split_sentences
 from .spans import (  # noqa: F401  (re-exported: bertcli.qa was their home)
@@ -55,6 +57,7 @@ class Answer:
     context: str
     context_start: int
     source: str = ""  # the document it came from (several documents: `ask --across`)
+    page: int | None = None  # the 1-based page the answer starts on, for a PDF
 
 
 @dataclass
@@ -167,8 +170,9 @@ class Asker:
     def _no_reader(self) -> ResolvedModel | None:
         bundled = bundled_reader()
         if bundled is not None:
-            self.notice(fallback_message("the reader", DEFAULT_READER,
-                                         f"bertcli's bundled {BUNDLED_READER}, smaller and less accurate"))
+            if not prefer_bundled():  # chosen with `bertcli models default bundled`: no notice
+                self.notice(fallback_message("the reader", DEFAULT_READER,
+                                             f"bertcli's bundled {BUNDLED_READER}, smaller and less accurate"))
             return bundled
         self.notice(fallback_message("the reader", DEFAULT_READER, "the best-matching sentences"))
         return None
@@ -230,8 +234,10 @@ class Asker:
         full: bool = False,
         passages: int = DEFAULT_PASSAGES,
         abstain: bool = True,
+        progress: ProgressCallback | None = None,
     ) -> Iterator[AskResult]:
-        """`ask`, one result at a time as each question is answered."""
+        """`ask`, one result at a time as each question is answered. `progress(what, advance,
+        total)` hears of the passages embedded for retrieval (bertcli.progress)."""
         check_options(top_k, max_answer_len, passages)
         questions = [self.check_question(q) for q in questions]
         if not questions:
@@ -240,7 +246,8 @@ class Asker:
 
         if self.reader is None:
             long = len(doc.text.split()) > FULL_READ_TOKENS
-            index, sentences = self._index(doc, "sentence", cached=long)
+            index, sentences = self._index(doc, "sentence", cached=long,
+                                            progress=progress)
             for q in questions:
                 yield self._retrieval_answers(doc, q, index, top_k)
             return
@@ -250,7 +257,7 @@ class Asker:
             plans: Iterable[tuple[list[Passage], list[int]]] = (
                 ([Passage(0, len(doc.text))], [0]) for _ in questions)
         else:
-            index, sentences = self._index(doc, "passage", cached=True)
+            index, sentences = self._index(doc, "passage", cached=True, progress=progress)
             plans = self._plans(doc.text, index, questions, passages)
         self._ready_reader()
         for question, (chosen, ranks) in zip(questions, plans):
@@ -262,19 +269,20 @@ class Asker:
             for span in spans:
                 context, context_start = sentence_around(sentences, span.start, span.end, doc.text)
                 answers.append(Answer(span.text, span.start, span.end, span.score, context,
-                                      context_start, doc.source))
+                                      context_start, doc.source, doc.page_at(span.start)))
             yield AskResult(doc.source, self.model_name, "reader", question, answers, chosen,
                             format=doc.format)
 
-    def _index(self, doc: Document, unit: str, cached: bool):
+    def _index(self, doc: Document, unit: str, cached: bool,
+               progress: ProgressCallback | None = None):
         """The retriever's index of `doc` and its sentences. A long document's index is
         kept in bertcli's index cache (bertcli.index_cache): asked again, it is not indexed
         again (short ones cost less to index than to look up)."""
         retriever = self.retriever()
         if cached:
-            return retriever.cached_index(doc.text, split_sentences, unit, doc.source)
+            return retriever.cached_index(doc.text, split_sentences, unit, doc.source, progress)
         sentences = split_sentences(doc.text)
-        return retriever.index(doc.text, sentences, unit), sentences
+        return retriever.index(doc.text, sentences, unit, progress), sentences
 
     def _plans(self, text: str, index, questions: Sequence[str],
                passages: int) -> Iterator[tuple[list[Passage], list[int]]]:
@@ -327,7 +335,7 @@ class Asker:
     def _retrieval_answers(self, doc: Document, question: str, index, top_k: int) -> AskResult:
         hits = index.top_scored(question, top_k)
         answers = [Answer(doc.text[p.start:p.end], p.start, p.end, score, doc.text[p.start:p.end],
-                          p.start, doc.source) for p, score in hits]
+                          p.start, doc.source, doc.page_at(p.start)) for p, score in hits]
         return AskResult(doc.source, self.model_name, "retrieval", question, answers,
                          [p for p, _ in hits], format=doc.format)
 

@@ -19,10 +19,25 @@ def summary_to_dict(summary) -> dict[str, Any]:
         "model": summary.model,
         "strategy": summary.strategy,
         "sentences": [
-            {"index": s.index, "start": s.start, "end": s.end, "text": s.text}
+            {"index": s.index, "start": s.start, "end": s.end, "text": s.text,
+             **_page(summary.page(s) if hasattr(summary, "page") else None)}
             for s in summary.sentences
         ],
     }
+
+
+def _page(page: int | None) -> dict[str, int]:
+    """`page` for what a PDF holds (1-based); nothing for other formats."""
+    return {} if page is None else {"page": page}
+
+
+def _cite(page: int | None) -> str:
+    """Text output cites a PDF's page after a sentence or an answer."""
+    return "" if page is None else f" [p. {page}]"
+
+
+def _sentence_page(summary, sentence) -> int | None:
+    return summary.page(sentence) if hasattr(summary, "page") else None
 
 
 def answers_to_dict(result) -> dict[str, Any]:
@@ -41,6 +56,7 @@ def answers_to_dict(result) -> dict[str, Any]:
                 "context": a.context,
                 "context_start": a.context_start,
                 "source": a.source or result.source,
+                **_page(getattr(a, "page", None)),
             }
             for a in result.answers
         ],
@@ -111,13 +127,13 @@ def _one_line(text: str) -> str:
 
 def summary_plain(summary, with_header: bool) -> str:
     lines = [f"==> {summary.source} <=="] if with_header else []
-    lines += [_one_line(s.text) for s in summary.sentences]
+    lines += [_one_line(s.text) + _cite(_sentence_page(summary, s)) for s in summary.sentences]
     return "\n".join(lines) + "\n"
 
 
 def summary_markdown(summary) -> str:
     lines = [f"## {summary.source}", "", f"*{summary.model} · {summary.strategy}*", ""]
-    lines += [f"- {_one_line(s.text)}" for s in summary.sentences]
+    lines += [f"- {_one_line(s.text)}{_cite(_sentence_page(summary, s))}" for s in summary.sentences]
     return "\n".join(lines) + "\n"
 
 
@@ -129,9 +145,9 @@ def answers_plain(result, with_header: bool, sources: bool = False) -> str:
     """One answer per line; from several documents (`--across`), answer TAB source."""
     lines = [f"==> {_header(result, sources)} <=="] if with_header else []
     if result.across:
-        lines += [f"{_one_line(a.text)}\t{a.source}" for a in result.answers]
+        lines += [f"{_one_line(a.text)}{_cite(getattr(a, 'page', None))}\t{a.source}" for a in result.answers]
     else:
-        lines += [_one_line(a.text) for a in result.answers]
+        lines += [_one_line(a.text) + _cite(getattr(a, "page", None)) for a in result.answers]
     if not result.answers:
         lines.append("")  # keep one line per question so `paste` and friends line up
     return "\n".join(lines) + "\n"
@@ -143,7 +159,8 @@ def answers_markdown(result) -> str:
         lines.append("_No answer found._")
     for a in result.answers:
         where = f" _({a.source})_" if result.across else ""
-        lines.append(f"- **{_one_line(a.text)}** ({a.score:.3f}){where} — {_one_line(a.context)}")
+        lines.append(f"- **{_one_line(a.text)}** ({a.score:.3f}){where}{_cite(getattr(a, 'page', None))}"
+                     f" — {_one_line(a.context)}")
     return "\n".join(lines) + "\n"
 
 
@@ -278,6 +295,7 @@ class Renderer(Sink):
                 body.append("\n\n")
             body.append(f"{i + 1}. ", style="bold cyan")
             body.append(_one_line(s.text))
+            body.append(_cite(_sentence_page(summary, s)), style="dim")
         title = f"[bold]{escape(summary.source)}[/] · {escape(summary.model)} · {summary.strategy}"
         self._rich().print(Panel(body, title=title, title_align="left", border_style="dim"))
 
@@ -293,7 +311,7 @@ class Renderer(Sink):
             if i:
                 body.append("\n\n")
             body.append(_one_line(a.text), style="bold green")
-            body.append(f"  score {a.score:.3f}", style="dim")
+            body.append(f"  score {a.score:.3f}{_cite(getattr(a, 'page', None))}", style="dim")
             if result.across:
                 body.append(f"  {a.source}", style="cyan")
             body.append("\n")

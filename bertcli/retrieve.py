@@ -16,6 +16,7 @@ import numpy as np
 
 from . import notices
 from .models import BUNDLED_ENCODER, bundled_encoder
+from .progress import ProgressCallback, embed_in_chunks
 from .sentences import Sentence
 
 RETRIEVER_NAME = f"bm25+{BUNDLED_ENCODER}"
@@ -208,7 +209,8 @@ class Retriever:
         self.notice = notice
         self.encoder = _load_encoder(device, notice)
 
-    def index(self, text: str, sentences: Sequence[Sentence], unit: str = "passage") -> Index:
+    def index(self, text: str, sentences: Sequence[Sentence], unit: str = "passage",
+              progress: ProgressCallback | None = None) -> Index:
         if unit == "sentence":
             units = [Passage(s.start, s.end) for s in sentences]
         else:
@@ -217,11 +219,13 @@ class Retriever:
         bm25 = BM25.build([terms(t) or ["_"] for t in texts])
         # Small batches: passages run to 256 tokens, and a batch's activations (every hidden
         # layer is returned) would otherwise set the peak memory of `ask`.
-        vectors = self.encoder.embed_normalized(texts, batch_size=4)
+        vectors = embed_in_chunks(lambda part: self.encoder.embed_normalized(part, batch_size=4),
+                                  texts, progress, "passages")
         return Index(units, bm25, np.asarray(vectors, dtype=np.float32), self.encoder)
 
     def cached_index(self, text: str, split: Callable[[str], list[Sentence]],
-                     unit: str = "passage", source: str = "the document") -> tuple[Index, list[Sentence]]:
+                     unit: str = "passage", source: str = "the document",
+                     progress: ProgressCallback | None = None) -> tuple[Index, list[Sentence]]:
         """The index of `text` and its sentences (`split(text)`), from bertcli's index cache
         when this text was indexed before with the same settings; built and stored otherwise."""
         from . import index_cache
@@ -234,7 +238,7 @@ class Retriever:
             except (KeyError, ValueError, IndexError) as err:
                 index_cache.discard(key, err, self.notice, source)
         sentences = split(text)
-        index = self.index(text, sentences, unit)
+        index = self.index(text, sentences, unit, progress)
         index_cache.store(key, {"sentences": _bounds(sentences), "units": _bounds(index.units),
                                 "vectors": index.vectors, **index.bm25.arrays()})
         return index, sentences

@@ -12,16 +12,18 @@ import numpy as np
 
 from . import notices
 from .errors import UsageError
-from .inputs import Document, as_document
+from .inputs import Document, as_document, page_at
 from .models import (
     BUNDLED_ENCODER,
     DEFAULT_ENCODER,
     ResolvedModel,
     bundled_encoder,
     fallback_message,
+    prefer_bundled,
     resolve,
     resolve_device,
 )
+from .progress import ProgressCallback, embed_in_chunks
 from .sentences import Sentence, split_sentences
 
 # bert-extractive-summarizer's candidate filter: sentences of 41 to 599 characters.
@@ -80,6 +82,11 @@ class Summary:
     candidates: int
     notes: list[str] = field(default_factory=list)
     format: str = "text"  # what the input was read as
+    page_starts: tuple[int, ...] = ()  # a PDF's page start offsets (Document.pages)
+
+    def page(self, sentence: Sentence) -> int | None:
+        """The 1-based page a sentence starts on, for a PDF; None otherwise."""
+        return page_at(self.page_starts, sentence.start)
 
 
 def is_boilerplate(sentence: Sentence) -> bool:
@@ -276,21 +283,24 @@ class Summarizer:
 
     def _resolve(self, model: str | None, offline: bool) -> ResolvedModel:
         def fallback() -> ResolvedModel:
-            self.notice(fallback_message("the encoder", DEFAULT_ENCODER,
-                                         f"the bundled {BUNDLED_ENCODER} encoder"))
+            if not prefer_bundled():  # chosen with `bertcli models default bundled`: no notice
+                self.notice(fallback_message("the encoder", DEFAULT_ENCODER,
+                                             f"the bundled {BUNDLED_ENCODER} encoder"))
             return bundled_encoder()
 
         resolved = resolve(model, DEFAULT_ENCODER, offline=offline, fallback=fallback)
         assert resolved is not None
         return resolved
 
-    def select(self, candidates: Sequence[Sentence], k: int, strategy: str) -> list[int]:
+    def select(self, candidates: Sequence[Sentence], k: int, strategy: str,
+               progress: ProgressCallback | None = None) -> list[int]:
         texts = [s.text for s in candidates]
         if strategy == "lead":
             return list(range(k))
+        encoder = self.encoder_for(strategy)
         if strategy == "cluster":
-            return cluster_select(self.encoder_for(strategy).embed(texts), k)
-        vectors = self.encoder_for(strategy).embed_normalized(texts)
+            return cluster_select(embed_in_chunks(encoder.embed, texts, progress), k)
+        vectors = embed_in_chunks(encoder.embed_normalized, texts, progress)
         if strategy == "learned":
             scorer = self._scorer()
             if scorer is not None:
@@ -334,8 +344,10 @@ class Summarizer:
         num_sentences: int | None = None,
         ratio: float | None = None,
         strategy: str | None = None,
+        progress: ProgressCallback | None = None,
     ) -> Summary:
-        """Summarize one document; `strategy` defaults to the one given at construction."""
+        """Summarize one document; `strategy` defaults to the one given at construction.
+        `progress(what, advance, total)` hears of the sentences embedded (bertcli.progress)."""
         doc = as_document(document)
         strategy = strategy or self.strategy
         check_strategy(strategy)
@@ -356,7 +368,7 @@ class Summarizer:
                     f"{wanted} asked for; returning all of them"
                 )
         else:
-            picked = [candidates[i] for i in self.select(candidates, wanted, strategy)]
+            picked = [candidates[i] for i in self.select(candidates, wanted, strategy, progress)]
         return Summary(
             source=doc.source,
             model=self.model_name,
@@ -365,6 +377,7 @@ class Summarizer:
             candidates=len(candidates),
             notes=notes,
             format=doc.format,
+            page_starts=doc.pages,
         )
 
 

@@ -126,27 +126,35 @@ def _check_unused_model() -> None:
 
 
 def documents(sources: list[str], encoding: str | None, max_bytes: int | None,
-              failed: list[str], input_format: InputFormat | None = None) -> Iterator[Document]:
+              failed: list[str], input_format: InputFormat | None = None,
+              progress=None) -> Iterator[Document]:
     """Read each source in turn. With several, a bad one is reported, noted in `failed` and
-    skipped, so the others are still processed; a single bad source is the command's error."""
+    skipped, so the others are still processed; a single bad source is the command's error.
+    `progress` (bertcli.progress) hears of the pages read, and of each file once it is done
+    with (when the caller takes the next one)."""
     from ..fetch import is_url
     from ..inputs import STDIN, read_document
 
     if sources.count(STDIN) > 1:
         raise UsageError("stdin (-) can be read only once")
     offline = _offline_option()
-    for source in sources:
+    for number, source in enumerate(sources):
+        if number and progress is not None and len(sources) > 1:
+            progress("files", 1, len(sources))
         try:
             if offline and is_url(source):
                 raise InputError(f"{source}: not downloaded: --offline (or HF_HUB_OFFLINE=1) "
                                  "never uses the network")
             yield read_document(source, encoding=encoding, max_bytes=max_bytes,
-                                input_format=input_format.value if input_format else None)
+                                input_format=input_format.value if input_format else None,
+                                progress=progress)
         except InputError as err:
             if len(sources) == 1:
                 raise
             error(err.message)
             failed.append(source)
+    if progress is not None and len(sources) > 1:
+        progress("files", 1, len(sources))
 
 
 def check_output_path(path: str | None) -> None:

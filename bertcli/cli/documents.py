@@ -16,6 +16,8 @@ from ..errors import (
     InputError,
     UsageError,
 )
+from ..progress import ProgressDisplay
+from ..progress import wanted as progress_wanted
 from .core import app, documents, error, note, run_guarded
 from .options import (
     DEVICE_OPT,
@@ -78,14 +80,16 @@ def summarize(
         renderer = Renderer(fmt.value, sys.stdout, several=len(inputs) > 1)
         summarizer: Summarizer | None = None
         failed: list[str] = []
-        for doc in documents(inputs, encoding, max_bytes, failed, input_format):
-            if summarizer is None:
-                summarizer = Summarizer(model=model, device=device.value, offline=offline,
-                                        precision=precision.value, strategy=strategy.value)
-            result = summarizer(doc, num_sentences=num_sentences, ratio=ratio, strategy=strategy.value)
-            for message in result.notes:
-                note(message)
-            renderer.summary(result)
+        with ProgressDisplay(progress_wanted(fmt.value)) as progress:
+            for doc in documents(inputs, encoding, max_bytes, failed, input_format, progress):
+                if summarizer is None:
+                    summarizer = Summarizer(model=model, device=device.value, offline=offline,
+                                            precision=precision.value, strategy=strategy.value)
+                result = summarizer(doc, num_sentences=num_sentences, ratio=ratio,
+                                    strategy=strategy.value, progress=progress)
+                for message in result.notes:
+                    note(message)
+                renderer.summary(result)
         renderer.close()
         return EXIT_INPUT if failed else 0
 
@@ -154,23 +158,26 @@ def ask(
         failed: list[str] = []
         asked: list[str] = []
         pooled: list[list] = []
-        for doc in documents(sources, encoding, max_bytes, failed, input_format):
-            if asker is None:
-                asker = Asker(model=model, device=device.value, offline=offline,
-                              retrieval_only=retrieval_only, precision=precision.value)
-                asked = _checked_questions(asker, questions, questions_file, failed)
-                pooled = [[] for _ in asked]
-                if not asked:
-                    break
-            for i, result in enumerate(asker.iter_ask(doc, asked, top_k=top_k,
-                                                      max_answer_len=max_answer_len,
-                                                      full=full, passages=passages)):
-                if across:
-                    pooled[i].extend(result.answers)
-                    continue
-                if not result.answers:
-                    note(f"{result.source}: no answer to {result.question!r}")
-                renderer.answers(result)
+        with ProgressDisplay(progress_wanted(fmt.value)) as progress:
+            for doc in documents(sources, encoding, max_bytes, failed, input_format, progress):
+                if asker is None:
+                    asker = Asker(model=model, device=device.value, offline=offline,
+                                  retrieval_only=retrieval_only, precision=precision.value)
+                    asked = _checked_questions(asker, questions, questions_file, failed)
+                    pooled = [[] for _ in asked]
+                    if not asked:
+                        break
+                for i, result in enumerate(asker.iter_ask(doc, asked, top_k=top_k,
+                                                          max_answer_len=max_answer_len,
+                                                          full=full, passages=passages,
+                                                          progress=progress)):
+                    progress("questions", 1, len(asked) * len(sources))
+                    if across:
+                        pooled[i].extend(result.answers)
+                        continue
+                    if not result.answers:
+                        note(f"{result.source}: no answer to {result.question!r}")
+                    renderer.answers(result)
         if across and asker is not None:
             read = [s for s in sources if s not in failed]
             for question, answers in zip(asked, pooled):
@@ -244,8 +251,9 @@ def text_command(
 
         failed: list[str] = []
         renderer = Renderer(fmt.value, several=len(inputs) > 1)
-        for doc in documents(inputs, encoding, max_bytes, failed, input_format):
-            renderer.document(doc)
+        with ProgressDisplay(progress_wanted(fmt.value)) as progress:
+            for doc in documents(inputs, encoding, max_bytes, failed, input_format, progress):
+                renderer.document(doc)
         renderer.close()
         return EXIT_INPUT if failed else 0
 

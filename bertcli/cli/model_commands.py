@@ -41,6 +41,33 @@ def models_list(
     run_guarded(body, verbose)
 
 
+@models_app.command("default")
+def models_default(
+    choice: str | None = typer.Argument(
+        None, metavar="[bundled|hub]",
+        help="bundled: use bertcli's bundled models when none is named, with no notice; "
+             "hub: the hub's default models, the bundled ones only as an announced fallback. "
+             "Without it, print the current choice.",
+    ),
+    verbose: bool = VERBOSE_OPT,
+    quiet: bool = QUIET_OPT,
+) -> None:
+    """Choose which models commands use when none is named (also: BERTCLI_MODELS=bundled|hub)."""
+
+    def body() -> int:
+        from ..models import models_preference, set_models_preference
+
+        if choice is None:
+            value, source = models_preference()
+            print(f"{value}\t({source})")
+            return 0
+        path = set_models_preference(choice.strip().lower())
+        note(f"default models: {choice.strip().lower()} (saved in {path})")
+        return 0
+
+    run_guarded(body, verbose)
+
+
 @models_app.command("pull")
 def models_pull(
     model_id: str = typer.Argument(..., help="Hub id to download into the local cache."),

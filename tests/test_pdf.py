@@ -1,0 +1,143 @@
+"""PDF reading (bertcli.pdf): cleaning, page offsets, and the issue's bars on a real paper."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from bertcli.inputs import read_document
+from bertcli.pdf import _SOFT, Line, clean
+
+from .conftest import make_pdf
+
+PAPER = Path(__file__).parent / "data" / "viggo-inlg2019.pdf"
+
+
+def _lines(*texts: str, page: int = 0, size: float = 10.0, width: float = 200.0) -> list[Line]:
+    return [Line(page, text, size, 0.2 + 0.01 * i, width) for i, text in enumerate(texts)]
+
+
+def test_line_end_hyphens_join_unless_the_document_hyphenates_the_word():
+    text, _ = clean([_lines(
+        "We introduce a new language representa" + _SOFT + "tion model called BERT here.",
+        "It uses task" + _SOFT + "specific parameters and one more task-specific head now.",
+        "A representation of text is learned by the model from raw data.",
+        "The task" + _SOFT + "oriented systems differ from open task systems and oriented ones.",
+    )])
+    assert "representation model" in text and "representa" + "tion" in text
+    assert "task-specific parameters" in text
+    assert "task-oriented systems" in text  # both halves are words of the document
+    assert _SOFT not in text
+
+
+def test_ligatures_become_letters():
+    text, _ = clean([_lines("The \ufb01rst \ufb02ow of \ufb01ne-tuning was e\ufb03cient in the end.")])
+    assert text == "The first flow of fine-tuning was efficient in the end."
+
+
+def test_small_text_emails_front_matter_and_references_are_dropped():
+    body = "Body text of the paper goes on in full lines like this one does here."
+    pages = [
+        [Line(0, "A Title of the Paper", 14.0, 0.05, 150), Line(0, "Jane Doe", 12.0, 0.08, 60),
+         Line(0, "jane@example.org", 12.0, 0.1, 80), Line(0, "Abstract", 12.0, 0.15, 50)]
+        + _lines(body, body, "1 A footnote in small type sits here at the bottom.", size=10.0)
+        + [Line(0, "2 A footnote in small type.", 8.0, 0.9, 150)],
+        _lines(body, body, "References", "Doe, J. 2019. A paper. In Proceedings of X.",
+               "Roe, R. 2020. Another paper. Journal of Y.", page=1),
+    ]
+    text, starts = clean(pages)
+    assert "Title" not in text and "Jane" not in text and "@" not in text and "Abstract" not in text
+    assert "small type." not in text
+    assert "References" not in text and "Doe, J." not in text
+    assert text.count(body) == 4 and len(starts) == 2 and text[starts[1]:].startswith(body)
+
+
+def test_label_runs_and_captions_are_dropped():
+    body = "Body text of the paper goes on in full lines like this one does here."
+    lines = _lines(body, "BERT BERT", "E[CLS] E1", "Tok 1 Tok 2", "12.3 45.6 78.9 10.1 11.2",
+                   "Figure 1: The whole model, with every part that it has.", body)
+    for line in lines[1:-1]:
+        line.width = 120.0  # labels, and the caption's last line, end before the column does
+    text, _ = clean([lines])
+    assert "E[CLS]" not in text and "45.6" not in text and "Figure 1" not in text
+    assert text.count(body) == 2
+
+
+def test_running_headers_footers_and_page_numbers_go(tmp_path):
+    words = ["rivers", "bridges", "harbours"]
+    pages = [["Journal of Tests, Vol. 3"]
+             + [f"The {words[n - 1]} of the town were described once more, line {k}." for k in range(46)]
+             + [str(n)] for n in range(1, 4)]  # make_pdf's 48th line sits at the page's foot
+    path = tmp_path / "journal.pdf"
+    path.write_bytes(make_pdf(pages))
+    doc = read_document(str(path))
+    assert "Journal of Tests" not in doc.text
+    assert not re.search(r"^\d+$", doc.text, re.M)
+    assert len(doc.pages) == 3
+    for n, start in enumerate(doc.pages, 1):
+        assert doc.text[start:].startswith(f"The {words[n - 1]} of the town")
+        assert doc.page_at(start) == n and doc.page_at(start + 5) == n
+
+
+def test_page_offsets_index_into_text(tmp_path):
+    path = tmp_path / "two.pdf"
+    path.write_bytes(make_pdf([["The board met on Monday."], ["The second page closes the report."]]))
+    doc = read_document(str(path))
+    assert doc.pages == (0, len("The board met on Monday.\n\n"))
+    assert doc.page_at(doc.text.index("second")) == 2 and doc.page_at(0) == 1
+
+
+def test_text_formats_have_no_pages():
+    from bertcli.inputs import Document
+
+    assert Document("x", "Some text.").page_at(3) is None
+
+
+# --- the issue's bars, on a real two-column paper -----------------------------------------
+
+
+def _paper_summary(run_cli, n: int = 10) -> list[dict]:
+    proc = run_cli("summarize", PAPER, "-n", str(n), "--format", "json", "--offline", "--quiet")
+    assert proc.returncode == 0, proc.err
+    return json.loads(proc.out)["sentences"]
+
+
+def test_real_paper_summary_is_clean(run_cli):
+    sentences = _paper_summary(run_cli)
+    text = run_cli("text", PAPER).out
+    for s in sentences:
+        assert text[s["start"]:s["end"]] == s["text"]
+        assert "@" not in s["text"]
+        assert not re.search(r"\w-\n\w", s["text"]) and _SOFT not in s["text"]
+        assert not re.search(r"^(Figure|Table) \d", s["text"])
+        assert not re.search(r"\(\d{4}\)\.|\b(19|20)\d\d\. [A-Z]", s["text"])  # a reference entry
+        assert isinstance(s["page"], int) and 1 <= s["page"] <= 9
+
+
+def test_real_paper_text_has_no_references_or_ligatures(run_cli):
+    text = run_cli("text", PAPER).out
+    assert "References" not in text and "ucsc.edu" not in text
+    assert not re.search("[\ufb00-\ufb06]", text)
+    assert "Juraska, Kevin" not in text  # the author block
+
+
+@pytest.mark.parametrize("question, answer, page", [
+    ("How many MR-utterance pairs were crowdsourced?", "6,900", 2),
+    ("How many different video game attributes do the slots come from?", "14", 2),
+])
+def test_real_paper_answers_cite_their_page(run_cli, question, answer, page):
+    proc = run_cli("ask", question, PAPER, "--format", "json", "--offline", "--quiet")
+    assert proc.returncode == 0, proc.err
+    found = json.loads(proc.out)["answers"][0]
+    assert answer in found["text"] and found["page"] == page
+    plain = run_cli("ask", question, PAPER, "--offline", "--quiet").out
+    assert plain.strip().endswith(f"[p. {page}]")
+
+
+def test_summary_text_output_cites_pages(run_cli):
+    proc = run_cli("summarize", PAPER, "-n", "2", "--offline", "--quiet")
+    assert proc.returncode == 0
+    assert all(re.search(r" \[p\. \d\]$", line) for line in proc.out.splitlines())
