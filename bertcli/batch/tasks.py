@@ -104,9 +104,10 @@ class IndexTask:
 
     def load(self, notices: list[str]) -> Any:
         _torch_threads()
+        from ..models import resolve_device
         from ..retrieve import Retriever
 
-        return Retriever(device=self.device)
+        return Retriever(device=resolve_device(self.device))
 
     def run(self, retriever: Any, records: Sequence[Record]) -> list[dict[str, Any]]:
         import numpy as np

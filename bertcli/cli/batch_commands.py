@@ -117,6 +117,7 @@ def batch_index(
     id_field: str = ID_FIELD_OPT,
     text_field: str = TEXT_FIELD_OPT,
     device: Device = DEVICE_OPT,
+    offline: bool = OFFLINE_OPT,  # the encoder is the bundled one: nothing to download anyway
     input_format: InputFormat | None = INPUT_FORMAT_OPT,
     max_bytes: int | None = MAX_BYTES_OPT,
     verbose: bool = VERBOSE_OPT,
