@@ -1,0 +1,132 @@
+"""`bertcli batch summarize`: documents per second for each engine and 1 or 2 workers, beside
+one `bertcli summarize` call over the same articles (the baseline), in one run.
+
+    nice python benchmarks/batch.py              # 1,000 CNN/DailyMail validation articles
+    nice python benchmarks/batch.py --n 300      # fewer
+
+Every number is a whole process, start-up included (Ray: starting a local cluster and its
+actors). Each case also runs on 2 articles, to separate the fixed cost (start-up, loading one
+model per worker, Ray's cluster) from the per-article cost: the marginal rate,
+(n - 2) / (wall_n - wall_2), is what a long run on a cluster would see per machine. The output
+of every batch case is checked against the baseline's sentences. The default strategy
+(learned, bundled encoder, int8 ONNX) is used throughout; the ONNX copy is prepared before
+timing. Not a test: compare ratios measured in the same run; the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE.parents[1] / "shared" / "data"
+PY = sys.executable
+BERTCLI = [shutil.which("bertcli", path=os.path.dirname(PY)) or "bertcli"]
+
+
+def articles(n: int) -> list[dict]:
+    out = []
+    with gzip.open(DATA / "cnndm-val.jsonl.gz", "rt", encoding="utf-8") as handle:
+        for line in handle:
+            row = json.loads(line)
+            out.append({"id": row.get("id") or f"val{len(out):05d}", "text": row["article"]})
+            if len(out) == n:
+                break
+    return out
+
+
+def timed(cmd: list[str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd[:4])} ... failed:\n{proc.stderr[-2000:]}")
+    return wall, proc.stdout
+
+
+def spans_of_summarize(stdout: str) -> dict[str, list]:
+    rows = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    return {Path(r["source"]).stem: [(s["start"], s["end"]) for s in r["sentences"]] for r in rows}
+
+
+def spans_of_batch(path: Path) -> dict[str, list]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    return {r["id"]: [(s["start"], s["end"]) for s in r["sentences"]] for r in rows}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=1000, help="articles (default 1000)")
+    parser.add_argument("--engines", default="local,ray")
+    args = parser.parse_args()
+
+    docs = articles(args.n)
+    work = Path(tempfile.mkdtemp(prefix="bertcli-batch-bench-"))
+    try:
+        folder = work / "files"
+        folder.mkdir()
+        paths = []
+        for doc in docs:
+            path = folder / f"{doc['id']}.txt"
+            path.write_text(doc["text"], encoding="utf-8")
+            paths.append(str(path))
+        corpora = {}
+        for size in (2, len(docs)):
+            corpora[size] = work / f"corpus{size}.jsonl"
+            with open(corpora[size], "w", encoding="utf-8") as handle:
+                for doc in docs[:size]:
+                    handle.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        # The ONNX copy of the encoder, prepared once (a first run's export is not measured).
+        timed(BERTCLI + ["summarize", paths[0], "--offline"])
+
+        results = []
+        base = {}
+        for size in (2, len(docs)):
+            wall, stdout = timed(BERTCLI + ["summarize", *paths[:size], "-f", "jsonl", "--offline"])
+            base[size] = wall
+            if size == len(docs):
+                expected = spans_of_summarize(stdout)
+        results.append(("bertcli summarize (one call, all files)", "-", base))
+        for engine in args.engines.split(","):
+            for workers in (1, 2):
+                walls = {}
+                for size in (2, len(docs)):
+                    out = work / f"{engine}{workers}-{size}.jsonl"
+                    walls[size], _ = timed(BERTCLI + [
+                        "batch", "summarize", str(corpora[size]), "--out", str(out),
+                        "--engine", engine, "--workers", str(workers), "--offline", "--quiet"])
+                got = spans_of_batch(work / f"{engine}{workers}-{len(docs)}.jsonl")
+                same = sum(got.get(k) == v for k, v in expected.items())
+                if same != len(expected):
+                    print(f"warning: {engine} x{workers}: {same}/{len(expected)} same as summarize")
+                results.append((f"batch --engine {engine} --workers {workers}", f"{same}/{len(expected)}",
+                                walls))
+                print(f"{engine} x{workers}: {walls}", file=sys.stderr)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    n = len(docs)
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"{time.strftime('%Y-%m-%d')}; {n} CNN/DailyMail validation articles "
+          f"({sum(len(d['text'].split()) for d in docs):,} words), default strategy (learned, int8)\n")
+    print("| case | wall s | docs/s | vs summarize | fixed s (2 docs) | marginal docs/s | same sentences |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    base_rate = n / base[n]
+    for name, same, walls in results:
+        rate = n / walls[n]
+        marginal = (n - 2) / max(walls[n] - walls[2], 1e-9)
+        print(f"| {name} | {walls[n]:.1f} | {rate:.2f} | {rate / base_rate:.2f}x | {walls[2]:.1f} | "
+              f"{marginal:.2f} | {same} |")
+
+
+if __name__ == "__main__":
+    main()
