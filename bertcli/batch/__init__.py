@@ -58,7 +58,7 @@ def summarize_corpus(corpus: str, out: str, task: SummarizeTask, engine: str = "
             yield record
 
     buffer: list[dict[str, Any]] = []
-    for row in engines.run(engine, task, pending(), workers or default_workers(), say, address):
+    for row in engines.run(engine, task, pending(), workers, say, address):
         buffer.append(row)
         stats.processed += 1
         stats.errors += row.get("error") is not None
@@ -90,6 +90,5 @@ def index_corpus(corpus: str, out: str, engine: str = "local", workers: int | No
                 seen.add(record.id)
                 yield record
 
-    rows = engines.run(engine, IndexTask(device=device), records(), workers or default_workers(),
-                       say, address)
+    rows = engines.run(engine, IndexTask(device=device), records(), workers, say, address)
     return write_index(out, rows, BUNDLED_ENCODER)

@@ -28,12 +28,12 @@ BLOB = "vectors"  # the binary field of a row (index embeddings): kept out of JS
 
 
 def default_workers() -> int:
-    return max(1, min(os.cpu_count() or 1, 2)) if os.environ.get("BERTCLI_MAX_WORKERS") is None \
-        else max(1, int(os.environ["BERTCLI_MAX_WORKERS"]))
+    """One worker per core (each holds one model: ~350 MB with the bundled encoder)."""
+    return max(1, os.cpu_count() or 1)
 
 
-def check_workers(workers: int) -> None:
-    if workers < 1:
+def check_workers(workers: int | None) -> None:
+    if workers is not None and workers < 1:
         raise UsageError(f"--workers must be at least 1, got {workers}")
 
 
@@ -43,12 +43,13 @@ def batched(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
         yield chunk
 
 
-def run(engine: str, task: Any, records: Iterable[Record], workers: int,
+def run(engine: str, task: Any, records: Iterable[Record], workers: int | None,
         on_notice: Callable[[str], None], address: str | None = None,
         batch_size: int = DEFAULT_BATCH) -> Iterator[dict[str, Any]]:
+    """Rows of `task` over `records`; `workers` None: one per core (Ray: per cluster CPU)."""
     check_workers(workers)
     if engine == "local":
-        return run_local(task, records, workers, on_notice, batch_size)
+        return run_local(task, records, workers or default_workers(), on_notice, batch_size)
     if engine == "ray":
         return run_ray(task, records, workers, on_notice, address, batch_size)
     raise UsageError(f"--engine {engine}: choose one of {', '.join(ENGINES)}")
@@ -73,8 +74,12 @@ _worker: dict[str, Any] = {}
 
 
 def _init_local(task: Any, threads: int) -> None:
+    import signal
+
     from .tasks import limit_threads
 
+    # Ctrl-C is the main process's to handle (it stops the pool): no traceback per worker.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     limit_threads(threads)
     notices: list[str] = []
     try:
@@ -164,7 +169,7 @@ class RayWorker:
         return out
 
 
-def start_ray(workers: int, address: str | None) -> bool:
+def start_ray(workers: int | None, address: str | None) -> bool:
     """Connect to `address`, or start a local cluster of `workers` CPUs. Returns whether this
     process started it (and so shuts it down)."""
     try:
@@ -183,7 +188,7 @@ def start_ray(workers: int, address: str | None) -> bool:
         if address:
             ray.init(address=address, **kwargs)
         else:
-            ray.init(num_cpus=workers, **kwargs)
+            ray.init(num_cpus=workers or default_workers(), **kwargs)
     except (ConnectionError, ValueError, RuntimeError) as err:
         raise UsageError(f"--address {address}: cannot join the Ray cluster ({err})") from None
     import ray.data
@@ -194,7 +199,7 @@ def start_ray(workers: int, address: str | None) -> bool:
     return True
 
 
-def run_ray(task: Any, records: Iterable[Record], workers: int, on_notice: Callable[[str], None],
+def run_ray(task: Any, records: Iterable[Record], workers: int | None, on_notice: Callable[[str], None],
             address: str | None, batch_size: int) -> Iterator[dict[str, Any]]:
     # Records travel as JSON text: a column of nulls would come back as NaN, not None.
     items = [{"record": json.dumps({"id": r.id, "text": r.text, "error": r.error, "format": r.format},
@@ -206,6 +211,8 @@ def run_ray(task: Any, records: Iterable[Record], workers: int, on_notice: Calla
         import ray
 
         say = _once(on_notice)
+        if workers is None:  # one actor per CPU of the cluster
+            workers = max(1, int(ray.cluster_resources().get("CPU", 1)))
         dataset = ray.data.from_items(items, override_num_blocks=max(1, min(len(items) // batch_size,
                                                                              workers * 8)))
         del items

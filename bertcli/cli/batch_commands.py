@@ -41,8 +41,8 @@ ENGINE_OPT = typer.Option(Engine.local, "--engine", "-e",
                           help="local: a process pool; ray: Ray Data with an actor pool "
                                "(pip install 'bertcli[ray]').")
 WORKERS_OPT = typer.Option(None, "--workers", "-w", min=1,
-                           help="Worker processes (Ray: actors), one model each (default: the "
-                                "cores, at most 2).")
+                           help="Worker processes (Ray: actors), one model each (default: one "
+                                "per core; Ray: per CPU of the cluster).")
 ADDRESS_OPT = typer.Option(None, "--address",
                            help="Ray: join this cluster (e.g. ray://head:10001 or auto); "
                                 "default: start a local one.")
