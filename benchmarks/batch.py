@@ -63,12 +63,46 @@ def spans_of_batch(text: str) -> dict[str, list]:
     return {r["id"]: [(s["start"], s["end"]) for s in r["sentences"]] for r in rows}
 
 
+def driver_rate(docs: list[dict], work: Path) -> float:
+    """Documents per second that the driver alone handles (read the corpus, pass rows through
+    Ray's JSON envelope, write shards and the final file): where one driver stops keeping up."""
+    from bertcli.batch.corpus import read_corpus
+    from bertcli.batch.output import ShardedOutput
+
+    corpus = work / "driver.jsonl"
+    with open(corpus, "w", encoding="utf-8") as handle:
+        for doc in docs:
+            handle.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    start = time.perf_counter()
+    output = ShardedOutput(str(work / "driver-out.jsonl"), {}, 1000)
+    shard = []
+    for record in read_corpus(str(corpus)):
+        text = record.text or ""
+        row = {"id": record.id, "model": "m", "strategy": "learned", "error": None,
+               "sentences": [{"index": i, "start": 0, "end": 200, "text": text[:200]} for i in range(3)]}
+        shard.append(json.loads(json.dumps({"row": row, "notices": []}))["row"])
+        if len(shard) == 1000:
+            output.write_shard(shard)
+            shard = []
+    if shard:
+        output.write_shard(shard)
+    output.finish()
+    return len(docs) / (time.perf_counter() - start)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=1000, help="articles (default 1000)")
     parser.add_argument("--engines", default="local,ray")
     parser.add_argument("--repeat", type=int, default=2, help="rounds; each case keeps its fastest")
+    parser.add_argument("--driver-only", action="store_true",
+                        help="only the driver's own rate (reading and writing, no model)")
     args = parser.parse_args()
+    if args.driver_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            rates = sorted(driver_rate(articles(args.n), Path(tmp)) for _ in range(3))
+        print(f"driver alone: {rates[1]:.0f} documents/s ({args.n} articles, median of 3)")
+        return
 
     docs = articles(args.n)
     work = Path(tempfile.mkdtemp(prefix="bertcli-batch-bench-"))

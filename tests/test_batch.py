@@ -302,3 +302,23 @@ def test_ask_index_that_is_not_one(run_cli, tmp_path):
     proc = run_cli("ask", "--index", tmp_path, "Who?")
     assert proc.returncode == 3
     assert "not a bertcli index" in proc.err and "Traceback" not in proc.err
+
+
+@pytest.mark.slow
+def test_index_on_ray_equals_local(tmp_path):
+    """The corpus index through a local Ray cluster (2 CPUs) and through the process pool."""
+    pytest.importorskip("ray")
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from bertcli.batch import index_corpus
+
+    corpus = write_jsonl(tmp_path / "c.jsonl", FACTS + make_corpus(12, seed=3, sentences=20) + BAD_ROWS)
+    built = {engine: index_corpus(str(corpus), str(tmp_path / engine), engine=engine, workers=2)
+             for engine in ("local", "ray")}
+    assert built["local"].passages == built["ray"].passages > 15
+    assert built["local"].errors == built["ray"].errors and len(built["ray"].errors) == 3
+    local, ray = (pq.read_table(tmp_path / e / "passages.parquet").to_pylist() for e in ("local", "ray"))
+    assert local == ray
+    vectors = [np.load(tmp_path / e / "vectors.npy") for e in ("local", "ray")]
+    assert np.allclose(vectors[0], vectors[1], atol=1e-5)
