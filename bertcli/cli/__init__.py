@@ -2,10 +2,18 @@
 
 core: the app, errors and exit codes; options: shared choices; documents: summarize, ask,
 text; evaluation: eval summarize, eval ask; model_commands: models list, pull;
-cache_commands: cache info, clear; serve_commands: chat, serve.
+cache_commands: cache info, clear; serve_commands: chat, serve; batch_commands: batch
+summarize, batch index (and ask --index).
 """
 
-from . import cache_commands, documents, evaluation, model_commands, serve_commands  # noqa: F401  (registers the commands)
+from . import (  # noqa: F401  (registers the commands)
+    batch_commands,
+    cache_commands,
+    documents,
+    evaluation,
+    model_commands,
+    serve_commands,
+)
 from .core import app, main, run
 
 __all__ = ["app", "main", "run"]

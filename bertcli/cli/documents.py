@@ -120,6 +120,9 @@ def ask(
     model: str | None = typer.Option(
         None, "--model", "-m", help=MODEL_HELP + " (default: distilbert-base-cased-distilled-squad)"
     ),
+    index: str | None = typer.Option(
+        None, "--index", help="Ask a corpus index (`bertcli batch index`): every argument is a question."
+    ),
     fmt: Format = FORMAT_OPT,
     device: Device = DEVICE_OPT,
     precision: Precision = READER_PRECISION_OPT,
@@ -133,6 +136,11 @@ def ask(
     """Extractive question answering: the span of each document that answers the question."""
 
     def body() -> int:
+        if index is not None:
+            from .batch_commands import ask_index_command
+
+            return ask_index_command(index, args, top_k, max_answer_len, passages, retrieval_only,
+                                     model, device.value, offline, fmt.value)
         if questions_file is None:
             if len(args) < 2:
                 raise UsageError("give a question and at least one document (or --questions FILE)")

@@ -1,0 +1,196 @@
+"""Batch output: JSON Lines or Parquet rows, written in shards that a rerun resumes from.
+
+Layout. While a run goes on, every `shard_size` finished documents are written as one shard,
+`OUT.parts/part-NNNNN.<jsonl|parquet>` (through a temporary file and a rename, so a shard is
+whole or absent), and then recorded in `OUT.parts/manifest.json` (also replaced atomically).
+A shard that is not in the manifest does not count. At the end the rows of OUT (if it exists
+from an earlier run), then of every shard in the manifest, are written into OUT (temporary
+file + rename, no id twice) and OUT.parts is removed. A rerun after a kill reads the ids of OUT
+and of the manifest's shards and skips them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+from ..errors import InputError, UsageError
+from ..render import write_atomically
+
+OUTPUT_SUFFIXES = {".jsonl": "jsonl", ".parquet": "parquet"}
+MANIFEST = "manifest.json"
+
+
+def output_format(out: str) -> str:
+    suffix = os.path.splitext(out)[1].lower()
+    if suffix not in OUTPUT_SUFFIXES:
+        raise UsageError(f"--out {out}: name a .jsonl or .parquet file")
+    return OUTPUT_SUFFIXES[suffix]
+
+
+def _arrow_schema():
+    import pyarrow as pa
+
+    sentence = pa.struct([("index", pa.int64()), ("start", pa.int64()), ("end", pa.int64()),
+                          ("text", pa.string())])
+    return pa.schema([("id", pa.string()), ("sentences", pa.list_(sentence)),
+                      ("model", pa.string()), ("strategy", pa.string()), ("error", pa.string())])
+
+
+def read_rows(path: str) -> Iterator[dict[str, Any]]:
+    """The rows of a JSONL or Parquet output file."""
+    if path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
+            yield from batch.to_pylist()
+        return
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            if line.strip():
+                yield json.loads(line)
+
+
+def read_ids(path: str) -> Iterator[str]:
+    if path.endswith(".parquet"):
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=65536, columns=["id"]):
+            yield from batch.column(0).to_pylist()
+        return
+    for row in read_rows(path):
+        yield row["id"]
+
+
+def _write_parquet(path: str, batches: Iterable[Sequence[dict[str, Any]]]) -> int:
+    """Rows into a Parquet file through a temporary file and a rename."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = _arrow_schema()
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".bertcli-", suffix=".tmp")
+    os.close(fd)
+    count = 0
+    try:
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for rows in batches:
+                if rows:
+                    writer.write_table(pa.Table.from_pylist(list(rows), schema=schema))
+                    count += len(rows)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return count
+
+
+def _write_jsonl(path: str, batches: Iterable[Sequence[dict[str, Any]]]) -> int:
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".bertcli-", suffix=".tmp")
+    count = 0
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            for rows in batches:
+                for row in rows:
+                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    count += 1
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return count
+
+
+def write_rows(path: str, batches: Iterable[Sequence[dict[str, Any]]]) -> int:
+    """Write rows (in batches) to a .jsonl or .parquet file atomically; returns the count."""
+    try:
+        if path.endswith(".parquet"):
+            return _write_parquet(path, batches)
+        return _write_jsonl(path, batches)
+    except OSError as err:
+        raise InputError(f"{path}: cannot write ({err.strerror or err})") from None
+
+
+class ShardedOutput:
+    """OUT and its shard directory (see the module's docstring)."""
+
+    def __init__(self, out: str, options: dict[str, Any], shard_size: int):
+        if shard_size < 1:
+            raise UsageError(f"--shard-size must be at least 1, got {shard_size}")
+        self.out = out
+        self.format = output_format(out)
+        self.parts = out + ".parts"
+        self.options = options
+        self.shard_size = shard_size
+        self.shards: list[dict[str, Any]] = []
+        directory = os.path.dirname(os.path.abspath(out))
+        if not os.path.isdir(directory):
+            raise InputError(f"{out}: cannot write (no such directory)")
+        if os.path.isdir(out):
+            raise InputError(f"{out}: cannot write (is a directory)")
+        manifest = os.path.join(self.parts, MANIFEST)
+        if os.path.exists(manifest):
+            with open(manifest, encoding="utf-8") as handle:
+                saved = json.load(handle)
+            if saved.get("options") != options or saved.get("format") != self.format:
+                raise UsageError(
+                    f"{self.parts} holds an unfinished run with other options "
+                    f"({_differences(saved.get('options') or {}, options)}); rerun with those, "
+                    "or remove it to start over")
+            self.shards = list(saved.get("shards", []))
+
+    def done_ids(self) -> set[str]:
+        """Ids already in OUT or in a finished shard: a rerun skips them."""
+        done: set[str] = set()
+        if os.path.exists(self.out):
+            done.update(read_ids(self.out))
+        for shard in self.shards:
+            done.update(read_ids(os.path.join(self.parts, shard["file"])))
+        return done
+
+    def write_shard(self, rows: Sequence[dict[str, Any]]) -> None:
+        """One shard, whole, then its line in the manifest."""
+        os.makedirs(self.parts, exist_ok=True)
+        number = max((s["number"] for s in self.shards), default=-1) + 1
+        name = f"part-{number:05d}.{self.format}"
+        write_rows(os.path.join(self.parts, name), [rows])
+        self.shards.append({"number": number, "file": name, "rows": len(rows)})
+        write_atomically(os.path.join(self.parts, MANIFEST), json.dumps(
+            {"format": self.format, "options": self.options, "shards": self.shards}, indent=1) + "\n")
+
+    def finish(self) -> int:
+        """OUT's earlier rows and every shard's, into OUT (no id twice); the shards removed.
+        Returns the number of rows in OUT."""
+        if not self.shards and os.path.exists(self.out):
+            return sum(1 for _ in read_ids(self.out))
+        sources = ([self.out] if os.path.exists(self.out) else []) + \
+            [os.path.join(self.parts, s["file"]) for s in self.shards]
+        seen: set[str] = set()
+
+        def batches() -> Iterator[list[dict[str, Any]]]:
+            for path in sources:
+                rows = []
+                for row in read_rows(path):
+                    if row["id"] not in seen:  # a kill between the rename and the clean-up
+                        seen.add(row["id"])
+                        rows.append(row)
+                    if len(rows) >= 4096:
+                        yield rows
+                        rows = []
+                yield rows
+
+        count = write_rows(self.out, batches())
+        shutil.rmtree(self.parts, ignore_errors=True)
+        return count
+
+
+def _differences(saved: dict[str, Any], now: dict[str, Any]) -> str:
+    keys = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+    return ", ".join(f"{k}: {saved.get(k)!r} then, {now.get(k)!r} now" for k in keys) or "format"
