@@ -108,7 +108,13 @@ def _looks_like_path(spec: str) -> bool:
 
 
 def _hub_cache_candidates() -> list[Path]:
-    """Where huggingface_hub keeps its cache, by the same environment variables."""
+    """Where huggingface_hub keeps its cache, by the same environment variables (or as it
+    says, once something has imported it: its constants may have been set in code)."""
+    import sys
+
+    hub = sys.modules.get("huggingface_hub.constants")
+    if hub is not None:
+        return [Path(hub.HF_HUB_CACHE)]
     named = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
     if named:
         return [Path(named).expanduser()]
