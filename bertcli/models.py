@@ -107,27 +107,27 @@ def _looks_like_path(spec: str) -> bool:
     return spec.startswith((".", "/", "~")) or spec.endswith(os.sep) or os.path.exists(spec)
 
 
-def _hub_cache_candidates() -> list[Path]:
+def _hub_cache_dir() -> Path:
     """Where huggingface_hub keeps its cache, by the same environment variables (or as it
     says, once something has imported it: its constants may have been set in code)."""
     import sys
 
     hub = sys.modules.get("huggingface_hub.constants")
     if hub is not None:
-        return [Path(hub.HF_HUB_CACHE)]
+        return Path(hub.HF_HUB_CACHE)
     named = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
     if named:
-        return [Path(named).expanduser()]
+        return Path(named).expanduser()
     home = os.environ.get("HF_HOME") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
         "huggingface")
-    return [Path(home).expanduser() / "hub"]
+    return Path(home).expanduser() / "hub"
 
 
 def cached_snapshot(repo_id: str) -> Path | None:
     """The local HF-cache snapshot of `repo_id`, if a complete one is there. No network."""
     folder = "models--" + repo_id.replace("/", "--")
-    if not any((root / folder).is_dir() for root in _hub_cache_candidates()):
+    if not (_hub_cache_dir() / folder).is_dir():
         return None  # not cached: known without importing huggingface_hub (~0.2 s)
     from huggingface_hub import snapshot_download
 

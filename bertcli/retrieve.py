@@ -160,6 +160,16 @@ class BM25:
         return bm25
 
 
+def rank_fusion(*rankings: np.ndarray) -> np.ndarray:
+    """Reciprocal-rank fusion of score arrays over the same units (higher is better)."""
+    fused = np.zeros(len(rankings[0]))
+    for scores in rankings:
+        ranks = np.empty(len(scores), dtype=np.int64)
+        ranks[np.argsort(-scores, kind="stable")] = np.arange(len(scores))
+        fused += 1.0 / (RRF_K + 1 + ranks)
+    return fused
+
+
 @dataclass
 class Index:
     units: list[Passage]
@@ -171,13 +181,7 @@ class Index:
         """Fused score of every unit for `question` (higher is better)."""
         lexical = self.bm25.get_scores(terms(question))
         query = self.encoder.embed_normalized([question])[0]
-        dense = self.vectors @ query
-        fused = np.zeros(len(self.units))
-        for scores in (lexical, dense):
-            ranks = np.empty(len(scores), dtype=np.int64)
-            ranks[np.argsort(-scores, kind="stable")] = np.arange(len(scores))
-            fused += 1.0 / (RRF_K + 1 + ranks)
-        return fused
+        return rank_fusion(lexical, self.vectors @ query)
 
     def top_scored(self, question: str, k: int) -> list[tuple[Passage, float]]:
         fused = self.scores(question)

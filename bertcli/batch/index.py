@@ -168,22 +168,15 @@ class CorpusIndex:
     def search(self, question: str, k: int) -> list[Hit]:
         """The best `k` passages of the corpus: dense candidates, re-ranked by reciprocal-rank
         fusion with BM25 computed over those candidates (as bertcli.retrieve.Index.scores)."""
-        from rank_bm25 import BM25Okapi
-
-        from ..retrieve import RRF_K, terms
+        from ..retrieve import BM25, rank_fusion, terms
 
         if k < 1:
             raise UsageError(f"--passages must be at least 1, got {k}")
         if not self.ids:
             return []
         rows, dense = self.dense(question, max(CANDIDATES, k))
-        lexical = np.asarray(BM25Okapi([terms(self.texts[r]) or ["_"] for r in rows])
-                             .get_scores(terms(question)), dtype=np.float64)
-        fused = np.zeros(len(rows))
-        for scores in (lexical, dense.astype(np.float64)):
-            ranks = np.empty(len(scores), dtype=np.int64)
-            ranks[np.argsort(-scores, kind="stable")] = np.arange(len(scores))
-            fused += 1.0 / (RRF_K + 1 + ranks)
+        lexical = BM25.build([terms(self.texts[r]) or ["_"] for r in rows]).get_scores(terms(question))
+        fused = rank_fusion(lexical, dense.astype(np.float64))
         order = np.argsort(-fused, kind="stable")[:k]
         return [Hit(self.ids[rows[i]], self.starts[rows[i]], self.ends[rows[i]],
                     self.texts[rows[i]], float(fused[i])) for i in order]
