@@ -5,6 +5,13 @@ joined by blank lines, offsets shifted as the data README says). Prints recall f
 passage budgets, and how often the single best retrieval sentence holds the answer.
 
     python benchmarks/retrieval_recall.py [path/to/squad2-dev.json]
+
+Other languages: XQuAD (github.com/google-deepmind/xquad, CC BY-SA 4.0) is SQuAD v1.1 dev
+translated by professionals into 11 languages, answers marked. `--one-document` joins all
+of a file's articles into one document (~240 paragraphs, the size where retrieval matters);
+sentences are split by the language detected, as `ask --lang auto` does.
+
+    python benchmarks/retrieval_recall.py --one-document xquad/xquad.zh.json
 """
 
 from __future__ import annotations
@@ -14,14 +21,17 @@ import sys
 import time
 from pathlib import Path
 
+from bertcli.languages import resolve_language
 from bertcli.retrieve import Retriever
 from bertcli.sentences import split_sentences
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad2-dev.json"
 
 
-def articles(path: Path):
+def articles(path: Path, one_document: bool = False):
     data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    if one_document:
+        data = [{"title": path.name, "paragraphs": [p for a in data for p in a["paragraphs"]]}]
     for article in data:
         text, questions, offset = "", [], 0
         for i, para in enumerate(article["paragraphs"]):
@@ -39,16 +49,19 @@ def articles(path: Path):
 
 
 def main() -> None:
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_DATA
+    args = [a for a in sys.argv[1:] if a != "--one-document"]
+    path = Path(args[0]) if args else DEFAULT_DATA
     budgets = (1, 2, 4, 6, 8, 10, 12)
     retriever = Retriever()
     hits = {k: 0 for k in budgets}
-    sentence_hits = total = 0
+    sentence_hits = total = passages = passage_chars = 0
     t0 = time.perf_counter()
-    for title, text, questions in articles(path):
-        sentences = split_sentences(text)
+    for title, text, questions in articles(path, "--one-document" in sys.argv):
+        sentences = split_sentences(text, resolve_language(text))
         index = retriever.index(text, sentences, "passage")
         sentence_index = retriever.index(text, sentences, "sentence")
+        passages += len(index.units)
+        passage_chars += sum(p.end - p.start for p in index.units)
         for question, spans in questions:
             total += 1
             ranked = index.top(question, max(budgets))
@@ -59,7 +72,8 @@ def main() -> None:
             sentence_hits += any(best.start <= s and e <= best.end for s, e in spans)
         print(f"{title}: {len(index.units)} passages, {len(questions)} answerable questions",
               file=sys.stderr)
-    print(f"{total} answerable questions, {time.perf_counter() - t0:.1f} s")
+    print(f"{total} answerable questions, {time.perf_counter() - t0:.1f} s; {passages} passages "
+          f"of {passage_chars / passages:.0f} characters on average")
     print("| passages read | gold answer inside |")
     print("| --- | --- |")
     for k in budgets:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-CACHE_VERSION = 1  # bump when what an entry holds, or how it is computed, changes
+CACHE_VERSION = 2  # bump when what an entry holds, or how it is computed, changes
 DEFAULT_LIMIT_MB = 300
 SUFFIX = ".npz"
 

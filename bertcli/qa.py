@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from . import notices
 from .errors import InputError, UsageError
 from .inputs import Document, as_document
+from .languages import AUTO, check_lang, resolve_language, warn_if_english_only
 from .models import (
     BUNDLED_READER,
     DEFAULT_READER,
@@ -70,6 +72,7 @@ class AskResult:
     passages: list[Passage]
     format: str = "text"  # what the input was read as
     across: bool = False  # answers drawn from several documents (`ask --across`)
+    language: str | None = None  # ISO 639-1, given (--lang) or detected; None: no letters
 
 
 # --- the user-facing API -------------------------------------------------------------------
@@ -116,9 +119,12 @@ class Asker:
         retrieval_only: bool = False,
         notice: Callable[[str], None] = notices.notice,
         precision: str = "auto",
+        lang: str = AUTO,
     ):
         from .backends.onnx_backend import gpu_present
 
+        # each document's language: its sentence rules, and a warning for English-only models
+        self.lang = check_lang(lang)
         if precision not in READER_PRECISIONS:
             raise UsageError(f"unknown precision {precision!r} (choose from "
                              f"{', '.join(READER_PRECISIONS)})")
@@ -243,21 +249,24 @@ class Asker:
         if not questions:
             raise InputError("no questions")
         doc = as_document(document)
+        language = resolve_language(doc.text, self.lang)
+        warn_if_english_only(self.model_name, language, "ask", self.notice)
 
         if self.reader is None:
             long = len(doc.text.split()) > FULL_READ_TOKENS
-            index, sentences = self._index(doc, "sentence", cached=long,
+            index, sentences = self._index(doc, language, "sentence", cached=long,
                                             progress=progress)
             for q in questions:
-                yield self._retrieval_answers(doc, q, index, top_k)
+                yield self._retrieval_answers(doc, q, index, top_k, language)
             return
 
         if full or self._reads_whole(doc.text):
-            sentences = split_sentences(doc.text)
+            sentences = split_sentences(doc.text, language)
             plans: Iterable[tuple[list[Passage], list[int]]] = (
                 ([Passage(0, len(doc.text))], [0]) for _ in questions)
         else:
-            index, sentences = self._index(doc, "passage", cached=True, progress=progress)
+            index, sentences = self._index(doc, language, "passage", cached=True,
+                                           progress=progress)
             plans = self._plans(doc.text, index, questions, passages)
         self._ready_reader()
         for question, (chosen, ranks) in zip(questions, plans):
@@ -271,17 +280,18 @@ class Asker:
                 answers.append(Answer(span.text, span.start, span.end, span.score, context,
                                       context_start, doc.source, doc.page_at(span.start)))
             yield AskResult(doc.source, self.model_name, "reader", question, answers, chosen,
-                            format=doc.format)
+                            format=doc.format, language=language)
 
-    def _index(self, doc: Document, unit: str, cached: bool,
+    def _index(self, doc: Document, language: str | None, unit: str, cached: bool,
                progress: ProgressCallback | None = None):
-        """The retriever's index of `doc` and its sentences. A long document's index is
-        kept in bertcli's index cache (bertcli.index_cache): asked again, it is not indexed
-        again (short ones cost less to index than to look up)."""
+        """The retriever's index of `doc` and its sentences (split by `language`'s rules). A
+        long document's index is kept in bertcli's index cache (bertcli.index_cache): asked
+        again, it is not indexed again (short ones cost less to index than to look up)."""
         retriever = self.retriever()
         if cached:
-            return retriever.cached_index(doc.text, split_sentences, unit, doc.source, progress)
-        sentences = split_sentences(doc.text)
+            return retriever.cached_index(doc.text, partial(split_sentences, lang=language), unit,
+                                          doc.source, progress, language)
+        sentences = split_sentences(doc.text, language)
         return retriever.index(doc.text, sentences, unit, progress), sentences
 
     def _plans(self, text: str, index, questions: Sequence[str],
@@ -332,12 +342,13 @@ class Asker:
             return False
         return self.reader.token_counts([text])[0] <= FULL_READ_TOKENS
 
-    def _retrieval_answers(self, doc: Document, question: str, index, top_k: int) -> AskResult:
+    def _retrieval_answers(self, doc: Document, question: str, index, top_k: int,
+                           language: str | None) -> AskResult:
         hits = index.top_scored(question, top_k)
         answers = [Answer(doc.text[p.start:p.end], p.start, p.end, score, doc.text[p.start:p.end],
                           p.start, doc.source, doc.page_at(p.start)) for p, score in hits]
         return AskResult(doc.source, self.model_name, "retrieval", question, answers,
-                         [p for p, _ in hits], format=doc.format)
+                         [p for p, _ in hits], format=doc.format, language=language)
 
 
 def ask(
@@ -348,7 +359,8 @@ def ask(
     device: str = "auto",
     offline: bool = False,
     full: bool = False,
+    lang: str = AUTO,
 ) -> AskResult:
     """Answer one question against one document (a `Document` or a string)."""
-    asker = Asker(model=model, device=device, offline=offline)
+    asker = Asker(model=model, device=device, offline=offline, lang=lang)
     return asker.ask(document, [question], top_k=top_k, full=full)[0]

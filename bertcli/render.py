@@ -16,6 +16,7 @@ def summary_to_dict(summary) -> dict[str, Any]:
     return {
         "source": summary.source,
         "format": summary.format,
+        "language": getattr(summary, "language", None),
         "model": summary.model,
         "strategy": summary.strategy,
         "sentences": [
@@ -44,6 +45,7 @@ def answers_to_dict(result) -> dict[str, Any]:
     return {
         "source": result.source,
         "format": result.format,
+        "language": getattr(result, "language", None),
         "model": result.model,
         "mode": result.mode,
         "question": result.question,

@@ -22,10 +22,20 @@ from .sentences import Sentence
 RETRIEVER_NAME = f"bm25+{BUNDLED_ENCODER}"
 PASSAGE_WORDS = 120  # words per passage: one reader window holds a passage and the question
 RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al., 2009)
-# A "word" for passage sizes: very long runs without spaces (URLs, base64, unspaced text)
-# count as one word per 24 characters, so a passage's tokens stay bounded.
-_PIECE = re.compile(r"\S{1,24}")
-_WORD = re.compile(r"\w+", re.UNICODE)
+# Scripts written without spaces between words: Han and kana (one character is about one
+# reader token), and Thai, Lao, Khmer, Myanmar (a few characters per token).
+_HAN_KANA = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0002ffff"
+_SOUTHEAST_ASIAN = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
+_UNSPACED = re.compile(f"[{_HAN_KANA}{_SOUTHEAST_ASIAN}]+")
+# A "word" for passage sizes: a Han or kana character; up to 4 characters of the Southeast
+# Asian scripts; up to 24 characters of anything else without spaces (URLs, base64), so that
+# a passage's reader tokens stay bounded whatever the script.
+_PIECE = re.compile(f"[{_HAN_KANA}]|[{_SOUTHEAST_ASIAN}]{{1,4}}|[^\\s{_HAN_KANA}{_SOUTHEAST_ASIAN}]{{1,24}}")
+# Combining marks (accents; Arabic, Hebrew, Indic and Southeast Asian vowel signs) are not
+# \w, but a word must not break at them. Indic blocks are whole except the dandas (। ॥).
+_MARKS = ("\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670"
+          "\u06d6-\u06ed\u0900-\u0963\u0966-\u0dff")
+_WORD = re.compile(f"(?:\\w|[{_MARKS}{_SOUTHEAST_ASIAN}])+")
 _STOPWORDS = frozenset(
     "a an and are as at be by did do does for from had has have he her his how in is it its "
     "of on or she that the their them there they this to was were what when where which who "
@@ -57,7 +67,27 @@ def merge_adjacent(passages: Iterable[Passage], text: str,
 
 
 def terms(text: str) -> list[str]:
-    return [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+    """BM25's terms: words, less English stopwords; text in scripts without spaces becomes
+    overlapping character pairs (the usual CJK indexing unit), else a whole clause would be
+    one term that no question matches."""
+    found: list[str] = []
+    for word in _WORD.findall(text.lower()):
+        if word in _STOPWORDS:
+            continue
+        if not _UNSPACED.search(word):
+            found.append(word)
+            continue
+        at = 0
+        for run in _UNSPACED.finditer(word):
+            if run.start() > at:
+                found.append(word[at:run.start()])
+            chars = run.group()
+            found.extend([chars] if len(chars) == 1 else
+                         [chars[i:i + 2] for i in range(len(chars) - 1)])
+            at = run.end()
+        if at < len(word):
+            found.append(word[at:])
+    return found
 
 
 def _word_pieces(sentence: Sentence, max_words: int) -> list[tuple[int, int, int]]:
@@ -229,12 +259,15 @@ class Retriever:
 
     def cached_index(self, text: str, split: Callable[[str], list[Sentence]],
                      unit: str = "passage", source: str = "the document",
-                     progress: ProgressCallback | None = None) -> tuple[Index, list[Sentence]]:
-        """The index of `text` and its sentences (`split(text)`), from bertcli's index cache
-        when this text was indexed before with the same settings; built and stored otherwise."""
+                     progress: ProgressCallback | None = None,
+                     language: str | None = None) -> tuple[Index, list[Sentence]]:
+        """The index of `text` and its sentences (`split(text)`, by `language`'s rules), from
+        bertcli's index cache when this text was indexed before with the same settings; built
+        and stored otherwise."""
         from . import index_cache
 
-        key = index_cache.entry_key(text, RETRIEVER_NAME, unit, PASSAGE_WORDS, _version())
+        key = index_cache.entry_key(text, RETRIEVER_NAME, unit, PASSAGE_WORDS, _version(),
+                                    language)
         arrays = index_cache.load(key, self.notice, source)
         if arrays is not None:
             try:

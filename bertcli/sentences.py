@@ -48,17 +48,39 @@ def spacy_languages() -> frozenset[str]:
 def _import_spacy():
     import sys
 
+    if "spacy" in sys.modules:
+        return sys.modules["spacy"]
+    # Two imports that `import spacy` makes and the sentencizer never uses: torch (thinc
+    # imports it whenever it is installed: 1 s) and spacy.cli (its `info` command pulls in
+    # weasel, requests and typer's CLI machinery: a quarter of spaCy's import). Both are
+    # hidden during the import only; a later `import torch` or `import spacy.cli` is real.
+    hidden = {"torch": None, "spacy.cli": _cli_stub(), "spacy.cli.info": _cli_stub()}
     if "torch" in sys.modules:
+        del hidden["torch"]
+    sys.modules.update(hidden)  # type: ignore[arg-type]
+    try:
         import spacy
-    else:
-        # spaCy's thinc imports torch whenever it is installed (1 s), though the sentencizer
-        # never uses it. Hide torch during the import; bertcli imports it later if it needs it.
-        sys.modules["torch"] = None  # type: ignore[assignment]
-        try:
-            import spacy
-        finally:
-            del sys.modules["torch"]
+    finally:
+        for name in hidden:
+            del sys.modules[name]
+    if getattr(spacy, "cli", None) is hidden["spacy.cli"]:
+        del spacy.cli
     return spacy
+
+
+def _cli_stub():
+    import types
+
+    stub = types.ModuleType("spacy.cli")
+
+    def info(*args, **kwargs):  # `spacy.info`: import the real one when it is called
+        from spacy.cli.info import info as real
+
+        return real(*args, **kwargs)
+
+    stub.info = info  # type: ignore[attr-defined]
+    stub.__path__ = []  # a package, so that "spacy.cli.info" can be found under it
+    return stub
 
 
 def pipeline_language(lang: str | None) -> str:

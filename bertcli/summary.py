@@ -13,6 +13,7 @@ import numpy as np
 from . import notices
 from .errors import UsageError
 from .inputs import Document, as_document, page_at
+from .languages import AUTO, check_lang, resolve_language, warn_if_english_only
 from .models import (
     BUNDLED_ENCODER,
     DEFAULT_ENCODER,
@@ -83,6 +84,7 @@ class Summary:
     notes: list[str] = field(default_factory=list)
     format: str = "text"  # what the input was read as
     page_starts: tuple[int, ...] = ()  # a PDF's page start offsets (Document.pages)
+    language: str | None = None  # ISO 639-1, given (--lang) or detected; None: no letters
 
     def page(self, sentence: Sentence) -> int | None:
         """The 1-based page a sentence starts on, for a PDF; None otherwise."""
@@ -218,11 +220,14 @@ class Summarizer:
         notice: Callable[[str], None] = notices.notice,
         precision: str = DEFAULT_PRECISION,
         strategy: str = DEFAULT_STRATEGY,
+        lang: str = AUTO,
     ):
         from .backends.onnx_backend import gpu_present
 
         check_precision(precision)
         check_strategy(strategy)
+        # each document's language: its sentence rules, and a warning for English-only models
+        self.lang = check_lang(lang)
         self.notice = notice
         self.precision = precision
         self.strategy = strategy
@@ -351,7 +356,9 @@ class Summarizer:
         doc = as_document(document)
         strategy = strategy or self.strategy
         check_strategy(strategy)
-        sentences = [without_dateline(s) for s in split_sentences(doc.text)]
+        language = resolve_language(doc.text, self.lang)
+        warn_if_english_only(self.model_name, language, "summarize", self.notice)
+        sentences = [without_dateline(s) for s in split_sentences(doc.text, language)]
         kept = length_filtered(sentences)
         # --ratio counts candidates. When the length filter leaves too few, any sentence that
         # is not boilerplate is a candidate; a document of nothing but fragments uses them all.
@@ -378,6 +385,7 @@ class Summarizer:
             notes=notes,
             format=doc.format,
             page_starts=doc.pages,
+            language=language,
         )
 
 
@@ -390,7 +398,8 @@ def summarize(
     device: str = "auto",
     offline: bool = False,
     precision: str = "auto",
+    lang: str = AUTO,
 ) -> Summary:
     """Summarize one document (a `Document` or a string). See `Summarizer` for many."""
     return Summarizer(model=model, device=device, offline=offline, precision=precision,
-                      strategy=strategy)(document, num_sentences=num_sentences, ratio=ratio)
+                      strategy=strategy, lang=lang)(document, num_sentences=num_sentences, ratio=ratio)

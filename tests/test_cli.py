@@ -54,7 +54,8 @@ def test_summarize_stdin_json_offsets(run_cli, article_files):
     proc = run_cli("summarize", "-", "-n", "4", "--format", "json", "--offline", input=text)
     assert proc.returncode == 0, proc.err
     result = json.loads(proc.out)
-    assert set(result) == {"source", "format", "model", "strategy", "sentences"}
+    assert set(result) == {"source", "format", "language", "model", "strategy", "sentences"}
+    assert result["language"] == "en"
     assert result["format"] == "text"
     assert result["source"] == "-" and result["model"] == "all-MiniLM-L6-v2"
     assert result["strategy"] == "learned"
@@ -170,7 +171,7 @@ def test_ask_with_reader_json_shape(run_cli, tiny_qa_dir):
                    "--format", "json", input=text)
     assert proc.returncode == 0, proc.err
     result = json.loads(proc.out)
-    assert set(result) == {"source", "format", "model", "mode", "question", "answers", "passages"}
+    assert set(result) == {"source", "format", "language", "model", "mode", "question", "answers", "passages"}
     assert result["format"] == "text"
     assert result["mode"] == "reader" and result["model"] == str(tiny_qa_dir)
     assert 1 <= len(result["answers"]) <= 2

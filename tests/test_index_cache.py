@@ -35,9 +35,9 @@ def counted(monkeypatch):
     calls = {"split": 0, "index": 0}
     split, index = qa.split_sentences, Retriever.index
 
-    def counting_split(text):
+    def counting_split(text, lang=None):
         calls["split"] += 1
-        return split(text)
+        return split(text, lang)
 
     def counting_index(self, *args, **kwargs):
         calls["index"] += 1
@@ -82,6 +82,9 @@ def test_second_ask_skips_indexing(asker, empty_cache, counted):
     assert answers(again) == answers(first)
     asker.ask(text + "\n\nOne more paragraph about the Normans.", QUESTIONS[:1], passages=4)
     assert counted["index"] == 2 and len(index_cache.entries()) == 2  # another text, another entry
+    # the same text split by another language's rules is another entry, not the English one
+    qa.Asker(model=asker.reader_name, device="cpu", lang="de").ask(text, QUESTIONS[:1], passages=4)
+    assert counted == {"split": 3, "index": 3} and len(index_cache.entries()) == 3
 
 
 def _damage_truncate(path):

@@ -16,6 +16,7 @@ from ..errors import (
     InputError,
     UsageError,
 )
+from ..languages import check_lang
 from ..progress import ProgressDisplay
 from ..progress import wanted as progress_wanted
 from .core import app, documents, error, note, run_guarded
@@ -24,6 +25,7 @@ from .options import (
     ENCODING_OPT,
     FORMAT_OPT,
     INPUT_FORMAT_OPT,
+    LANG_OPT,
     MAX_BYTES_OPT,
     MODEL_HELP,
     OFFLINE_OPT,
@@ -62,6 +64,7 @@ def summarize(
     fmt: Format = FORMAT_OPT,
     device: Device = DEVICE_OPT,
     precision: Precision = PRECISION_OPT,
+    lang: str = LANG_OPT,
     offline: bool = OFFLINE_OPT,
     input_format: InputFormat | None = INPUT_FORMAT_OPT,
     encoding: str | None = ENCODING_OPT,
@@ -77,6 +80,7 @@ def summarize(
 
         # Check option values before any model loads.
         sentence_count(10, num_sentences, ratio)
+        check_lang(lang)
         renderer = Renderer(fmt.value, sys.stdout, several=len(inputs) > 1)
         summarizer: Summarizer | None = None
         failed: list[str] = []
@@ -84,7 +88,8 @@ def summarize(
             for doc in documents(inputs, encoding, max_bytes, failed, input_format, progress):
                 if summarizer is None:
                     summarizer = Summarizer(model=model, device=device.value, offline=offline,
-                                            precision=precision.value, strategy=strategy.value)
+                                            precision=precision.value, strategy=strategy.value,
+                                            lang=lang)
                 result = summarizer(doc, num_sentences=num_sentences, ratio=ratio,
                                     strategy=strategy.value, progress=progress)
                 for message in result.notes:
@@ -126,6 +131,7 @@ def ask(
     fmt: Format = FORMAT_OPT,
     device: Device = DEVICE_OPT,
     precision: Precision = READER_PRECISION_OPT,
+    lang: str = LANG_OPT,
     offline: bool = OFFLINE_OPT,
     input_format: InputFormat | None = INPUT_FORMAT_OPT,
     encoding: str | None = ENCODING_OPT,
@@ -157,6 +163,7 @@ def ask(
         from ..render import Renderer
 
         check_options(top_k, max_answer_len, passages)
+        check_lang(lang)
 
         # --across gives one result per question, whatever the number of documents
         several = len(questions) > 1 or (len(sources) > 1 and not across)
@@ -170,7 +177,8 @@ def ask(
             for doc in documents(sources, encoding, max_bytes, failed, input_format, progress):
                 if asker is None:
                     asker = Asker(model=model, device=device.value, offline=offline,
-                                  retrieval_only=retrieval_only, precision=precision.value)
+                                  retrieval_only=retrieval_only, precision=precision.value,
+                                  lang=lang)
                     asked = _checked_questions(asker, questions, questions_file, failed)
                     pooled = [[] for _ in asked]
                     if not asked:

@@ -69,5 +69,10 @@ INPUT_FORMAT_OPT = typer.Option(
     None, "--input-format", "-i",
     help="Read inputs as this format (default: from the extension, Content-Type or content).",
 )
+LANG_OPT = typer.Option(
+    "auto", "--lang",
+    help="Language of the documents: auto (detected per document) or a code such as en, de, "
+         "zh, ar; picks the sentence rules.",
+)
 VERBOSE_OPT = typer.Option(False, "--verbose", "-v", help="Show tracebacks on errors.")
 QUIET_OPT = typer.Option(False, "--quiet", help="No notices on stderr (errors are still printed).")

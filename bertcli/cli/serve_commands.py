@@ -8,12 +8,14 @@ from collections.abc import Iterator
 import typer
 
 from ..errors import EXIT_INPUT, InputError, UsageError
+from ..languages import check_lang
 from .core import app, documents, error, note, run_guarded
 from .options import (
     DEVICE_OPT,
     ENCODING_OPT,
     FORMAT_OPT,
     INPUT_FORMAT_OPT,
+    LANG_OPT,
     MAX_BYTES_OPT,
     MODEL_HELP,
     OFFLINE_OPT,
@@ -103,6 +105,7 @@ def chat(
     fmt: Format = FORMAT_OPT,
     device: Device = DEVICE_OPT,
     precision: Precision = READER_PRECISION_OPT,
+    lang: str = LANG_OPT,
     offline: bool = OFFLINE_OPT,
     input_format: InputFormat | None = INPUT_FORMAT_OPT,
     encoding: str | None = ENCODING_OPT,
@@ -120,12 +123,13 @@ def chat(
         if "-" in inputs:
             raise UsageError("chat reads its questions on stdin: give the documents as files or URLs")
         check_options(top_k, max_answer_len, passages)
+        check_lang(lang)
         failed: list[str] = []
         docs = list(documents(inputs, encoding, max_bytes, failed, input_format))
         if not docs:
             return EXIT_INPUT
         asker = Asker(model=model, device=device.value, offline=offline, retrieval_only=retrieval_only,
-                      precision=precision.value)
+                      precision=precision.value, lang=lang)
         interactive = sys.stdin.isatty()
         if interactive:
             names = ", ".join(d.source for d in docs)
