@@ -57,9 +57,10 @@ def main() -> None:
     sentence_hits = total = passages = passage_chars = 0
     t0 = time.perf_counter()
     for title, text, questions in articles(path, "--one-document" in sys.argv):
-        sentences = split_sentences(text, resolve_language(text))
-        index = retriever.index(text, sentences, "passage")
-        sentence_index = retriever.index(text, sentences, "sentence")
+        language = resolve_language(text)
+        sentences = split_sentences(text, language)
+        index = retriever.index(text, sentences, "passage", language=language)
+        sentence_index = retriever.index(text, sentences, "sentence", language=language)
         passages += len(index.units)
         passage_chars += sum(p.end - p.start for p in index.units)
         for question, spans in questions:

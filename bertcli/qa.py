@@ -292,7 +292,7 @@ class Asker:
             return retriever.cached_index(doc.text, partial(split_sentences, lang=language), unit,
                                           doc.source, progress, language)
         sentences = split_sentences(doc.text, language)
-        return retriever.index(doc.text, sentences, unit, progress), sentences
+        return retriever.index(doc.text, sentences, unit, progress, language), sentences
 
     def _plans(self, text: str, index, questions: Sequence[str],
                passages: int) -> Iterator[tuple[list[Passage], list[int]]]:

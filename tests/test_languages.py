@@ -199,3 +199,18 @@ def test_passages_of_unspaced_text_stay_within_a_reader_window():
     assert len(passages) > 1
     assert all(p.end - p.start <= PASSAGE_WORDS for p in passages)
     assert passages[0].start == 0 and passages[-1].end == len(text)
+
+
+def test_other_languages_are_ranked_by_bm25_alone():
+    """The bundled retriever's encoder reads English: its vectors would only add noise."""
+    from bertcli.retrieve import Retriever
+    from bertcli.sentences import split_sentences
+
+    retriever = Retriever()
+    german = " ".join([GERMAN] * 3 + ["Die Feuerwehr pumpte zwei Tage lang Wasser aus den Kellern."])
+    index = retriever.index(german, split_sentences(german, "de"), "sentence", language="de")
+    assert index.vectors.shape == (len(index.units), 0)
+    best = index.top("Wie lange pumpte die Feuerwehr Wasser?", 1)[0]
+    assert german[best.start:best.end].startswith("Die Feuerwehr")
+    english = retriever.index(ENGLISH, split_sentences(ENGLISH), "sentence", language="en")
+    assert english.vectors.shape[1] > 0
