@@ -64,7 +64,7 @@ def _import_spacy():
         for name in hidden:
             del sys.modules[name]
     if getattr(spacy, "cli", None) is hidden["spacy.cli"]:
-        del spacy.cli
+        delattr(spacy, "cli")
     return spacy
 
 
