@@ -50,7 +50,9 @@ ENGLISH_ONLY = frozenset(
 MULTILINGUAL_SUGGESTION = {
     # -s central: the learned strategy's scorer reads the bundled encoder's embeddings only
     "summarize": "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2 -s central",
-    "ask": "deepset/xlm-roberta-base-squad2",
+    # BM25 alone ranks other languages well (README, "Other languages"): offline, the best
+    # sentence is a better answer than an English reader's guess
+    "ask": "deepset/xlm-roberta-base-squad2 (or --retrieval-only)",
 }
 # Names for the warning; other codes are shown as they are.
 LANGUAGE_NAMES = dict(item.split(":") for item in (
@@ -202,7 +204,8 @@ def check_lang(lang: str) -> str:
 def known_languages() -> frozenset[str]:
     from .sentences import spacy_languages
 
-    return spacy_languages() | frozenset(_SCRIPT_LANGUAGE.values()) | frozenset(
+    # "xx" is spaCy's multilingual pipeline, not a language
+    return (spacy_languages() - {"xx"}) | frozenset(_SCRIPT_LANGUAGE.values()) | frozenset(
         "ar de el en es fa fr he hi hy id it ja ka ko ms nl no pl pt ru sv th tr uk ur vi zh"
         .split())
 

@@ -17,16 +17,12 @@ import numpy as np
 from . import notices
 from .models import BUNDLED_ENCODER, bundled_encoder
 from .progress import ProgressCallback, embed_in_chunks
-from .sentences import Sentence
+from .sentences import HAN_KANA, SOUTHEAST_ASIAN, UNSPACED, Sentence
 
 RETRIEVER_NAME = f"bm25+{BUNDLED_ENCODER}"
 PASSAGE_WORDS = 120  # words per passage: one reader window holds a passage and the question
 RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al., 2009)
-# Scripts written without spaces between words: Han and kana (one character is about one
-# reader token), and Thai, Lao, Khmer, Myanmar (a few characters per token).
-_HAN_KANA = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0002ffff"
-_SOUTHEAST_ASIAN = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
-_UNSPACED = re.compile(f"[{_HAN_KANA}{_SOUTHEAST_ASIAN}]+")
+_HAN_KANA, _SOUTHEAST_ASIAN, _UNSPACED = HAN_KANA, SOUTHEAST_ASIAN, UNSPACED
 # A "word" for passage sizes: a Han or kana character; up to 4 characters of the Southeast
 # Asian scripts; up to 24 characters of anything else without spaces (URLs, base64), so that
 # a passage's reader tokens stay bounded whatever the script.

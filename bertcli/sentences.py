@@ -28,11 +28,34 @@ class Sentence:
 
 
 # spaCy's language data that needs packages bertcli does not install (SudachiPy, mecab-ko,
-# PyThaiNLP, pyvi), or that takes seconds to load (French, Indonesian and Malay compile
-# tokenizer-exception regexes of 1.6-6.4 s at import): these use the multilingual rules.
-_NEEDS_EXTRA = frozenset({"ja", "ko", "th", "vi"})
+# PyThaiNLP, pyvi), that takes seconds to load (French, Indonesian and Malay compile
+# tokenizer-exception regexes of 1.6-6.4 s at import), or that cuts text into single
+# characters without jieba (Chinese: "3.14" and "U.S." became sentence ends): these use the
+# multilingual rules. bertcli's own rules find the CJK sentence ends.
+_NEEDS_EXTRA = frozenset({"ja", "ko", "th", "vi", "zh"})
 _SLOW_TO_LOAD = frozenset({"fr", "id", "ms"})
 DEFAULT_LANGUAGE = "en"  # text with no letters, or in a language nothing says
+
+# Scripts written without spaces between words: Han and kana (a character is about a word, or
+# a reader token), and Thai, Lao, Khmer, Myanmar (a few characters per word).
+HAN_KANA = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0002ffff"
+SOUTHEAST_ASIAN = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
+UNSPACED = re.compile(f"[{HAN_KANA}{SOUTHEAST_ASIAN}]+")
+_UNSPACED_WORD = re.compile(f"[{HAN_KANA}]|[{SOUTHEAST_ASIAN}]{{1,4}}|[^\\W{HAN_KANA}{SOUTHEAST_ASIAN}]+")
+_HAN_KANA_CHAR = re.compile(f"[{HAN_KANA}]")
+
+
+def word_count(text: str) -> int:
+    """Words as spaces separate them; in a script without spaces, a Han or kana character
+    or four Thai-like characters count as a word (so a Chinese sentence is not "one word")."""
+    return sum(len(_UNSPACED_WORD.findall(token)) if UNSPACED.search(token) else 1
+               for token in text.split())
+
+
+def latin_length(text: str) -> int:
+    """Length in characters, a Han or kana character counting as 3: about what the same
+    words take in a language written with Latin letters and spaces."""
+    return len(text) + 2 * len(_HAN_KANA_CHAR.findall(text))
 
 
 @lru_cache(maxsize=1)
@@ -112,13 +135,14 @@ _CLOSERS = "」』”’）)】〕》\"'»"
 # Chinese and Japanese full stops (with any closing quotes or brackets after them) end a
 # sentence: text without spaces is one long token to spaCy's tokenizer, so its sentencizer
 # never sees them. ASCII ! and ? after a CJK character too (often typed that way).
-_CJK_END = re.compile(r"(?:[。！？｡]+|(?<=[\u3040-\u30ff\u3400-\u9fff])[!?]+)[」』”’）)】〕》]*")
+# A quotation closed and followed by Japanese と or って (「…。」と彼は言った) goes on.
+_CJK_END = re.compile(r"(?:[。！？｡]++|(?<=[\u3040-\u30ff\u3400-\u9fff])[!?]++)[」』”’）)】〕》]*+(?![とっ])")
 # Full stops that spaCy's tokenizers leave glued to the word before (Armenian ։, Devanagari
 # । ॥, Arabic ؟, Urdu ۔, Ethiopic ። ፧, the Greek question mark ;), then a space.
 _SCRIPT_END = re.compile(r"[։।॥؟۔።፧\u037e][" + re.escape(_CLOSERS) + r"]*(?=\s)")
 # Greek writes its question mark as ";" (U+037E normalises to it): with --lang el it ends a
 # sentence when a space follows.
-_GREEK_END = re.compile(r";(?=\s)")
+_GREEK_END = re.compile(r"(?<=[\u0370-\u03ff\u1f00-\u1fff]);(?=\s)")  # after a Greek letter: not code
 # Thai is written without spaces between words; a space separates sentences (and sometimes
 # clauses, which then become sentences of their own: the usual rule, and the best without a
 # Thai model).

@@ -25,7 +25,7 @@ from .models import (
     resolve_device,
 )
 from .progress import ProgressCallback, embed_in_chunks
-from .sentences import Sentence, split_sentences
+from .sentences import Sentence, latin_length, split_sentences, word_count
 
 # bert-extractive-summarizer's candidate filter: sentences of 41 to 599 characters.
 MIN_CHARS = 40
@@ -93,7 +93,7 @@ class Summary:
 
 def is_boilerplate(sentence: Sentence) -> bool:
     """Bylines, timestamps, captions and the like, and fragments of under six words."""
-    return len(sentence.text.split()) < MIN_WORDS or bool(_BOILERPLATE.search(sentence.text))
+    return word_count(sentence.text) < MIN_WORDS or bool(_BOILERPLATE.search(sentence.text))
 
 
 def without_dateline(sentence: Sentence) -> Sentence:
@@ -106,9 +106,10 @@ def without_dateline(sentence: Sentence) -> Sentence:
 
 
 def length_filtered(sentences: Sequence[Sentence]) -> list[Sentence]:
-    """Candidates: no boilerplate, and the library's 41 to 599 characters."""
+    """Candidates: no boilerplate, and the library's 41 to 599 characters (a Han or kana
+    character counting as 3)."""
     return [s for s in sentences
-            if MIN_CHARS < len(s.text) < MAX_CHARS and not is_boilerplate(s)]
+            if MIN_CHARS < latin_length(s.text) < MAX_CHARS and not is_boilerplate(s)]
 
 
 def position_trust(centrality: np.ndarray) -> float:
@@ -309,7 +310,7 @@ class Summarizer:
         if strategy == "learned":
             scorer = self._scorer()
             if scorer is not None:
-                lengths = np.array([len(t.split()) for t in texts], dtype=np.float64)
+                lengths = np.array([word_count(t) for t in texts], dtype=np.float64)
                 return scorer.select(vectors, lengths, k)
         return central_select(vectors, k)
 

@@ -20,8 +20,9 @@ def test_unknown_lang_is_a_usage_error():
     from bertcli.errors import UsageError
 
     assert check_lang("DE") == "de" and check_lang("auto") == "auto"
-    with pytest.raises(UsageError):
-        check_lang("qq")
+    for code in ("qq", "xx", ""):  # xx is spaCy's multilingual pipeline, not a language
+        with pytest.raises(UsageError):
+            check_lang(code)
 
 
 # --- detection shortcuts ------------------------------------------------------------------
@@ -214,3 +215,32 @@ def test_other_languages_are_ranked_by_bm25_alone():
     assert german[best.start:best.end].startswith("Die Feuerwehr")
     english = retriever.index(ENGLISH, split_sentences(ENGLISH), "sentence", language="en")
     assert english.vectors.shape[1] > 0
+
+
+def test_hard_cases_found_by_a_new_user():
+    from bertcli.sentences import split_sentences
+
+    def split(text, lang):
+        return [s.text for s in split_sentences(text, lang)]
+
+    # Chinese: numbers, versions and dotted abbreviations are not sentence ends
+    assert split("软件的版本号为 3.14 的开源软件，已经发布。例如 U.S.A. 是一个国家。", "zh") == [
+        "软件的版本号为 3.14 的开源软件，已经发布。", "例如 U.S.A. 是一个国家。"]
+    # Japanese: a quotation closed and followed by と goes on
+    assert split("「今日は雨だ。」と彼は言った。傘を持った。", "ja") == [
+        "「今日は雨だ。」と彼は言った。", "傘を持った。"]
+    # Greek ";" ends a question after a Greek word, not inside code
+    assert split("Τι κάνεις; Καλά. Γράψε for((i=a; i<=b; i++)) εδώ.", "el") == [
+        "Τι κάνεις;", "Καλά.", "Γράψε for((i=a; i<=b; i++)) εδώ."]
+
+
+def test_chinese_sentences_are_summary_candidates():
+    from bertcli.sentences import split_sentences, word_count
+    from bertcli.summary import length_filtered
+
+    text = ("如果你对前端开发完全陌生，可以先从基础知识开始学习，再回到这里阅读后面的章节。"
+            "这个框架的核心是一套声明式的渲染系统，它让你用模板描述界面应该是什么样子。短句。")
+    sentences = split_sentences(text, "zh")
+    assert [word_count(s.text) for s in sentences][2] == 2
+    assert [s.text for s in length_filtered(sentences)] == [s.text for s in sentences[:2]]
+    assert word_count("The river flooded https://example.com/" + "a" * 40 + " again") == 5
