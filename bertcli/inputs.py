@@ -97,6 +97,27 @@ def _read_bytes(stream: BinaryIO, source: str, max_bytes: int) -> bytes:
     return data
 
 
+# Guesses worth naming: charset-normalizer tells these apart well; among the Latin code pages
+# its pick is a coin toss (French latin-1 came out as cp1250 or cp1006), so latin-1 is named.
+_NAMED_GUESSES = frozenset(
+    "gb18030 gb2312 gbk big5 big5hkscs cp932 shift_jis euc_jp iso2022_jp euc_kr cp949 "
+    "johab cp1251 koi8_r koi8_u cp866 mac_cyrillic iso8859_5 cp1253 iso8859_7 cp1255 "
+    "iso8859_8 cp1256 iso8859_6 cp874 tis_620".split())
+
+
+def _likely_encoding(data: bytes) -> str:
+    """The --encoding to suggest for bytes that are not UTF-8: charset-normalizer's guess for
+    CJK, Cyrillic, Greek, Hebrew, Arabic and Thai encodings, else latin-1 (which decodes any
+    bytes). A suggestion for the error message only, never applied."""
+    try:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(data[:65536]).best()
+    except Exception:  # a suggestion must not turn the error into a crash
+        return "latin-1"
+    return best.encoding if best is not None and best.encoding in _NAMED_GUESSES else "latin-1"
+
+
 def decode(data: bytes, source: str, encoding: str | None = None) -> Document:
     """Decode raw bytes into a Document, with the checks every input gets."""
     if encoding is None:
@@ -112,7 +133,7 @@ def decode(data: bytes, source: str, encoding: str | None = None) -> Document:
     except UnicodeDecodeError as err:
         raise InputError(
             f"{source}: not valid {enc} (byte {err.start}); "
-            "pass --encoding, e.g. --encoding latin-1"
+            f"pass --encoding, e.g. --encoding {_likely_encoding(data)}"
         ) from None
     if text.startswith("\ufeff"):  # a UTF-8 BOM is not part of the text
         text = text[1:]

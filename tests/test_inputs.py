@@ -70,3 +70,16 @@ def test_as_document_accepts_strings():
     with pytest.raises(InputError):
         as_document("   ")
     assert decode(b"x", "s").source == "s"
+
+
+@pytest.mark.parametrize("text, encoding, suggested", [
+    ("根据官方公布的数据，这个版本的开源软件已经在全球范围内正式发布并获得了广泛好评。", "gbk", "gb18030"),
+    ("Привет, как дела? Всё хорошо, спасибо.", "cp1251", "cp1251"),
+    ("Le café était très bon, et la crème brûlée aussi.", "latin-1", "latin-1"),
+])
+def test_not_utf8_names_a_likely_encoding_that_works(tmp_path, text, encoding, suggested):
+    path = tmp_path / "doc.txt"
+    path.write_bytes(text.encode(encoding))
+    with pytest.raises(InputError, match=f"--encoding {suggested}$"):
+        read_document(str(path))
+    assert read_document(str(path), encoding=suggested).text == text
