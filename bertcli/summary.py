@@ -233,8 +233,9 @@ class Summarizer:
         self.precision = precision
         self.strategy = strategy
         self._learned = None  # the learned strategy's scorer, once loaded (False: unusable)
-        # `learned` was trained on the bundled encoder's embeddings: that is its default model.
-        self.resolved = bundled_encoder() if model is None and strategy == "learned" \
+        # `learned` was trained on the bundled encoder's embeddings: that is its default model;
+        # `lead` needs none, so it does not look for (or announce the lack of) a hub model.
+        self.resolved = bundled_encoder() if model is None and strategy in ("learned", "lead") \
             else self._resolve(model, offline)
         # On CPU, ONNX Runtime copies of the encoder (no torch import: see
         # bertcli.backends.onnx_backend), one per precision in use; torch float32 otherwise, or

@@ -260,3 +260,10 @@ def test_missing_or_corrupt_scorer_file_in_the_install(run_cli, new_user_env, tm
     assert len(lines) == 1 and "using central" in lines[0], proc.stderr
     central = run_cli("summarize", EXAMPLE, "--offline", "-f", "json", "-s", "central")
     assert json.loads(proc.stdout)["sentences"] == json.loads(central.out)["sentences"]
+
+
+def test_lead_needs_no_model_and_says_nothing_about_one(run_cli, article_files):
+    """`-s lead` reads no embeddings: no hub lookup, no notice that a model is missing."""
+    proc = run_cli("summarize", article_files[0], "-s", "lead", "-n", "2", "--offline")
+    assert proc.returncode == 0 and proc.err == ""
+    assert len(proc.out.strip().splitlines()) == 2
