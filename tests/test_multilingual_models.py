@@ -1,0 +1,237 @@
+"""Multilingual models through `-m DIR` (issue 18): XLM-RoBERTa-style and mBERT-style readers
+and an XLM-R encoder, on torch and on ONNX Runtime, held to transformers 4's question-answering
+pipeline on random documents in many scripts.
+
+XLM-R differs from BERT where bertcli could go wrong: no token_type_ids, <s>/</s> (two </s>
+between question and context), a sentencepiece Unigram tokenizer that normalises (NFKC, runs
+of spaces) so that token offsets are not character positions, pad id 1 and positions counted
+from padding_idx. The models are tiny and random (tests/multilingual.py).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import unicodedata
+
+import numpy as np
+import pytest
+
+from bertcli.backends import onnx_backend as fast
+from bertcli.models import ResolvedModel
+from bertcli.qa import Asker
+from bertcli.spans import _word_span, read_contexts, read_passages, tidy_span
+
+from .multilingual import SENTENCES, UNSPACED, random_text, xlmr_reader
+
+transformers = pytest.importorskip("transformers")
+
+READERS = ["tiny_xlmr_qa_dir", "tiny_mbert_qa_dir"]
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("BERTCLI_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("BERTCLI_NO_ONNX", raising=False)
+    return tmp_path / "cache"
+
+
+def documents(seed: int, n: int):
+    """`n` (question, document) pairs: one or two languages each, one to several windows."""
+    rng = random.Random(seed)
+    for _ in range(n):
+        doc = random_text(rng, rng.choice([5, 30, 120, 300, 700]))
+        question = random_text(rng, rng.randint(1, 8)).replace("\n", " ") + "?"
+        yield question, doc
+
+
+def torch_reader(path):
+    from bertcli.backends.torch_backend import Reader
+
+    return Reader(ResolvedModel("tiny", path, "directory"), "cpu")
+
+
+def key(answer) -> tuple:
+    return (answer["answer"], answer["start"], answer["end"]) if isinstance(answer, dict) \
+        else (answer.text, answer.start, answer.end)
+
+
+@pytest.mark.parametrize("model_fixture", READERS)
+def test_reader_matches_the_pipeline_on_40_documents(request, model_fixture, cache):
+    """The pipeline's top answer (text, start, end) from bertcli's reader on torch, on all 40
+    documents; `ask` (the ONNX reader, one ranking over the document) gives that answer where
+    the document fits one window, and exact offsets everywhere."""
+    path = request.getfixturevalue(model_fixture)
+    pipe = transformers.pipeline("question-answering", model=str(path), tokenizer=str(path), device=-1)
+    reader = torch_reader(path)
+    asker = Asker(model=str(path), device="cpu", notice=lambda _: None)
+    assert isinstance(asker.reader, fast.FastReader)
+    differ, asked_differ, one_window, scripts = [], [], 0, set()
+    for number, (question, doc) in enumerate(documents(seed=18, n=40)):
+        expected = pipe(question=question, context=doc)
+        got, _ = read_contexts(reader, question, [(0, doc)])
+        if key(got[0]) != key(expected) or abs(got[0]["score"] - expected["score"]) > 1e-4:
+            differ.append((number, got[0], expected))
+        answer = asker.ask(doc, [question], full=True, abstain=False)[0].answers[0]
+        assert doc[answer.start:answer.end] == answer.text and answer.text == answer.text.strip()
+        if len(reader.encode(question, doc, 384, 128)) == 1:
+            one_window += 1
+            if key(answer) != key(expected):
+                asked_differ.append((number, key(answer), key(expected)))
+        scripts.update(unicodedata.name(c).split()[0] for c in doc if c.isalpha())
+    assert not differ, f"{len(differ)}/40 differ from the pipeline: {differ[:3]}"
+    assert not asked_differ, f"{len(asked_differ)}/{one_window} differ: {asked_differ[:3]}"
+    assert 10 <= one_window <= 35  # several documents span several windows
+    assert {"LATIN", "CJK", "ARABIC", "CYRILLIC", "HANGUL"} <= scripts
+
+
+@pytest.mark.parametrize("model_fixture", READERS)
+def test_onnx_reader_gives_torchs_windows_logits_and_answers(request, model_fixture, cache):
+    path = request.getfixturevalue(model_fixture)
+    model = ResolvedModel("tiny", path, "directory")
+    onnx = fast.load_fast_reader(model, "fp32", lambda _: None)
+    assert onnx is not None
+    reader = torch_reader(path)
+    assert (onnx.question_first, onnx.cls_id, onnx.pad_id, onnx.input_names) == \
+        (reader.question_first, reader.cls_id, reader.tokenizer.pad_token_id, reader.input_names)
+    if "xlmr" in model_fixture:  # what sets XLM-R apart
+        assert onnx.input_names == ["input_ids", "attention_mask"] and (onnx.cls_id, onnx.pad_id) == (0, 1)
+    several = 0
+    for question, doc in documents(seed=7, n=12):
+        got, want = onnx.encode(question, doc, 384, 128), reader.encode(question, doc, 384, 128)
+        assert [(w.inputs, w.sequence_ids, w.encoding.offsets) for w in got] == \
+            [(w.inputs, w.sequence_ids, w.encoding.offsets) for w in want]
+        several += len(got) > 1
+        for (s1, e1), (s2, e2) in zip(onnx.logits([w.inputs for w in got]),
+                                      reader.logits([w.inputs for w in want])):
+            np.testing.assert_allclose(s1, s2, atol=1e-4)
+            np.testing.assert_allclose(e1, e2, atol=1e-4)
+        a = read_passages(onnx, question, [(0, doc)], top_k=2, abstain=False)
+        b = read_passages(reader, question, [(0, doc)], top_k=2, abstain=False)
+        assert [key(x) for x in a] == [key(x) for x in b]
+    assert several >= 3
+    # the int8 copy of the same graph runs too
+    int8 = fast.load_fast_reader(model, "int8", lambda _: None)
+    assert int8 is not None and len(int8.logits([w.inputs for w in got])) == len(got)
+
+
+@pytest.fixture(scope="module")
+def metaspace_only_qa_dir(tmp_path_factory):
+    """An XLM-R reader whose tokenizer is what transformers makes of a `sentencepiece.bpe.model`
+    alone: Metaspace without WhitespaceSplit, so that words start with their space."""
+    return xlmr_reader(tmp_path_factory.mktemp("xlmr-metaspace"), seed=6, legacy=False)
+
+
+def test_answers_never_start_or_end_with_whitespace(metaspace_only_qa_dir, cache):
+    """The pipeline answers " Paris" with such a tokenizer; `ask` answers "Paris", the same
+    words at the same place."""
+    pipe = transformers.pipeline("question-answering", model=str(metaspace_only_qa_dir),
+                                 tokenizer=str(metaspace_only_qa_dir), device=-1)
+    asker = Asker(model=str(metaspace_only_qa_dir), device="cpu", notice=lambda _: None)
+    rng = random.Random(5)
+    spaced = 0
+    for _ in range(12):
+        doc = random_text(rng, rng.choice([5, 30, 80]), ["de", "fr", "ru"])
+        question = random_text(rng, 4, ["de"]) + "?"
+        if len(asker.reader.encode(question, doc, 384, 128)) != 1:
+            continue
+        expected = pipe(question=question, context=doc)
+        answer = asker.ask(doc, [question], full=True, abstain=False)[0].answers[0]
+        spaced += expected["answer"] != expected["answer"].strip()
+        lead = len(expected["answer"]) - len(expected["answer"].lstrip())
+        assert (answer.text, answer.start) == (expected["answer"].strip(), expected["start"] + lead)
+        assert doc[answer.start:answer.end] == answer.text
+    assert spaced >= 4  # the case arose
+
+
+@pytest.mark.parametrize("legacy", [True, False])
+def test_every_word_span_is_tidy_and_exact(legacy):
+    """For every token of a text with full-width forms, ligatures, decomposed accents, NBSP,
+    emoji and runs of spaces: its word's span (tidied) is a whole whitespace-free run of the
+    text, never cutting an accent off."""
+    from .multilingual import unigram_tokenizer
+
+    tokenizer = unigram_tokenizer(legacy=legacy)
+    text = ("Die  Straße\u00a0ist ＡＢＣ１２３ breit.\n\nLa ﬁnale e\u0301te\u0301 🙂 à Paris, "
+            "诺曼人 النورمان  Норманны.")
+    encoding = tokenizer("Wo?", text)[0]
+    for token, sequence in enumerate(encoding.sequence_ids):
+        if sequence != 1:
+            continue
+        start, end = tidy_span(text, *_word_span(encoding, token, token, 1))
+        if start == end:
+            continue
+        span = text[start:end]
+        assert span == span.strip() and not unicodedata.combining(text[end:end + 1] or "a")
+        assert start == 0 or text[start - 1].isspace() or not legacy, span
+
+
+def test_tidy_span():
+    text = " été  x\u0301y "
+    assert tidy_span(text, 0, 4) == (1, 4)
+    assert tidy_span("e\u0301te\u0301", 0, 4) == (0, 5)
+    assert tidy_span(text, 5, 7) == (6, 8)  # the mark after x stays with it
+    assert tidy_span("   ", 0, 3) == (3, 3)
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def mixed_document() -> str:
+    return "\n\n".join(" ".join(SENTENCES[lang]) if lang not in UNSPACED else "".join(SENTENCES[lang])
+                       for lang in ("de", "zh", "ar", "ja", "ru", "en"))
+
+
+def test_summarize_with_an_xlmr_encoder_on_onnx_and_torch(run_cli, tiny_xlmr_encoder_dir, tmp_path):
+    text = mixed_document()
+    doc = write(tmp_path, "doc.txt", text)
+    args = ("summarize", doc, "-m", tiny_xlmr_encoder_dir, "-s", "central", "--precision", "fp32",
+            "-n", "3", "--offline", "-f", "json")
+    onnx = run_cli(*args)
+    assert onnx.returncode == 0, onnx.err
+    assert "preparing a fast CPU copy" in onnx.err
+    torch = run_cli(*args, env={"BERTCLI_NO_ONNX": "1"})
+    assert torch.returncode == 0, torch.err
+    picked = json.loads(onnx.out)["sentences"]
+    assert len(picked) == 3 and picked == json.loads(torch.out)["sentences"]
+    for sentence in picked:
+        assert text[sentence["start"]:sentence["end"]] == sentence["text"]
+
+
+def test_xlmr_encoder_onnx_and_torch_embed_alike(tiny_xlmr_encoder_dir, cache):
+    """Same token ids (pad 1, <s>/</s> with special tokens) and embeddings on both backends."""
+    from bertcli.backends.torch_backend import Encoder
+
+    model = ResolvedModel("tiny", tiny_xlmr_encoder_dir, "directory")
+    onnx = fast.load_fast_encoder(model, "fp32", lambda _: None)
+    assert onnx is not None and onnx.pad_id == 1
+    encoder = Encoder(model, "cpu")
+    texts = [s for group in SENTENCES.values() for s in group]
+    assert onnx.token_ids(texts) == encoder.token_ids(texts)
+    ids = onnx.token_ids(texts[:1], special_tokens=True)[0]
+    assert (ids[0], ids[-1]) == (0, 2)
+    np.testing.assert_allclose(onnx.embed(texts), encoder.embed(texts), atol=1e-5)
+    np.testing.assert_allclose(onnx.embed_normalized(texts), encoder.embed_normalized(texts), atol=1e-5)
+
+
+@pytest.mark.parametrize("model_fixture", READERS)
+def test_ask_cli_with_a_multilingual_reader(request, run_cli, model_fixture, tmp_path):
+    """`ask -m DIR` on Chinese, Arabic and German text: exit 0, exact offsets, and the same
+    answers from the ONNX copy and from torch."""
+    path = request.getfixturevalue(model_fixture)
+    text = mixed_document()
+    doc = write(tmp_path, "doc.txt", text)
+    outputs = []
+    for env in ({}, {"BERTCLI_NO_ONNX": "1"}):
+        proc = run_cli("ask", "Wer war Rollo?", doc, "-m", path, "-k", "3", "--offline",
+                       "-f", "json", env=env)
+        assert proc.returncode == 0, proc.err
+        result = json.loads(proc.out)
+        for answer in result["answers"]:
+            assert text[answer["start"]:answer["end"]] == answer["text"] == answer["text"].strip()
+            assert text[answer["context_start"]:].startswith(answer["context"])
+        outputs.append([(a["text"], a["start"], a["end"]) for a in result["answers"]])
+    assert outputs[0] == outputs[1]
