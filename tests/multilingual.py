@@ -1,13 +1,17 @@
 # ruff: noqa: E501  (sentences, one a line)
 """Tiny multilingual models for tests: an XLM-RoBERTa-style reader and encoder (sentencepiece
 Unigram tokenizer, <s>/</s>, no token_type_ids, positions offset by padding_idx) and an
-mBERT-style reader (cased multilingual WordPiece). Tokenizers are trained here, offline, in well
-under a second on the sentences below; weights are random. Used by fixtures in conftest.py.
+mBERT-style reader (cased multilingual WordPiece). The tokenizers are made here from the
+sentences below, offline, the same on every run, in well under a second; weights are random.
+Used by fixtures in conftest.py.
 """
 
 from __future__ import annotations
 
+import math
 import random
+import unicodedata
+from collections import Counter
 from pathlib import Path
 
 # A few plain sentences per language and script (written for these tests).
@@ -77,15 +81,34 @@ def random_text(rng: random.Random, n_words: int, languages: list[str] | None = 
     return "".join(parts).strip()
 
 
-def unigram_tokenizer(vocab_size: int = 600, legacy: bool = True):
+def unigram_pieces(size: int = 800) -> list[tuple[str, float]]:
+    """A sentencepiece-style Unigram vocabulary from the sentences above, the same on every
+    run (tokenizers' UnigramTrainer is not deterministic): every character, then the commonest
+    pieces of up to 6 characters of "▁"-prefixed words; scores are log frequencies."""
+    counts: Counter[str] = Counter()
+    for sentence in training_text():
+        for word in unicodedata.normalize("NFKC", sentence).split():
+            word = "▁" + word
+            for i in range(len(word)):
+                for j in range(i + 1, min(len(word), i + 6) + 1):
+                    counts[word[i:j]] += 1
+    singles = sorted(p for p in counts if len(p) == 1)
+    longer = sorted((p for p in counts if len(p) > 1 and counts[p] > 1),
+                    key=lambda p: (-counts[p] * len(p), p))[:size]
+    total = sum(counts.values())
+    return [(p, math.log(counts[p] / total)) for p in singles + longer]
+
+
+def unigram_tokenizer(legacy: bool = True):
     """An XLM-R-style fast tokenizer: sentencepiece Unigram, ids <s>=0 <pad>=1 </s>=2 <unk>=3,
     <mask> last, `<s> A </s></s> B </s>`. `legacy`: the pre-tokenizer of XLM-R checkpoints on
     the hub (WhitespaceSplit then Metaspace: words exclude the spaces); else Metaspace alone,
     as transformers converts a sentencepiece model today (words start with their space)."""
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import XLMRobertaTokenizerFast
 
-    tokenizer = Tokenizer(models.Unigram())
+    specials = [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)]
+    tokenizer = Tokenizer(models.Unigram(specials + unigram_pieces(), unk_id=3))
     # sentencepiece's nmt_nfkc + XLM-R's collapsing of runs of spaces
     tokenizer.normalizer = normalizers.Sequence([
         normalizers.NFKC(), normalizers.Replace(Regex(r"[\n\t\r]"), " "),
@@ -94,27 +117,31 @@ def unigram_tokenizer(vocab_size: int = 600, legacy: bool = True):
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(), metaspace]) \
         if legacy else metaspace
     tokenizer.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
-    trainer = trainers.UnigramTrainer(vocab_size=vocab_size, unk_token="<unk>",
-                                      special_tokens=["<s>", "<pad>", "</s>", "<unk>"])
-    tokenizer.train_from_iterator(training_text() * 4, trainer)
-    tokenizer.add_special_tokens(["<mask>"])
+    tokenizer.add_special_tokens(["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
     tokenizer.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>",
         special_tokens=[("<s>", 0), ("</s>", 2)])
     return XLMRobertaTokenizerFast(tokenizer_object=tokenizer, model_max_length=512)
 
 
-def wordpiece_tokenizer(folder: Path, vocab_size: int = 1200):
-    """An mBERT-style tokenizer: cased WordPiece over many scripts, CJK characters apart."""
-    from tokenizers import BertWordPieceTokenizer
+def wordpiece_tokenizer(folder: Path, size: int = 800):
+    """An mBERT-style tokenizer: cased WordPiece over many scripts, CJK characters apart.
+    Its vocab.txt (the same on every run): every character, alone and as a "##" continuation,
+    then the commonest words."""
+    from tokenizers import normalizers, pre_tokenizers
     from transformers import BertTokenizerFast
 
-    trainer = BertWordPieceTokenizer(clean_text=True, handle_chinese_chars=True,
-                                     strip_accents=False, lowercase=False)
-    trainer.train_from_iterator(training_text() * 4, vocab_size=vocab_size, min_frequency=1,
-                                special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True,
+                                            strip_accents=False, lowercase=False)
+    counts: Counter[str] = Counter()
+    for sentence in training_text():
+        pieces = pre_tokenizers.BertPreTokenizer().pre_tokenize_str(normalizer.normalize_str(sentence))
+        counts.update(piece for piece, _ in pieces)
+    chars = sorted({c for word in counts for c in word})
+    common = sorted((w for w in counts if len(w) > 1), key=lambda w: (-counts[w], w))[:size]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *chars, *(f"##{c}" for c in chars), *common]
     folder.mkdir(parents=True, exist_ok=True)
-    trainer.save_model(str(folder))
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     return BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=False,
                              tokenize_chinese_chars=True, strip_accents=None, model_max_length=512)
 
