@@ -194,3 +194,32 @@ def mbert_reader(path: Path, seed: int) -> Path:
     with torch.no_grad():
         model.qa_outputs.weight.mul_(20)
     return save(model, tokenizer, path)
+
+
+def xlmr_sentencepiece_reader(path: Path, seed: int) -> Path:
+    """An XLM-R reader as many hub checkpoints are: a `sentencepiece.bpe.model` and no
+    tokenizer.json, so that transformers converts the tokenizer (needs `sentencepiece`).
+    The sentencepiece model is trained here: ids as XLM-R's (<unk> 0, <s> 1, </s> 2; fairseq
+    adds 1 and puts <pad> at 1), nmt_nfkc normalization."""
+    import io
+
+    import sentencepiece
+    import torch
+    from transformers import XLMRobertaForQuestionAnswering, XLMRobertaTokenizer
+
+    path.mkdir(parents=True, exist_ok=True)
+    model = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(training_text() * 4), model_writer=model, vocab_size=500,
+        model_type="unigram", character_coverage=1.0, unk_id=0, bos_id=1, eos_id=2, pad_id=-1,
+        normalization_rule_name="nmt_nfkc", hard_vocab_limit=False, num_threads=1, minloglevel=2)
+    spm_file = path / "source.spm"
+    spm_file.write_bytes(model.getvalue())
+    tokenizer = XLMRobertaTokenizer(vocab_file=str(spm_file), model_max_length=512)  # the slow one
+    torch.manual_seed(seed)
+    reader = XLMRobertaForQuestionAnswering(_xlmr_config(len(tokenizer)))
+    with torch.no_grad():
+        reader.qa_outputs.weight.mul_(20)
+    save(reader, tokenizer, path)
+    spm_file.unlink()
+    return path
