@@ -182,6 +182,19 @@ def xlmr_encoder(path: Path, seed: int) -> Path:
     return save(XLMRobertaModel(_xlmr_config(len(tokenizer)), add_pooling_layer=False), tokenizer, path)
 
 
+def bert_encoder_with_unigram(path: Path, seed: int) -> Path:
+    """paraphrase-multilingual-MiniLM-L12-v2's shape: a BertModel (absolute positions, token
+    types) under an XLM-R sentencepiece tokenizer (pad id 1, <s>/</s>)."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    tokenizer = unigram_tokenizer()
+    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=512)
+    return save(BertModel(config, add_pooling_layer=False), tokenizer, path)
+
+
 def mbert_reader(path: Path, seed: int) -> Path:
     import torch
     from transformers import BertConfig, BertForQuestionAnswering

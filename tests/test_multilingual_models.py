@@ -219,11 +219,17 @@ def test_summarize_with_an_xlmr_encoder_on_onnx_and_torch(run_cli, tiny_xlmr_enc
     assert [(s["start"], s["end"]) for s in picked] == [(s.start, s.end) for s in summary.sentences]
 
 
-def test_xlmr_encoder_onnx_and_torch_embed_alike(tiny_xlmr_encoder_dir, cache):
-    """Same token ids (pad 1, <s>/</s> with special tokens) and embeddings on both backends."""
+@pytest.mark.parametrize("kind", ["xlmr", "bert-under-sentencepiece"])
+def test_multilingual_encoders_embed_alike_on_onnx_and_torch(request, kind, tmp_path, cache):
+    """Same token ids (pad 1, <s>/</s> with special tokens) and embeddings on both backends,
+    for an XLM-R encoder and for a BERT under an XLM-R tokenizer (paraphrase-multilingual)."""
     from bertcli.backends.torch_backend import Encoder
 
-    model = ResolvedModel("tiny", tiny_xlmr_encoder_dir, "directory")
+    from .multilingual import bert_encoder_with_unigram
+
+    path = request.getfixturevalue("tiny_xlmr_encoder_dir") if kind == "xlmr" \
+        else bert_encoder_with_unigram(tmp_path / "encoder", seed=9)
+    model = ResolvedModel("tiny", path, "directory")
     onnx = fast.load_fast_encoder(model, "fp32", lambda _: None)
     assert onnx is not None and onnx.pad_id == 1
     encoder = Encoder(model, "cpu")
