@@ -112,6 +112,14 @@ def test_onnx_reader_gives_torchs_windows_logits_and_answers(request, model_fixt
         b = read_passages(reader, question, [(0, doc)], top_k=2, abstain=False)
         assert [key(x) for x in a] == [key(x) for x in b]
     assert several >= 3
+    # padded batches (torch on a GPU reads 16 windows a batch): pad id 1 must not move XLM-R's
+    # positions, which count from padding_idx
+    windows = [w.inputs for question, doc in documents(seed=8, n=6)
+               for w in reader.encode(question, doc, 384, 128)]
+    for (s1, e1), (s2, e2) in zip(reader.logits(windows, batch_size=16), reader.logits(windows, batch_size=1)):
+        np.testing.assert_allclose(s1, s2, atol=1e-4)
+        np.testing.assert_allclose(e1, e2, atol=1e-4)
+    assert len({len(w["input_ids"]) for w in windows}) > 1
     # the int8 copy of the same graph runs too
     int8 = fast.load_fast_reader(model, "int8", lambda _: None)
     assert int8 is not None and len(int8.logits([w.inputs for w in got])) == len(got)
