@@ -278,3 +278,26 @@ def test_ask_cli_with_an_xlmr_reader(run_cli, tiny_xlmr_qa_dir, tmp_path, monkey
     assert not isinstance(asker.reader, fast.FastReader)
     want = asker.ask(text, ["Wann schwor Rollo die Treue?"], top_k=3)[0].answers
     assert [(a["text"], a["start"], a["end"]) for a in result["answers"]] == [key(a) for a in want]
+
+
+def test_xlmr_encoder_without_a_tokenizer_limit_truncates_to_its_positions(tiny_xlmr_encoder_dir,
+                                                                           tmp_path, cache):
+    """XLM-R has 514 positions for 512 tokens (positions start after padding_idx 1). With no
+    model_max_length in tokenizer_config.json a long sentence took position 514: IndexError."""
+    import shutil
+
+    from bertcli.backends.torch_backend import Encoder
+
+    path = tmp_path / "encoder"
+    shutil.copytree(tiny_xlmr_encoder_dir, path)
+    config = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
+    config.pop("model_max_length", None)
+    (path / "tokenizer_config.json").write_text(json.dumps(config), encoding="utf-8")
+    model = ResolvedModel("tiny", path, "directory")
+    encoder = Encoder(model, "cpu")
+    onnx = fast.load_fast_encoder(model, "fp32", lambda _: None)
+    assert onnx is not None and encoder.max_tokens == onnx.max_tokens == 512
+    long = " ".join(["Straße Норманны"] * 300)  # well over 512 tokens
+    assert len(encoder.token_ids([long])[0]) == 512
+    np.testing.assert_allclose(onnx.embed([long]), encoder.embed([long]), atol=1e-5)
+    np.testing.assert_allclose(onnx.embed_normalized([long]), encoder.embed_normalized([long]), atol=1e-5)
