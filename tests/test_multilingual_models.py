@@ -85,6 +85,11 @@ def test_reader_matches_the_pipeline_on_40_documents(request, model_fixture, cac
         got, _ = read_contexts(reader, question, [(0, doc)])
         if key(got[0]) != key(expected) or abs(got[0]["score"] - expected["score"]) > 1e-4:
             differ.append((number, got[0], expected))
+        if number < 10:  # top-k with the null answer, as in test_qa_parity
+            expected_k = pipe(question=question, context=doc, top_k=3, handle_impossible_answer=True)
+            got_k, _ = read_contexts(reader, question, [(0, doc)], top_k=3, handle_impossible_answer=True)
+            assert [key(g) for g in got_k] == [key(e) for e in expected_k]
+            assert [g["score"] for g in got_k] == pytest.approx([e["score"] for e in expected_k], abs=1e-4)
         answer = asker.ask(doc, [question], full=True, abstain=False)[0].answers[0]
         assert doc[answer.start:answer.end] == answer.text and answer.text == answer.text.strip()
         if len(reader.encode(question, doc, 384, 128)) == 1:
