@@ -264,6 +264,10 @@ def test_multilingual_encoders_embed_alike_on_onnx_and_torch(request, kind, tmp_
     assert (ids[0], ids[-1]) == (0, 2)
     np.testing.assert_allclose(onnx.embed(texts), encoder.embed(texts), atol=1e-5)
     np.testing.assert_allclose(onnx.embed_normalized(texts), encoder.embed_normalized(texts), atol=1e-5)
+    int8 = fast.load_fast_encoder(model, "int8", lambda _: None)  # `summarize`'s default on CPU
+    assert int8 is not None
+    vectors = int8.embed_normalized(texts)
+    assert vectors.shape == (len(texts), 32) and np.isfinite(vectors).all()
 
 
 def test_ask_cli_with_an_xlmr_reader(run_cli, tiny_xlmr_qa_dir, tmp_path, monkeypatch):
