@@ -9,6 +9,7 @@ depend on the pipeline that transformers 5.3 removed; tests/test_qa_parity.py ho
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -72,6 +73,20 @@ def _word_span(enc, s: int, e: int, sequence_index: int) -> tuple[int, int]:
                 enc.word_to_chars(end_word, sequence_index=sequence_index)[1])
     except Exception:  # tokenizers without words: keep to offsets
         return enc.offsets[s][0], enc.offsets[e][1]
+
+
+def tidy_span(context: str, start: int, end: int) -> tuple[int, int]:
+    """A word span as a reader should show it: without the whitespace that some sentencepiece
+    tokenizers count into a word (Metaspace without WhitespaceSplit, as transformers converts
+    an XLM-R `sentencepiece.bpe.model`: " Paris"), and with the combining marks after its last
+    character (NFKC composes "e" + U+0301 and the offsets then stop before the accent)."""
+    while start < end and context[start].isspace():
+        start += 1
+    while end > start and context[end - 1].isspace():
+        end -= 1
+    while start < end < len(context) and unicodedata.combining(context[end]):
+        end += 1
+    return start, end
 
 
 def window_tokens(reader) -> int:
@@ -205,7 +220,9 @@ def read_passages(
     same text add up, as in the pipeline. With `abstain`, an empty list means that no window
     preferred a span to "no answer". Answers never overlap one another. `priors` holds a log
     prior per context (the retriever's rank: `rank_prior`), added to its spans' values.
-    On a single window the ranking of spans is the pipeline's (same top answer).
+    On a single window the ranking of spans is the pipeline's (same top answer). Spans are
+    widened to whole words as in the pipeline, then tidied (`tidy_span`): never an edge of
+    whitespace, never an accent cut off.
     """
     sequence_index = 1 if reader.question_first else 0
     per_window = top_k * 2 + 10  # the pipeline's candidates per window
@@ -233,6 +250,9 @@ def read_passages(
         totals.append(_logsumexp(values))
         for i in best:
             a, b = _word_span(window["encoding"], int(starts[i]), int(ends[i]), sequence_index)
+            a, b = tidy_span(window["context"], a, b)
+            if a == b:
+                continue  # whitespace only
             seen = candidates.setdefault((a + window["offset"], b + window["offset"]), {})
             seen.setdefault(number, []).append(float(values[i]))
     if not candidates:

@@ -218,3 +218,30 @@ def http_server():
     yield server
     server.shutdown()
     server.server_close()
+
+
+# --- multilingual models (issue 18): tokenizers trained offline in tests/multilingual.py ---
+
+
+@pytest.fixture(scope="session")
+def tiny_xlmr_qa_dir(tmp_path_factory) -> Path:
+    """XLMRobertaForQuestionAnswering: Unigram tokenizer, <s>/</s>, no token_type_ids."""
+    from .multilingual import xlmr_reader
+
+    return xlmr_reader(tmp_path_factory.mktemp("tiny-xlmr-qa"), seed=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_mbert_qa_dir(tmp_path_factory) -> Path:
+    """BertForQuestionAnswering with a cased multilingual WordPiece vocabulary."""
+    from .multilingual import mbert_reader
+
+    return mbert_reader(tmp_path_factory.mktemp("tiny-mbert-qa"), seed=4)
+
+
+@pytest.fixture(scope="session")
+def tiny_xlmr_encoder_dir(tmp_path_factory) -> Path:
+    """XLMRobertaModel (an encoder for summarize) with the same kind of tokenizer."""
+    from .multilingual import xlmr_encoder
+
+    return xlmr_encoder(tmp_path_factory.mktemp("tiny-xlmr-encoder"), seed=5)

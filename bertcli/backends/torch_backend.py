@@ -52,8 +52,16 @@ def _short(err: Exception) -> str:
     return str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
 
 
+# RoBERTa-family models number positions from padding_idx + 1 (XLM-R: 514 positions, 512
+# tokens): past that, an index error. Their tokenizers usually say 512, but not always.
+POSITIONS_AFTER_PADDING = ("roberta", "xlm-roberta", "xlm-roberta-xl", "camembert",
+                           "roberta-prelayernorm")
+
+
 def max_tokens(tokenizer, config) -> int:
     limit = getattr(config, "max_position_embeddings", None) or FALLBACK_MAX_TOKENS
+    if getattr(config, "model_type", None) in POSITIONS_AFTER_PADDING:
+        limit -= (getattr(config, "pad_token_id", None) or 0) + 1
     model_max = tokenizer.model_max_length
     if isinstance(model_max, int) and 0 < model_max < 100_000:
         limit = min(limit, model_max)
