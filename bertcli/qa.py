@@ -30,6 +30,7 @@ from .spans import (  # noqa: F401  (re-exported: bertcli.qa was their home)
     DOC_STRIDE,
     MAX_ANSWER_LEN,
     MAX_SEQ_LEN,
+    READ_STEP,
     Span,
     make_windows,
     rank_prior,
@@ -274,7 +275,7 @@ class Asker:
             spans = read_passages(self.reader, question, contexts, top_k=top_k,
                                   max_answer_len=max_answer_len, abstain=abstain,
                                   priors=[rank_prior(r) for r in ranks],
-                                  sure=None if len(chosen) == 1 else SURE_MARGIN)
+                                  sure=None if len(chosen) == 1 else SURE_MARGIN, step=READ_STEP)
             answers = []
             for span in spans:
                 context, context_start = sentence_around(sentences, span.start, span.end, doc.text)

@@ -47,7 +47,7 @@ from .pooling import MAX_BATCH, Window, batches, masked_mean, mean_pool, run_bat
 STORED = ("fp32", "int8")  # the copies prepare() writes; the precisions a FastEncoder runs in
 INT8_BLOCK = 32
 # How the reader's int8 copy is made (in its cache key: a change prepares the reader again).
-READER_INT8 = "dynamic-per-channel-not-layer0-1"
+READER_INT8 = "dynamic-per-channel-2"
 
 
 # Bump when the exported graph or the folder layout changes: old copies are then ignored.
@@ -170,9 +170,7 @@ def quantize_int8(source: Path, target: Path) -> None:
 
 def quantize_reader_int8(source: Path, target: Path) -> None:
     """Per-channel dynamic int8 copy of a reader (READER_INT8): every MatMul with constant
-    weights but those of the first transformer layer (int8 there cost the most F1: its inputs
-    are the raw embeddings) and the last one (the answer head, a few thousand weights that
-    decide the span)."""
+    weights but the last one (the answer head, a few thousand weights that decide the span)."""
     import logging
 
     import onnx
@@ -182,14 +180,12 @@ def quantize_reader_int8(source: Path, target: Path) -> None:
     constants = {i.name for i in graph.initializer}
     weighted = [n.name for n in graph.node
                 if n.op_type == "MatMul" and any(i in constants for i in n.input)]
-    first_layer = re.compile(r"layers?[._/]0[./]")  # torch's export names: .../layer.0/...
-    keep = [name for name in weighted[:-1] if not first_layer.search(name)]
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # the quantizer warns about pre-processing on every call
     try:
         quantize_dynamic(str(source), str(target), per_channel=True, weight_type=QuantType.QInt8,
-                         op_types_to_quantize=["MatMul"], nodes_to_quantize=keep)
+                         op_types_to_quantize=["MatMul"], nodes_to_quantize=weighted[:-1])
     finally:
         root.setLevel(level)
 
