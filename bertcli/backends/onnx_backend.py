@@ -16,9 +16,10 @@ on held-out text).
 The question-answering reader's int8 copy is different (READER_INT8): per-channel dynamic int8
 (one scale per output column of each weight, activations quantized per tensor on the fly;
 ONNX Runtime's MatMulInteger, which uses VNNI where the CPU has it), every encoder MatMul but
-the answer head. Block-wise int8 lost 0.5 F1 on whole articles and was no faster than float32
-for the reader; per-channel dynamic int8 reads ~2x faster and kept SQuAD F1 within 0.3
-(benchmarks/README.md, "Reader precision"), so `ask --precision auto` uses it.
+the answer head. Block-wise int8 lost 0.5 F1 on whole articles and was slower than float32
+for the reader; per-channel dynamic int8 is 1.5x faster but loses more F1 (dev: -1.7 whole
+article, -0.5 paragraph), so it stays opt-in: `ask --precision auto` is float32
+(benchmarks/README.md, "Reader precision and reading less").
 
 Cache: $BERTCLI_CACHE, else $XDG_CACHE_HOME/bertcli, else ~/.cache/bertcli; one folder per model
 and version of its files, so an updated model is prepared again.
