@@ -18,6 +18,8 @@ import numpy as np
 MAX_SEQ_LEN = 384
 DOC_STRIDE = 128
 MAX_ANSWER_LEN = 15
+# read_passages(sure=...): contexts read per step, best retrieval rank first.
+READ_STEP = 3
 
 
 # --- span decoding (numpy only; mirrors transformers.pipelines.question_answering) ---------
@@ -208,6 +210,8 @@ def read_passages(
     max_answer_len: int = MAX_ANSWER_LEN,
     abstain: bool = True,
     priors: Sequence[float] | None = None,
+    sure: float | None = None,
+    step: int = READ_STEP,
 ) -> list[Span]:
     """The best `top_k` distinct answers to `question` in `contexts`, ranked across all of them.
 
@@ -223,15 +227,45 @@ def read_passages(
     On a single window the ranking of spans is the pipeline's (same top answer). Spans are
     widened to whole words as in the pipeline, then tidied (`tidy_span`): never an edge of
     whitespace, never an accent cut off.
+
+    With `sure` (and `priors`), contexts are read `step` at a time, best prior first, and
+    reading stops once a span offered so far has a value (logits over "no answer", plus
+    prior) of at least `sure`: the reader is then sure enough that the passages ranked lower
+    would not change the top answer (`SURE_MARGIN`); `score` is then a softmax over the
+    windows read.
     """
     sequence_index = 1 if reader.question_first else 0
     per_window = top_k * 2 + 10  # the pipeline's candidates per window
     windows = make_windows(reader, question, contexts)
-    logits = reader.logits([w["inputs"] for w in windows])
+    order = list(range(len(contexts)))
+    if sure is not None and priors is not None:
+        order.sort(key=lambda i: -priors[i])  # stable: equal priors keep document order
+        stages = [set(order[i:i + max(step, 1)]) for i in range(0, len(order), max(step, 1))]
+    else:
+        stages = [set(order)]
     totals: list[float] = [0.0]  # log-sum-exp terms; 0.0 is "no answer"
     # (start, end) in the document -> {window: values of the token spans that widen to it}
     candidates: dict[tuple[int, int], dict[int, list[float]]] = {}
-    for number, (window, (start_logits, end_logits)) in enumerate(zip(windows, logits)):
+    best_offered = -np.inf
+    for stage in stages:
+        numbers = [n for n, w in enumerate(windows) if w["context_index"] in stage]
+        logits = reader.logits([windows[n]["inputs"] for n in numbers])
+        best_offered = max(best_offered, _score_windows(
+            [(n, windows[n], lg) for n, lg in zip(numbers, logits)], totals, candidates,
+            per_window, max_answer_len, abstain, priors, sequence_index))
+        if sure is not None and best_offered >= sure:
+            break
+    return _choose(candidates, totals, contexts, top_k)
+
+
+def _score_windows(read: Sequence[tuple[int, dict, tuple[np.ndarray, np.ndarray]]],
+                   totals: list[float], candidates: dict[tuple[int, int], dict[int, list[float]]],
+                   per_window: int, max_answer_len: int, abstain: bool,
+                   priors: Sequence[float] | None, sequence_index: int) -> float:
+    """Add the spans of the windows `read` (number, window, logits) to `totals` and
+    `candidates` (read_passages); the best value of a span offered, -inf if none."""
+    best_offered = -np.inf
+    for number, window, (start_logits, end_logits) in read:
         allowed = np.array(window["p_mask"]) == 0
         attention = window["inputs"].get("attention_mask")
         if attention is not None:
@@ -248,6 +282,8 @@ def read_passages(
             best = best[values[best] > 0]
         values = values + prior
         totals.append(_logsumexp(values))
+        if best.size:
+            best_offered = max(best_offered, float(values[best[0]]))
         for i in best:
             a, b = _word_span(window["encoding"], int(starts[i]), int(ends[i]), sequence_index)
             a, b = tidy_span(window["context"], a, b)
@@ -255,6 +291,12 @@ def read_passages(
                 continue  # whitespace only
             seen = candidates.setdefault((a + window["offset"], b + window["offset"]), {})
             seen.setdefault(number, []).append(float(values[i]))
+    return best_offered
+
+
+def _choose(candidates: dict[tuple[int, int], dict[int, list[float]]], totals: list[float],
+            contexts: Sequence[tuple[int, str]], top_k: int) -> list[Span]:
+    """read_passages' answers from its candidates: one softmax over everything read."""
     if not candidates:
         return []
     norm = _logsumexp(np.array(totals))

@@ -78,7 +78,7 @@ def test_bundled_reader_fp32_answers_as_torch_on_the_example(cache):
 
 
 def test_asker_on_cpu_uses_onnx_and_torch_when_told(cache, tiny_qa_dir, monkeypatch):
-    asker = Asker(model=str(tiny_qa_dir), device="cpu")
+    asker = Asker(model=str(tiny_qa_dir), device="cpu", precision="fp32")
     assert isinstance(asker.reader, fast.FastReader) and asker.reader.precision == "fp32"
     assert Asker(model=str(tiny_qa_dir), device="cpu", precision="int8").reader.precision == "int8"
     monkeypatch.setenv("BERTCLI_NO_ONNX", "1")

@@ -13,6 +13,14 @@ sentences for 22% of CNN/DailyMail articles; blocks of 32 are ~1.3x faster and k
 picks of 94-96% (benchmarks/precision.py; blocks of 64/128 were barely faster and kept fewer
 on held-out text).
 
+The question-answering reader's int8 copy is different (READER_INT8): per-channel dynamic int8
+(one scale per output column of each weight, activations quantized per tensor on the fly;
+ONNX Runtime's MatMulInteger, which uses VNNI where the CPU has it), every encoder MatMul but
+the answer head. Block-wise int8 lost 0.5 F1 on whole articles and was slower than float32
+for the reader; per-channel dynamic int8 is 1.5x faster but loses more F1 (dev: -1.7 whole
+article, -0.5 paragraph), so it stays opt-in: `ask --precision auto` is float32
+(benchmarks/README.md, "Reader precision and reading less").
+
 Cache: $BERTCLI_CACHE, else $XDG_CACHE_HOME/bertcli, else ~/.cache/bertcli; one folder per model
 and version of its files, so an updated model is prepared again.
 """
@@ -39,6 +47,8 @@ from .pooling import MAX_BATCH, Window, batches, masked_mean, mean_pool, run_bat
 
 STORED = ("fp32", "int8")  # the copies prepare() writes; the precisions a FastEncoder runs in
 INT8_BLOCK = 32
+# How the reader's int8 copy is made (in its cache key: a change prepares the reader again).
+READER_INT8 = "dynamic-per-channel-2"
 
 
 # Bump when the exported graph or the folder layout changes: old copies are then ignored.
@@ -65,9 +75,11 @@ def onnx_file(precision: str, kind: str = ENCODER) -> str:
     return f"{kind}.{precision}.onnx"
 
 
-def model_key(model: ResolvedModel) -> str:
-    """Changes whenever the model's config or weights change (size and mtime)."""
-    digest = hashlib.sha256(f"v{FORMAT_VERSION}-int8b{INT8_BLOCK}\0{model.path}".encode())
+def model_key(model: ResolvedModel, kind: str = ENCODER) -> str:
+    """Changes whenever the model's config or weights change (size and mtime), or the way
+    its int8 copy is made."""
+    int8 = f"b{INT8_BLOCK}" if kind == ENCODER else READER_INT8
+    digest = hashlib.sha256(f"v{FORMAT_VERSION}-int8{int8}\0{model.path}".encode())
     config = model.path / "config.json"
     digest.update(config.read_bytes() if config.is_file() else b"")
     for name in sorted(WEIGHT_FILES):
@@ -83,7 +95,7 @@ def prepared_dir(model: ResolvedModel, kind: str = ENCODER) -> Path:
     label = model.path.name if model.origin == "directory" else model.name
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", label.strip("/"))[-60:] or "model"
     tag = "" if kind == ENCODER else f"-{kind}"
-    return cache_root() / "onnx" / f"{slug}{tag}-{model_key(model)}"
+    return cache_root() / "onnx" / f"{slug}{tag}-{model_key(model, kind)}"
 
 
 def is_prepared(folder: Path, kind: str = ENCODER) -> bool:
@@ -117,7 +129,7 @@ def prepare(model: ResolvedModel, notice: Callable[[str], None], kind: str = ENC
     fp32, int8 = onnx_file("fp32", kind), onnx_file("int8", kind)
     try:
         meta = export(model, work / fp32, work / "tokenizer.json")
-        quantize_int8(work / fp32, work / int8)
+        (quantize_int8 if kind == ENCODER else quantize_reader_int8)(work / fp32, work / int8)
         meta.update(format=FORMAT_VERSION, kind=kind, model=model.name, source=str(model.path),
                     seconds=round(time.perf_counter() - began, 1),
                     # sizes of the files, checked on load: a truncated copy is prepared again
@@ -155,6 +167,28 @@ def quantize_int8(source: Path, target: Path) -> None:
     finally:
         for log, level in zip(quiet, levels):
             log.setLevel(level)
+
+
+def quantize_reader_int8(source: Path, target: Path) -> None:
+    """Per-channel dynamic int8 copy of a reader (READER_INT8): every MatMul with constant
+    weights but the last one (the answer head, a few thousand weights that decide the span)."""
+    import logging
+
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(source)).graph
+    constants = {i.name for i in graph.initializer}
+    weighted = [n.name for n in graph.node
+                if n.op_type == "MatMul" and any(i in constants for i in n.input)]
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantizer warns about pre-processing on every call
+    try:
+        quantize_dynamic(str(source), str(target), per_channel=True, weight_type=QuantType.QInt8,
+                         op_types_to_quantize=["MatMul"], nodes_to_quantize=weighted[:-1])
+    finally:
+        root.setLevel(level)
 
 
 class _SessionLoader:

@@ -62,7 +62,7 @@ PRECISION_OPT = typer.Option(
 )
 READER_PRECISION_OPT = typer.Option(
     Precision.auto, "--precision",
-    help="Reader numerics on CPU: fp32 (exact) or int8 (block-wise, faster, may answer "
+    help="Reader numerics on CPU: fp32 (exact) or int8 (dynamic int8, faster, may answer "
          "differently); auto is fp32.",
 )
 INPUT_FORMAT_OPT = typer.Option(
