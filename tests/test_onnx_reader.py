@@ -44,21 +44,26 @@ def test_fp32_reader_gives_torchs_windows_and_answers(request, model_fixture, ca
     for _ in range(20):
         doc = random_text(rng, rng.choice([5, 40, 300, 900]))  # up to several windows
         question = random_text(rng, rng.randint(1, 8)).replace("\n", " ") + "?"
-        got, want = onnx.encode(question, doc, 384, 128), torch_reader.encode(question, doc, 384, 128)
-        assert [(w.inputs, w.sequence_ids, w.encoding.offsets) for w in got] == \
-            [(w.inputs, w.sequence_ids, w.encoding.offsets) for w in want]
-        several += len(got) > 1
-        for (s1, e1), (s2, e2) in zip(onnx.logits([w.inputs for w in got]),
-                                      torch_reader.logits([w.inputs for w in want])):
-            np.testing.assert_allclose(s1, s2, atol=1e-4)
-            np.testing.assert_allclose(e1, e2, atol=1e-4)
-        contexts = [(0, doc)]
-        a = read_passages(onnx, question, contexts, top_k=2, abstain=False)
-        b = read_passages(torch_reader, question, contexts, top_k=2, abstain=False)
-        assert [(x.text, x.start, x.end) for x in a] == [(x.text, x.start, x.end) for x in b]
+        several += assert_reads_alike(onnx, torch_reader, question, doc) > 1
     assert several >= 5
     assert onnx.token_counts(["a few words here", ""]) == torch_reader.token_counts(["a few words here", ""])
     assert onnx.question_tokens("Who was Rollo?") == torch_reader.question_tokens("Who was Rollo?")
+
+
+def assert_reads_alike(onnx, torch_reader, question: str, doc: str) -> int:
+    """The ONNX reader makes torch's windows (ids, sequence ids, offsets), gives its logits to
+    1e-4 and its top-2 answers. Returns the number of windows."""
+    got, want = onnx.encode(question, doc, 384, 128), torch_reader.encode(question, doc, 384, 128)
+    assert [(w.inputs, w.sequence_ids, w.encoding.offsets) for w in got] == \
+        [(w.inputs, w.sequence_ids, w.encoding.offsets) for w in want]
+    for (s1, e1), (s2, e2) in zip(onnx.logits([w.inputs for w in got]),
+                                  torch_reader.logits([w.inputs for w in want])):
+        np.testing.assert_allclose(s1, s2, atol=1e-4)
+        np.testing.assert_allclose(e1, e2, atol=1e-4)
+    a = read_passages(onnx, question, [(0, doc)], top_k=2, abstain=False)
+    b = read_passages(torch_reader, question, [(0, doc)], top_k=2, abstain=False)
+    assert [(x.text, x.start, x.end) for x in a] == [(x.text, x.start, x.end) for x in b]
+    return len(got)
 
 
 def test_bundled_reader_fp32_answers_as_torch_on_the_example(cache):
