@@ -16,6 +16,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from ..errors import InputError, UsageError
@@ -66,45 +67,44 @@ def read_ids(path: str) -> Iterator[str]:
         yield row["id"]
 
 
+@contextmanager
+def _replacing(path: str) -> Iterator[str]:
+    """A temporary file beside `path` to write; it replaces `path` only if the block finishes,
+    and is removed otherwise (so a failed or killed write never leaves half a file)."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".bertcli-",
+                               suffix=".tmp")
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def _write_parquet(path: str, batches: Iterable[Sequence[dict[str, Any]]]) -> int:
     """Rows into a Parquet file through a temporary file and a rename."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     schema = _arrow_schema()
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".bertcli-", suffix=".tmp")
-    os.close(fd)
     count = 0
-    try:
-        with pq.ParquetWriter(tmp, schema) as writer:
-            for rows in batches:
-                if rows:
-                    writer.write_table(pa.Table.from_pylist(list(rows), schema=schema))
-                    count += len(rows)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with _replacing(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for rows in batches:
+            if rows:
+                writer.write_table(pa.Table.from_pylist(list(rows), schema=schema))
+                count += len(rows)
     return count
 
 
 def _write_jsonl(path: str, batches: Iterable[Sequence[dict[str, Any]]]) -> int:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".bertcli-", suffix=".tmp")
     count = 0
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            for rows in batches:
-                for row in rows:
-                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-                    count += 1
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with _replacing(path) as tmp, open(tmp, "w", encoding="utf-8") as handle:
+        for rows in batches:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+                count += 1
     return count
 
 
