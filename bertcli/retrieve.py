@@ -22,16 +22,15 @@ from .sentences import HAN_KANA, SOUTHEAST_ASIAN, UNSPACED, Sentence
 RETRIEVER_NAME = f"bm25+{BUNDLED_ENCODER}"
 PASSAGE_WORDS = 120  # words per passage: one reader window holds a passage and the question
 RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al., 2009)
-_HAN_KANA, _SOUTHEAST_ASIAN, _UNSPACED = HAN_KANA, SOUTHEAST_ASIAN, UNSPACED
 # A "word" for passage sizes: a Han or kana character; up to 4 characters of the Southeast
 # Asian scripts; up to 24 characters of anything else without spaces (URLs, base64), so that
 # a passage's reader tokens stay bounded whatever the script.
-_PIECE = re.compile(f"[{_HAN_KANA}]|[{_SOUTHEAST_ASIAN}]{{1,4}}|[^\\s{_HAN_KANA}{_SOUTHEAST_ASIAN}]{{1,24}}")
+_PIECE = re.compile(f"[{HAN_KANA}]|[{SOUTHEAST_ASIAN}]{{1,4}}|[^\\s{HAN_KANA}{SOUTHEAST_ASIAN}]{{1,24}}")
 # Combining marks (accents; Arabic, Hebrew, Indic and Southeast Asian vowel signs) are not
 # \w, but a word must not break at them. Indic blocks are whole except the dandas (। ॥).
 _MARKS = ("\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670"
           "\u06d6-\u06ed\u0900-\u0963\u0966-\u0dff")
-_WORD = re.compile(f"(?:\\w|[{_MARKS}{_SOUTHEAST_ASIAN}])+")
+_WORD = re.compile(f"(?:\\w|[{_MARKS}{SOUTHEAST_ASIAN}])+")
 _STOPWORDS = frozenset(
     "a an and are as at be by did do does for from had has have he her his how in is it its "
     "of on or she that the their them there they this to was were what when where which who "
@@ -70,11 +69,11 @@ def terms(text: str) -> list[str]:
     for word in _WORD.findall(text.lower()):
         if word in _STOPWORDS:
             continue
-        if not _UNSPACED.search(word):
+        if not UNSPACED.search(word):
             found.append(word)
             continue
         at = 0
-        for run in _UNSPACED.finditer(word):
+        for run in UNSPACED.finditer(word):
             if run.start() > at:
                 found.append(word[at:run.start()])
             chars = run.group()
