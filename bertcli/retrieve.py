@@ -7,9 +7,12 @@ retrievers, which is why it is used instead of a weighted sum.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +24,10 @@ from .sentences import HAN_KANA, SOUTHEAST_ASIAN, UNSPACED, Sentence
 
 RETRIEVER_NAME = f"bm25+{BUNDLED_ENCODER}"
 PASSAGE_WORDS = 120  # words per passage: one reader window holds a passage and the question
+# The retriever's encoder on CPU: int8 where the CPU has int8 dot products (as `summarize`'s
+# auto): on 40 SQuAD training articles the gold answer was inside the 10 passages read for
+# 95.5% of 8,894 questions with int8 and 95.4% with float32, at 1.6x the indexing speed.
+RETRIEVER_PRECISION = "auto"
 RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al., 2009)
 # A "word" for passage sizes: a Han or kana character; up to 4 characters of the Southeast
 # Asian scripts; up to 24 characters of anything else without spaces (URLs, base64), so that
@@ -235,11 +242,20 @@ def _checked_bounds(arrays: dict[str, np.ndarray], name: str, text_len: int) -> 
 
 class Retriever:
     """Builds an `Index` over a document's passages or sentences, with the bundled encoder
-    (ONNX Runtime on CPU, float32; torch elsewhere or when that cannot load)."""
+    (ONNX Runtime on CPU, int8 or float32 as RETRIEVER_PRECISION says; torch elsewhere or
+    when that cannot load)."""
 
-    def __init__(self, device: str = "cpu", notice: Callable[[str], None] = notices.notice):
+    def __init__(self, device: str = "cpu", notice: Callable[[str], None] = notices.notice,
+                 precision: str = RETRIEVER_PRECISION):
         self.notice = notice
-        self.encoder = _load_encoder(device, notice)
+        if precision == "auto":
+            from .backends.onnx_backend import int8_dot_products
+
+            precision = "int8" if int8_dot_products() else "fp32"
+        self.encoder = _load_encoder(device, notice, precision)
+        # in the index cache key: vectors of another precision are not mixed with these
+        used = getattr(self.encoder, "precision", "fp32")  # torch's encoder: float32
+        self.name = RETRIEVER_NAME if used == "fp32" else f"{RETRIEVER_NAME}/{used}"
 
     def index(self, text: str, sentences: Sequence[Sentence], unit: str = "passage",
               progress: ProgressCallback | None = None, language: str | None = None) -> Index:
@@ -270,7 +286,7 @@ class Retriever:
         and stored otherwise."""
         from . import index_cache
 
-        key = index_cache.entry_key(text, RETRIEVER_NAME, unit, PASSAGE_WORDS, _version(),
+        key = index_cache.entry_key(text, self.name, unit, PASSAGE_WORDS, _version(),
                                     language)
         arrays = index_cache.load(key, self.notice, source)
         if arrays is not None:
@@ -296,17 +312,24 @@ class Retriever:
         return Index(units, bm25, vectors, self.encoder), sentences
 
 
+@functools.cache
 def _version() -> str:
-    from . import __version__
+    """bertcli's version and a digest of the code that builds an index (this module and the
+    sentence splitter): an index built by other code is never read back, even between
+    releases (an evaluation once scored stale passages of an earlier build)."""
+    from . import __version__, sentences
 
-    return __version__
+    digest = hashlib.sha256()
+    for module in (__file__, sentences.__file__):
+        digest.update(Path(module).read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:12]}"
 
 
-def _load_encoder(device: str, notice: Callable[[str], None]):
+def _load_encoder(device: str, notice: Callable[[str], None], precision: str):
     if device == "cpu":
         from .backends.onnx_backend import first_line, load_fast_encoder
 
-        fast = load_fast_encoder(bundled_encoder(), "fp32", notice)
+        fast = load_fast_encoder(bundled_encoder(), precision, notice)
         if fast is not None:
             try:
                 fast.session  # noqa: B018 - waits for the session; raises if it cannot run here

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -85,6 +86,28 @@ def test_second_ask_skips_indexing(asker, empty_cache, counted):
     # the same text split by another language's rules is another entry, not the English one
     qa.Asker(model=asker.reader_name, device="cpu", lang="de").ask(text, QUESTIONS[:1], passages=4)
     assert counted == {"split": 3, "index": 3} and len(index_cache.entries()) == 3
+
+
+def test_an_index_built_by_other_code_is_not_read_back(asker, empty_cache, counted, monkeypatch,
+                                                      tmp_path):
+    """The key carries a digest of the indexing code (retrieve.py, sentences.py): a changed
+    splitter or passage rule never reads passages that an earlier build cached."""
+    from bertcli import retrieve, sentences
+
+    text = EXAMPLE.read_text(encoding="utf-8")
+    asker.ask(text, QUESTIONS[:1], passages=4)
+    assert counted["index"] == 1
+    changed = tmp_path / "sentences.py"
+    changed.write_bytes(Path(sentences.__file__).read_bytes() + b"\n# a change\n")
+    before = retrieve._version()
+    retrieve._version.cache_clear()
+    monkeypatch.setattr(sentences, "__file__", str(changed))
+    try:
+        assert retrieve._version() != before
+        asker.ask(text, QUESTIONS[:1], passages=4)
+        assert counted["index"] == 2 and len(index_cache.entries()) == 2
+    finally:
+        retrieve._version.cache_clear()
 
 
 def _damage_truncate(path):
