@@ -40,6 +40,8 @@ def variants() -> dict[str, Path]:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
+    from bertcli.backends.int8 import quantize_per_token
+
     source = fp32_copy()
     OUT.mkdir(parents=True, exist_ok=True)
     names = [n.name for n in onnx.load(str(source)).graph.node if n.op_type == "MatMul"]
@@ -68,6 +70,7 @@ def variants() -> dict[str, Path]:
         "dynamic-layer0-float": lambda p: dynamic(p, layer(0)),
         "dynamic-layer5-float": lambda p: dynamic(p, layer(5)),
         "dynamic-layers05-float": lambda p: dynamic(p, layer(0, 5)),
+        "per-token": lambda p: quantize_per_token(source, p, keep_float=lambda n: n in head),
     }
     files = {"fp32": source}
     for name, make in recipes.items():

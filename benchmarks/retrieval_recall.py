@@ -12,6 +12,9 @@ of a file's articles into one document (~240 paragraphs, the size where retrieva
 sentences are split by the language detected, as `ask --lang auto` does.
 
     python benchmarks/retrieval_recall.py --one-document xquad/xquad.zh.json
+
+`--precision=int8|fp32` runs the retriever's encoder in that precision (default: the retriever's,
+int8 on CPUs with int8 dot products).
 """
 
 from __future__ import annotations
@@ -49,10 +52,11 @@ def articles(path: Path, one_document: bool = False):
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if a != "--one-document"]
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
     path = Path(args[0]) if args else DEFAULT_DATA
     budgets = (1, 2, 4, 6, 8, 10, 12)
-    retriever = Retriever()
+    precision = next((a.split("=", 1)[1] for a in sys.argv[1:] if a.startswith("--precision=")), None)
+    retriever = Retriever(precision=precision) if precision else Retriever()
     hits = {k: 0 for k in budgets}
     sentence_hits = total = passages = passage_chars = 0
     t0 = time.perf_counter()

@@ -93,27 +93,69 @@ def test_batches_cover_every_sequence_within_the_token_budget():
     assert padded < 1.25 * sum(lengths)
 
 
-def test_auto_precision_is_int8_for_central_only(cache, tiny_encoder_dir):
+def test_auto_precision_is_int8_for_learned_only(cache, tiny_encoder_dir, monkeypatch):
     from bertcli.summary import Summarizer
 
-    assert effective_precision("auto", "central") == "int8"
+    monkeypatch.setattr(fast, "int8_dot_products", lambda: True)
+    assert effective_precision("auto", "learned") == "int8"
+    assert effective_precision("auto", "central") == "fp32"
     assert effective_precision("auto", "cluster") == "fp32"
-    assert effective_precision("fp32", "central") == "fp32"
+    assert effective_precision("fp32", "learned") == "fp32"
     assert effective_precision("int8", "cluster") == "int8"
     summarizer = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=lambda m: None)
-    assert summarizer.encoder_for("central").precision == "int8"
-    assert summarizer.encoder_for("cluster").precision == "fp32"
+    assert summarizer.encoder_for("learned").precision == "int8"
+    assert summarizer.encoder_for("central").precision == "fp32"
 
 
-def test_int8_is_block_quantized_and_close_to_fp32(cache, tiny):
+def test_auto_precision_is_fp32_without_int8_dot_products(monkeypatch):
+    """Without VNNI/AMX (x86) int8 products can saturate: `auto` stays exact there."""
+    monkeypatch.setattr(fast, "int8_dot_products", lambda: False)
+    assert effective_precision("auto", "learned") == "fp32"
+    assert effective_precision("int8", "learned") == "int8"  # asked for: taken as asked
+
+
+def test_int8_dot_products_reads_the_cpu_flags(monkeypatch, tmp_path):
+    import builtins
+    import platform
+
+    fast.int8_dot_products.cache_clear()
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    real_open = builtins.open
+    flags = {"now": "fpu avx2 avx512f"}
+
+    def fake_open(path, *args, **kwargs):
+        if path == "/proc/cpuinfo":
+            info = tmp_path / "cpuinfo"
+            info.write_text(f"processor: 0\nflags\t\t: {flags['now']}\n")
+            return real_open(info, *args, **kwargs)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", fake_open)
+    try:
+        assert fast.int8_dot_products() is False
+        for vnni in ("avx512_vnni", "avx_vnni", "amx_int8"):
+            fast.int8_dot_products.cache_clear()
+            flags["now"] = f"fpu avx2 {vnni}"
+            assert fast.int8_dot_products() is True
+        fast.int8_dot_products.cache_clear()
+        monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+        assert fast.int8_dot_products() is True
+    finally:
+        fast.int8_dot_products.cache_clear()
+
+
+def test_int8_is_per_token_and_close_to_fp32(cache, tiny):
     import onnx
 
     quiet = lambda message: None  # noqa: E731
     exact = fast.load_fast_encoder(tiny, "fp32", quiet)
     int8 = fast.load_fast_encoder(tiny, "int8", quiet)
     graph = onnx.load(str(fast.prepared_dir(tiny) / fast.onnx_file("int8"))).graph
-    nbits = [n for n in graph.node if n.op_type == "MatMulNBits"]
-    assert nbits and all({a.name: a.i for a in n.attribute}["bits"] == 8 for n in nbits)
+    constants = {i.name for i in graph.initializer}
+    integer = [n for n in graph.node if n.op_type == "MatMulIntegerToFloat"]
+    assert integer and not [n for n in graph.node if n.op_type == "MatMul" and n.input[1] in constants]
+    # activations are quantized row by row: one scale per token, per-axis QuantizeLinear
+    assert any(n.op_type == "QuantizeLinear" for n in graph.node)
     texts = [a["article"][:300] for a in cnndm_articles(6)]
     a, b = exact.embed_normalized(texts), int8.embed_normalized(texts)
     cosine = (a * b).sum(axis=1)
@@ -143,8 +185,8 @@ def test_unloadable_int8_copy_falls_back_to_fp32(cache, tiny_encoder_dir, monkey
 
     quiet = lambda message: None  # noqa: E731
     Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=quiet,  # noqa: B018
-               strategy="central").encoder
-    # A copy that cannot run on this machine (e.g. 8-bit MatMulNBits on some ARM builds); a
+               strategy="central", precision="int8").encoder
+    # A copy that cannot run on this machine (e.g. a build without the int8 kernels); a
     # damaged file would be prepared again instead (tests/test_hostile.py).
     unrunnable = set()
     load = fast._SessionLoader._load
@@ -159,7 +201,7 @@ def test_unloadable_int8_copy_falls_back_to_fp32(cache, tiny_encoder_dir, monkey
     unrunnable.add(fast.onnx_file("int8"))
     notices = []
     summarizer = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=notices.append,
-                            strategy="central")
+                            strategy="central", precision="int8")
     article = cnndm_articles(1)[0]["article"]
     result = summarizer(article, num_sentences=3)
     assert len(result.sentences) == 3

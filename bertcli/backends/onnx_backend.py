@@ -6,20 +6,14 @@ caches it, in float32 and in int8; later runs load only numpy, onnxruntime and t
 torch stays the fallback: when onnxruntime is missing, the export fails, a GPU is wanted, or
 BERTCLI_NO_ONNX=1.
 
-int8 is block-wise: weights in blocks of INT8_BLOCK values with one scale each, and the
-activations quantized the same way on the fly (ONNX Runtime's MatMulNBits, 8 bits, int8
-compute). Per-tensor dynamic quantization was 2.4x faster than float32 but changed the picked
-sentences for 22% of CNN/DailyMail articles; blocks of 32 are ~1.3x faster and keep the
-picks of 94-96% (benchmarks/precision.py; blocks of 64/128 were barely faster and kept fewer
-on held-out text).
-
-The question-answering reader's int8 copy is different (READER_INT8): per-channel dynamic int8
-(one scale per output column of each weight, activations quantized per tensor on the fly;
-ONNX Runtime's MatMulInteger, which uses VNNI where the CPU has it), every encoder MatMul but
-the answer head. Block-wise int8 lost 0.5 F1 on whole articles and was slower than float32
-for the reader; per-channel dynamic int8 is 1.5x faster but loses more F1 (dev: -1.7 whole
-article, -0.5 paragraph), so it stays opt-in: `ask --precision auto` is float32
-(benchmarks/README.md, "Reader precision and reading less").
+int8 is per token (backends/int8.py): weights in int8 with one scale per output column, each
+token's activations quantized on the fly with a scale of its own, products in ONNX Runtime's
+MatMulInteger (VNNI/AMX where the CPU has them): 1.6x float32 for the bundled encoder and
+reader on this project's CPUs, and the first int8 that keeps their quality (the summary's
+picks, the reader's F1; benchmarks/README.md, "int8 per token"). ONNX Runtime's block-wise
+MatMulNBits (the int8 before) was as exact but no faster than float32 here, and its dynamic
+per-tensor or per-channel quantization lost F1 and changed picks. The reader keeps its answer
+head (a few thousand weights that decide the span) in float32.
 
 Cache: $BERTCLI_CACHE, else $XDG_CACHE_HOME/bertcli, else ~/.cache/bertcli; one folder per model
 and version of its files, so an updated model is prepared again.
@@ -28,6 +22,7 @@ and version of its files, so an updated model is prepared again.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -46,9 +41,8 @@ from ..models import WEIGHT_FILES, ResolvedModel
 from .pooling import MAX_BATCH, Window, batches, masked_mean, mean_pool, run_batches
 
 STORED = ("fp32", "int8")  # the copies prepare() writes; the precisions a FastEncoder runs in
-INT8_BLOCK = 32
-# How the reader's int8 copy is made (in its cache key: a change prepares the reader again).
-READER_INT8 = "dynamic-per-channel-2"
+# How the int8 copies are made (in the cache key: a change prepares the models again).
+INT8_SCHEME = "per-token-1"
 
 
 # Bump when the exported graph or the folder layout changes: old copies are then ignored.
@@ -78,8 +72,7 @@ def onnx_file(precision: str, kind: str = ENCODER) -> str:
 def model_key(model: ResolvedModel, kind: str = ENCODER) -> str:
     """Changes whenever the model's config or weights change (size and mtime), or the way
     its int8 copy is made."""
-    int8 = f"b{INT8_BLOCK}" if kind == ENCODER else READER_INT8
-    digest = hashlib.sha256(f"v{FORMAT_VERSION}-int8{int8}\0{model.path}".encode())
+    digest = hashlib.sha256(f"v{FORMAT_VERSION}-{kind}-int8{INT8_SCHEME}\0{model.path}".encode())
     config = model.path / "config.json"
     digest.update(config.read_bytes() if config.is_file() else b"")
     for name in sorted(WEIGHT_FILES):
@@ -108,6 +101,27 @@ def runtime_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "tokenizers"))
 
 
+@functools.cache
+def int8_dot_products() -> bool:
+    """The CPU multiplies int8 without 16-bit saturation: x86 with VNNI or AMX, or 64-bit ARM.
+    Elsewhere (x86 with only AVX2/AVX-512) ONNX Runtime's u8s8 products can saturate, so
+    `auto` stays float32 there (int8 would be slower and less exact)."""
+    import platform
+
+    machine = platform.machine().lower()
+    if machine in ("arm64", "aarch64"):
+        return True
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            for line in info:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
+    except OSError:
+        pass
+    return False
+
+
 def gpu_present() -> bool:
     """An NVIDIA driver is loaded: `--device auto` then prefers torch on the GPU."""
     return os.path.exists("/proc/driver/nvidia/version")
@@ -129,7 +143,7 @@ def prepare(model: ResolvedModel, notice: Callable[[str], None], kind: str = ENC
     fp32, int8 = onnx_file("fp32", kind), onnx_file("int8", kind)
     try:
         meta = export(model, work / fp32, work / "tokenizer.json")
-        (quantize_int8 if kind == ENCODER else quantize_reader_int8)(work / fp32, work / int8)
+        quantize_int8(work / fp32, work / int8, kind)
         meta.update(format=FORMAT_VERSION, kind=kind, model=model.name, source=str(model.path),
                     seconds=round(time.perf_counter() - began, 1),
                     # sizes of the files, checked on load: a truncated copy is prepared again
@@ -147,48 +161,22 @@ def prepare(model: ResolvedModel, notice: Callable[[str], None], kind: str = ENC
     return folder
 
 
-def quantize_int8(source: Path, target: Path) -> None:
-    """Block-wise int8 copy of the float32 graph: every MatMul with constant weights becomes
-    MatMulNBits (8 bits, symmetric, INT8_BLOCK per block, accuracy level 4 = int8 compute)."""
-    import logging
+def quantize_int8(source: Path, target: Path, kind: str = ENCODER) -> None:
+    """The int8 copy of a float32 graph (backends/int8.py); a reader's answer head, its last
+    weighted MatMul, stays float32."""
+    from .int8 import quantize_per_token
 
+    head = _last_weighted_matmul(source) if kind == READER else None
+    quantize_per_token(source, target, keep_float=lambda name: name == head)
+
+
+def _last_weighted_matmul(path: Path) -> str | None:
     import onnx
-    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
-    quiet = [logging.getLogger(), logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")]
-    levels = [log.level for log in quiet]
-    for log in quiet:
-        log.setLevel(logging.ERROR)  # the quantizer reports every node it visits
-    try:
-        quantizer = MatMulNBitsQuantizer(onnx.load(str(source)), bits=8, block_size=INT8_BLOCK,
-                                         is_symmetric=True, accuracy_level=4)
-        quantizer.process()
-        quantizer.model.save_model_to_file(str(target), use_external_data_format=False)
-    finally:
-        for log, level in zip(quiet, levels):
-            log.setLevel(level)
-
-
-def quantize_reader_int8(source: Path, target: Path) -> None:
-    """Per-channel dynamic int8 copy of a reader (READER_INT8): every MatMul with constant
-    weights but the last one (the answer head, a few thousand weights that decide the span)."""
-    import logging
-
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    graph = onnx.load(str(source)).graph
+    graph = onnx.load(str(path), load_external_data=False).graph
     constants = {i.name for i in graph.initializer}
-    weighted = [n.name for n in graph.node
-                if n.op_type == "MatMul" and any(i in constants for i in n.input)]
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # the quantizer warns about pre-processing on every call
-    try:
-        quantize_dynamic(str(source), str(target), per_channel=True, weight_type=QuantType.QInt8,
-                         op_types_to_quantize=["MatMul"], nodes_to_quantize=weighted[:-1])
-    finally:
-        root.setLevel(level)
+    names = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in constants]
+    return names[-1] if names else None
 
 
 class _SessionLoader:
@@ -207,7 +195,7 @@ class _SessionLoader:
             options = ort.SessionOptions()
             options.log_severity_level = 3
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            # One tiny run: some builds load 8-bit MatMulNBits but cannot run it (e.g. on ARM).
+            # One tiny run: a build may load the int8 graph's Microsoft ops but not run them.
             ids = np.ones((1, 4), dtype=np.int64)
             session.run(None, {i.name: ids if i.name != "token_type_ids" else 0 * ids
                                for i in session.get_inputs()})
