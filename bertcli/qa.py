@@ -46,9 +46,9 @@ from .spans import (  # noqa: F401  (re-exported: bertcli.qa was their home)
 FULL_READ_TOKENS = 2048
 PLAN_AHEAD = 32  # questions whose passages are chosen before the reader reads them
 READER_PRECISIONS = ("auto", "fp32", "int8")
-# What `auto` means for the reader on CPU: float32. The int8 copy (per-channel dynamic, 1.5x
-# faster) is the default only if it keeps SQuAD F1 within 0.3 of float32 on whole articles and
-# paragraphs; it did not (benchmarks/README.md, "Reader precision").
+# What `auto` means for the reader on CPU: float32. The int8 copy (per token, 1.7x faster) is
+# the default only if it keeps SQuAD F1 within 0.3 of float32 on whole articles and paragraphs;
+# it did on held-out training articles, not on dev (-1.4 / -0.5; benchmarks/README.md).
 AUTO_READER_PRECISION = "fp32"
 DEFAULT_PASSAGES = 10  # 98.3% answer recall on squad2-dev articles (benchmarks/retrieval_recall.py)
 # The retrieved passages are read READ_STEP (3) at a time, best rank first, until a span's value

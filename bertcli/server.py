@@ -342,6 +342,25 @@ def _stop(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
+def listening_socket(host: str, port: int):
+    """A TCP socket bound to `host:port` (not listening yet), or a one-line UsageError."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # IPPROTO_TCP spelt out: asyncio sets TCP_NODELAY only on connections of a socket whose
+    # protocol says TCP, and without it every keep-alive response waited ~40 ms for the
+    # client's delayed ACK (Nagle's algorithm).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except (OSError, OverflowError) as err:
+        sock.close()
+        reason = getattr(err, "strerror", None) or err
+        raise UsageError(f"cannot listen on {host}:{port} ({reason})") from None
+    return sock
+
+
 def serve(service: Service, host: str, port: int, token: str | None, quiet: bool = False) -> None:
     """Bind `host:port`, load the models and serve until SIGINT (KeyboardInterrupt after a clean
     shutdown, so the CLI exits 130) or SIGTERM (a clean shutdown, then return: exit 0)."""
@@ -359,15 +378,7 @@ def serve(service: Service, host: str, port: int, token: str | None, quiet: bool
     if service.max_bytes < 1:
         raise UsageError(f"--max-bytes must be at least 1, got {service.max_bytes}")
     # Bind first, so that a port in use is one line before minutes of model loading.
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host.strip("[]"), port))
-    except (OSError, OverflowError) as err:
-        sock.close()
-        reason = getattr(err, "strerror", None) or err
-        raise UsageError(f"cannot listen on {host}:{port} ({reason})") from None
+    sock = listening_socket(host, port)
     # SIGTERM is a requested stop: exit 0, while the models load as while serving (uvicorn
     # raises the signal that stopped it again once it has shut down; SIGINT then becomes
     # KeyboardInterrupt, exit 130).
@@ -380,7 +391,7 @@ def serve(service: Service, host: str, port: int, token: str | None, quiet: bool
         service.close()
         raise
     bound_port = sock.getsockname()[1]
-    shown = f"[{host.strip('[]')}]" if family == socket.AF_INET6 else host
+    shown = f"[{host.strip('[]')}]" if sock.family == socket.AF_INET6 else host
     notices.notice(f"serving on http://{shown}:{bound_port} (Ctrl-C to stop)")
     config = uvicorn.Config(create_app(service, token), log_level="warning" if quiet else "info",
                             access_log=not quiet, limit_concurrency=MAX_CONCURRENT,

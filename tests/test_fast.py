@@ -282,3 +282,35 @@ def test_default_learned_summarize_does_not_import_torch(run_cli, new_user_env, 
     result = json.loads(proc.stdout)
     assert result["strategy"] == "learned" and len(result["sentences"]) == 3
     assert result == json.loads(first.stdout.decode())
+
+
+def test_per_token_int8_keeps_small_rows_exact_beside_huge_ones(tmp_path):
+    """One scale per token: a [SEP]-like row a thousand times larger does not flatten the
+    others (one scale per batch would round them to nothing)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from bertcli.backends.int8 import quantize_per_token
+
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(64, 32)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"], name="proj")], "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, None, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, None, 32])],
+        [numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "fp32.onnx")
+    assert quantize_per_token(tmp_path / "fp32.onnx", tmp_path / "int8.onnx") == 1
+    x = rng.normal(size=(2, 5, 64)).astype(np.float32)
+    x[0, 0] *= 1000  # one huge token
+    session = ort.InferenceSession(str(tmp_path / "int8.onnx"), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"x": x})
+    want = x @ w
+    assert got.shape == want.shape == (2, 5, 32)
+    error = np.linalg.norm(got - want, axis=-1) / np.linalg.norm(want, axis=-1)
+    assert error.max() < 0.02, error
+    # the answer head of a reader (the last weighted MatMul) can stay float32
+    assert quantize_per_token(tmp_path / "fp32.onnx", tmp_path / "kept.onnx", keep_last=True) == 0

@@ -18,7 +18,8 @@ with warnings.catch_warnings():  # starlette >= 1.x suggests httpx2 for its Test
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from bertcli.server import Service, create_app, is_loopback  # noqa: E402
+from bertcli.errors import UsageError  # noqa: E402
+from bertcli.server import Service, create_app, is_loopback, listening_socket  # noqa: E402
 
 from .conftest import EXAMPLE, bertcli_exe  # noqa: E402
 
@@ -266,3 +267,42 @@ def test_real_server_answers_and_stops_cleanly(new_user_env, tiny_qa_dir, tiny_e
             proc.wait()
     assert proc.returncode == code, err.decode()
     assert b"Traceback" not in err
+
+
+def test_served_connections_send_without_delay():
+    """Connections accepted on the server's socket have TCP_NODELAY (asyncio sets it only for
+    sockets whose protocol is TCP): without it each keep-alive response waited ~40 ms for the
+    client's delayed ACK."""
+    import asyncio
+
+    sock = listening_socket("127.0.0.1", 0)
+    port = sock.getsockname()[1]
+    seen: list[int] = []
+
+    async def main() -> None:
+        def accepted(reader, writer):
+            raw = writer.get_extra_info("socket")
+            seen.append(raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(accepted, sock=sock)
+        async with server:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            for _ in range(100):
+                if seen:
+                    break
+                await asyncio.sleep(0.01)
+            writer.close()
+
+    asyncio.run(main())
+    assert seen and seen[0] != 0
+
+
+def test_a_port_in_use_is_one_line():
+    first = listening_socket("127.0.0.1", 0)
+    first.listen()
+    try:
+        with pytest.raises(UsageError, match=r"^cannot listen on 127\.0\.0\.1:\d+ \("):
+            listening_socket("127.0.0.1", first.getsockname()[1])
+    finally:
+        first.close()

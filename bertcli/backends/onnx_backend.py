@@ -9,11 +9,11 @@ BERTCLI_NO_ONNX=1.
 int8 is per token (backends/int8.py): weights in int8 with one scale per output column, each
 token's activations quantized on the fly with a scale of its own, products in ONNX Runtime's
 MatMulInteger (VNNI/AMX where the CPU has them): 1.6x float32 for the bundled encoder and
-reader on this project's CPUs, and the first int8 that keeps their quality (the summary's
-picks, the reader's F1; benchmarks/README.md, "int8 per token"). ONNX Runtime's block-wise
-MatMulNBits (the int8 before) was as exact but no faster than float32 here, and its dynamic
-per-tensor or per-channel quantization lost F1 and changed picks. The reader keeps its answer
-head (a few thousand weights that decide the span) in float32.
+reader on this project's CPUs, and the first fast int8 that keeps the summary's picks
+(benchmarks/README.md, "int8 per token"). ONNX Runtime's block-wise MatMulNBits (the int8
+before) was as exact but no faster than float32 here, and its dynamic per-tensor or
+per-channel quantization changed more picks. The reader keeps its answer head (a few thousand
+weights that decide the span) in float32; its int8 is opt-in (F1, see bertcli/qa.py).
 
 Cache: $BERTCLI_CACHE, else $XDG_CACHE_HOME/bertcli, else ~/.cache/bertcli; one folder per model
 and version of its files, so an updated model is prepared again.
@@ -166,17 +166,7 @@ def quantize_int8(source: Path, target: Path, kind: str = ENCODER) -> None:
     weighted MatMul, stays float32."""
     from .int8 import quantize_per_token
 
-    head = _last_weighted_matmul(source) if kind == READER else None
-    quantize_per_token(source, target, keep_float=lambda name: name == head)
-
-
-def _last_weighted_matmul(path: Path) -> str | None:
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    constants = {i.name for i in graph.initializer}
-    names = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in constants]
-    return names[-1] if names else None
+    quantize_per_token(source, target, keep_last=kind == READER)
 
 
 class _SessionLoader:
