@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import json
+import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -342,10 +343,8 @@ def _stop(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def listening_socket(host: str, port: int):
+def listening_socket(host: str, port: int) -> socket.socket:
     """A TCP socket bound to `host:port` (not listening yet), or a one-line UsageError."""
-    import socket
-
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # IPPROTO_TCP spelt out: asyncio sets TCP_NODELAY only on connections of a socket whose
     # protocol says TCP, and without it every keep-alive response waited ~40 ms for the
@@ -365,7 +364,6 @@ def serve(service: Service, host: str, port: int, token: str | None, quiet: bool
     """Bind `host:port`, load the models and serve until SIGINT (KeyboardInterrupt after a clean
     shutdown, so the CLI exits 130) or SIGTERM (a clean shutdown, then return: exit 0)."""
     import signal
-    import socket
 
     import uvicorn
 
