@@ -249,9 +249,9 @@ class Retriever:
                  precision: str = RETRIEVER_PRECISION):
         self.notice = notice
         if precision == "auto":
-            from .backends.onnx_backend import int8_dot_products
+            from .backends.onnx_backend import auto_int8
 
-            precision = "int8" if int8_dot_products() else "fp32"
+            precision = auto_int8()
         self.encoder = _load_encoder(device, notice, precision)
         # in the index cache key: vectors of another precision are not mixed with these
         used = getattr(self.encoder, "precision", "fp32")  # torch's encoder: float32

@@ -122,6 +122,11 @@ def int8_dot_products() -> bool:
     return False
 
 
+def auto_int8() -> str:
+    """What a model whose int8 passed its quality bar runs in under `auto` on this CPU."""
+    return "int8" if int8_dot_products() else "fp32"
+
+
 def gpu_present() -> bool:
     """An NVIDIA driver is loaded: `--device auto` then prefers torch on the GPU."""
     return os.path.exists("/proc/driver/nvidia/version")
