@@ -262,7 +262,9 @@ async def read_json_body(request: Request, max_bytes: int) -> dict[str, Any]:
     try:
         body = json.loads(data)
     except (ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError
-        reason = err.msg if isinstance(err, json.JSONDecodeError) else type(err).__name__
+        # json's own message says "starting at" and leaves the place to err.pos: name it
+        reason = (f"{err.msg}, line {err.lineno} column {err.colno}"
+                  if isinstance(err, json.JSONDecodeError) else type(err).__name__)
         raise RequestError(422, f"the body is not valid JSON ({reason})") from None
     if not isinstance(body, dict):
         raise RequestError(422, f"the body must be a JSON object, got {_json_type(body)}")

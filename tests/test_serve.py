@@ -102,6 +102,7 @@ def test_answers_index_into_the_text(client):
 @pytest.mark.parametrize("path, body, status, needle", [
     ("/ask", b"", 422, "empty request body"),
     ("/ask", b"{not json", 422, "not valid JSON"),
+    ("/summarize", b'{"text": "abc', 422, "not valid JSON (Unterminated string starting at, line 1 column 10)"),
     ("/ask", b"\xff\xfe{}", 422, "not valid JSON"),
     ("/ask", b"[" * 100_000, 422, "not valid JSON"),
     ("/ask", b'["a list"]', 422, "must be a JSON object"),
