@@ -183,14 +183,15 @@ def main() -> None:
         _, _, reference = measure(bert + inputs, torch_env)
         for name, extra, run_env in (("bertcli (torch fallback, BERTCLI_NO_ONNX=1)", [], torch_env),
                                      ("bertcli --precision fp32 (ONNX, exact)", ["--precision", "fp32"], env),
-                                     ("bertcli (default: ONNX block-wise int8)", [], env)):
+                                     ("bertcli (default: ONNX int8 per token)", [], env)):
             wall, rss, out = measure(bert + extra + inputs, run_env, repeat)
             same = sum(json.loads(a)["sentences"] == json.loads(b)["sentences"]
                        for a, b in zip(out.splitlines(), reference.splitlines()))
             t.row(name, f"{wall:.2f}", mb(rss), f"{base / wall:.1f}x", f"{same}/{len(inputs)}")
         words = sum(len(p.read_text(encoding="utf-8").split()) for p in inputs)
         t.note(f"{len(inputs)} article(s), {words} words. The tutorial clusters (k-means); bertcli "
-               "runs its default strategy (central), so their picks differ by design.")
+               "runs its default strategy (learned, which is central for an encoder its scorer was "
+               "not trained on), so their picks differ by design.")
         tables.append(t)
 
     # 4. ask: 10 questions over ~10k tokens
