@@ -20,7 +20,7 @@ import numpy as np
 from . import notices
 from .models import BUNDLED_ENCODER, bundled_encoder
 from .progress import ProgressCallback, embed_in_chunks
-from .sentences import HAN_KANA, SOUTHEAST_ASIAN, UNSPACED, Sentence
+from .sentences import HAN_KANA, SOUTHEAST_ASIAN, UNSPACED, UNSPACED_WORD, Sentence
 
 RETRIEVER_NAME = f"bm25+{BUNDLED_ENCODER}"
 PASSAGE_WORDS = 120  # words per passage: one reader window holds a passage and the question
@@ -32,7 +32,7 @@ RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al., 2009)
 # A "word" for passage sizes: a Han or kana character; up to 4 characters of the Southeast
 # Asian scripts; up to 24 characters of anything else without spaces (URLs, base64), so that
 # a passage's reader tokens stay bounded whatever the script.
-_PIECE = re.compile(f"[{HAN_KANA}]|[{SOUTHEAST_ASIAN}]{{1,4}}|[^\\s{HAN_KANA}{SOUTHEAST_ASIAN}]{{1,24}}")
+_PIECE = re.compile(f"{UNSPACED_WORD}|[^\\s{HAN_KANA}{SOUTHEAST_ASIAN}]{{1,24}}")
 # Combining marks (accents; Arabic, Hebrew, Indic and Southeast Asian vowel signs) are not
 # \w, but a word must not break at them. Indic blocks are whole except the dandas (। ॥).
 _MARKS = ("\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670"

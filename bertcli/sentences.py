@@ -41,7 +41,9 @@ DEFAULT_LANGUAGE = "en"  # text with no letters, or in a language nothing says
 HAN_KANA = "\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f\U00020000-\U0002ffff"
 SOUTHEAST_ASIAN = "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff"
 UNSPACED = re.compile(f"[{HAN_KANA}{SOUTHEAST_ASIAN}]+")
-_UNSPACED_WORD = re.compile(f"[{HAN_KANA}]|[{SOUTHEAST_ASIAN}]{{1,4}}|[^\\W{HAN_KANA}{SOUTHEAST_ASIAN}]+")
+# One word of those scripts, as word counts and passage sizes (bertcli.retrieve) take it.
+UNSPACED_WORD = f"[{HAN_KANA}]|[{SOUTHEAST_ASIAN}]{{1,4}}"
+_UNSPACED_WORD = re.compile(f"{UNSPACED_WORD}|[^\\W{HAN_KANA}{SOUTHEAST_ASIAN}]+")
 _HAN_KANA_CHAR = re.compile(f"[{HAN_KANA}]")
 
 

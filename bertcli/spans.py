@@ -240,7 +240,8 @@ def read_passages(
     order = list(range(len(contexts)))
     if sure is not None and priors is not None:
         order.sort(key=lambda i: -priors[i])  # stable: equal priors keep document order
-        stages = [set(order[i:i + max(step, 1)]) for i in range(0, len(order), max(step, 1))]
+        step = max(step, 1)
+        stages = [set(order[i:i + step]) for i in range(0, len(order), step)]
     else:
         stages = [set(order)]
     totals: list[float] = [0.0]  # log-sum-exp terms; 0.0 is "no answer"
