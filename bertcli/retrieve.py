@@ -329,14 +329,18 @@ def _load_encoder(device: str, notice: Callable[[str], None], precision: str):
     if device == "cpu":
         from .backends.onnx_backend import first_line, load_fast_encoder
 
-        fast = load_fast_encoder(bundled_encoder(), precision, notice)
-        if fast is not None:
+        # int8 that cannot run here falls back to the float32 copy, as summarize's does
+        for tried in dict.fromkeys((precision, "fp32")):
+            fast = load_fast_encoder(bundled_encoder(), tried, notice)
+            if fast is None:
+                break
             try:
                 fast.session  # noqa: B018 - waits for the session; raises if it cannot run here
                 return fast
             except Exception as err:
-                notice(f"cannot load the fast CPU copy of {BUNDLED_ENCODER} ({first_line(err)}); "
-                       "using torch")
+                then = "float32" if tried != "fp32" else "torch"
+                notice(f"cannot load the {tried} fast CPU copy of {BUNDLED_ENCODER} "
+                       f"({first_line(err)}); using {then}")
     from .backends import torch_backend
 
     return torch_backend.Encoder(bundled_encoder(), device)  # not cached: ask may free it

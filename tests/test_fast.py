@@ -314,3 +314,27 @@ def test_per_token_int8_keeps_small_rows_exact_beside_huge_ones(tmp_path):
     assert error.max() < 0.02, error
     # the answer head of a reader (the last weighted MatMul) can stay float32
     assert quantize_per_token(tmp_path / "fp32.onnx", tmp_path / "kept.onnx", keep_last=True) == 0
+
+
+def test_retriever_falls_back_to_the_float32_copy(onnx_cache, monkeypatch):
+    """The retriever's int8 copy that cannot run here gives way to the float32 copy, not to
+    torch (as summarize's encoder does)."""
+    from bertcli.retrieve import RETRIEVER_NAME, Retriever
+
+    monkeypatch.setenv("BERTCLI_CACHE", str(onnx_cache))
+    monkeypatch.delenv("BERTCLI_NO_ONNX", raising=False)
+    load = fast._SessionLoader._load
+
+    def fail_int8(self, path):
+        if path.name == fast.onnx_file("int8"):
+            self._result["error"] = RuntimeError("int8 cannot run here")
+        else:
+            load(self, path)
+
+    monkeypatch.setattr(fast._SessionLoader, "_load", fail_int8)
+    notices = []
+    retriever = Retriever(notice=notices.append, precision="int8")
+    assert isinstance(retriever.encoder, fast.FastEncoder)
+    assert retriever.encoder.precision == "fp32" and retriever.name == RETRIEVER_NAME
+    assert [n for n in notices if n.startswith("cannot load")] == [
+        "cannot load the int8 fast CPU copy of all-MiniLM-L6-v2 (int8 cannot run here); using float32"]
