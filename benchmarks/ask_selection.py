@@ -20,12 +20,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from bertcli import squad  # noqa: E402
+from bertcli.ask.retrieve import Retriever  # noqa: E402
+from bertcli.ask.spans import _logsumexp, _span_logits, _word_span, make_windows  # noqa: E402
 from bertcli.backends.torch_backend import Reader  # noqa: E402
+from bertcli.eval import squad  # noqa: E402
 from bertcli.models import bundled_reader  # noqa: E402
-from bertcli.retrieve import Retriever  # noqa: E402
 from bertcli.sentences import split_sentences  # noqa: E402
-from bertcli.spans import _logsumexp, _span_logits, _word_span, make_windows  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DATA = os.path.join(HERE, "..", "..", "shared", "data", "squad1.1-train.json.gz")

@@ -4,7 +4,7 @@
 
 pypdf and pypdfium2 come with bertcli's test install; pdfminer.six is measured when installed
 (`pip install pdfminer.six`). "hyphens" counts line-end hyphens left in the text (`x-\\n y`);
-PDFium marks them instead (joined, marked U+FFFE), which bertcli.pdf turns back into words.
+PDFium marks them instead (joined, marked U+FFFE), which bertcli.read.pdf turns back into words.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def pdfminer_pages(data: bytes) -> list[str]:
 
 
 def bertcli_pages(data: bytes) -> list[str]:
-    from bertcli.pdf import pdf_text
+    from bertcli.read.pdf import pdf_text
 
     text, starts = pdf_text(data, "bench")
     return [text[a:b] for a, b in zip(starts, starts[1:] + [len(text)])]

@@ -51,9 +51,9 @@ def main() -> None:
     args = parser.parse_args()
     strategies = args.strategies.split(",")
 
-    from bertcli.evaluate import METRICS, load_jsonl, rouge_scores
+    from bertcli.eval.rouge import METRICS, load_jsonl, rouge_scores
     from bertcli.models import bundled_encoder_path
-    from bertcli.summary import Summarizer
+    from bertcli.summarize.summarizer import Summarizer
 
     model = args.model or str(bundled_encoder_path())
     records = load_jsonl(str(DATA), args.limit)

@@ -113,8 +113,9 @@ def held_out() -> list[dict]:
 
 
 def f1(files: dict[str, Path], names: list[str], steps: list[tuple[float, int]] | None = None) -> None:
-    from bertcli import qa, squad
+    from bertcli.ask import asker as qa
     from bertcli.backends.onnx_backend import _SessionLoader
+    from bertcli.eval import squad
 
     path = CACHE / "held-out-12.json"
     path.write_text(json.dumps({"version": "1.1", "data": held_out()}), encoding="utf-8")

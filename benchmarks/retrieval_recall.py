@@ -24,8 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from bertcli.ask.retrieve import Retriever
 from bertcli.languages import resolve_language
-from bertcli.retrieve import Retriever
 from bertcli.sentences import split_sentences
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad2-dev.json"

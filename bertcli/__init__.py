@@ -12,17 +12,17 @@ __version__ = "0.1.0"
 __all__ = ["__version__", "summarize", "Summarizer", "ask", "Asker", "Document", "read_document"]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .inputs import Document, read_document
-    from .qa import Asker, ask
-    from .summary import Summarizer, summarize
+    from .ask.asker import Asker, ask
+    from .read.document import Document, read_document
+    from .summarize.summarizer import Summarizer, summarize
 
 _LAZY = {
-    "summarize": "summary",
-    "Summarizer": "summary",
-    "ask": "qa",
-    "Asker": "qa",
-    "Document": "inputs",
-    "read_document": "inputs",
+    "summarize": "summarize.summarizer",
+    "Summarizer": "summarize.summarizer",
+    "ask": "ask.asker",
+    "Asker": "ask.asker",
+    "Document": "read.document",
+    "read_document": "read.document",
 }
 
 

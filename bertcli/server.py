@@ -33,9 +33,9 @@ from . import __version__, notices
 from .errors import BertcliError, InputError, ModelError, UsageError
 
 if TYPE_CHECKING:
-    from .inputs import Document
-    from .qa import Asker
-    from .summary import Summarizer
+    from .ask.asker import Asker
+    from .read.document import Document
+    from .summarize.summarizer import Summarizer
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -102,7 +102,7 @@ class Service:
 
     def asker(self) -> Asker:
         if self._asker is None:
-            from .qa import Asker
+            from .ask.asker import Asker
 
             self._asker = Asker(model=self.reader, device=self.device, offline=self.offline,
                                 notice=self.notice, precision=self.reader_precision)
@@ -111,7 +111,7 @@ class Service:
     def summarizer(self, strategy: str) -> Summarizer:
         """`summarize`'s default encoder depends on the strategy (the bundled one for learned,
         distilbert-base-uncased for the others) unless --model names one: at most two."""
-        from .summary import Summarizer
+        from .summarize.summarizer import Summarizer
 
         key = "learned" if self.model is None and strategy == "learned" else "other"
         if key not in self._summarizers:
@@ -125,8 +125,8 @@ class Service:
     def document(self, body: dict[str, Any]) -> Document:
         """The request's document: its "text", read as `bertcli summarize -` reads stdin, or
         its "url" (only with --allow-urls)."""
-        from .formats import detect
-        from .inputs import convert, read_document
+        from .read.document import convert, read_document
+        from .read.formats import detect
 
         has_text, has_url = "text" in body, "url" in body
         if has_text == has_url:
@@ -135,7 +135,7 @@ class Service:
             url = _string(body, "url")
             if not self.allow_urls:
                 raise RequestError(403, "URLs are not fetched by this server (start it with --allow-urls)")
-            from .fetch import is_url
+            from .read.fetch import is_url
 
             if not is_url(url):
                 raise RequestError(422, '"url" must be an http(s) URL')
@@ -150,7 +150,7 @@ class Service:
 
     def summarize(self, body: dict[str, Any]) -> str:
         from .render import summary_to_dict, to_json
-        from .summary import STRATEGIES
+        from .summarize.summarizer import STRATEGIES
 
         _check_fields(body, SUMMARIZE_FIELDS)
         strategy = _string(body, "strategy") if "strategy" in body else "learned"

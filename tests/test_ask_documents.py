@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from bertcli import squad
-from bertcli.qa import Asker, read_passages
+from bertcli.ask.asker import Asker, read_passages
+from bertcli.eval import squad
 
 from .conftest import EXAMPLE
 from .test_cli import one_line_error
@@ -172,8 +172,8 @@ def test_cli_eval_ask_whole_article_without_paragraphs(run_cli, tmp_path):
 def test_long_questions_lists_are_planned_a_few_at_a_time(asker, monkeypatch):
     """The first answer of a long questions file must not wait for every question's
     retrieval (a 10,000-line file printed nothing for minutes)."""
-    import bertcli.qa as qa
-    from bertcli.retrieve import Index
+    import bertcli.ask.asker as qa
+    from bertcli.ask.retrieve import Index
 
     monkeypatch.setattr(qa, "PLAN_AHEAD", 2)
     planned = []

@@ -247,8 +247,8 @@ def test_missing_or_corrupt_scorer_file_in_the_install(run_cli, new_user_env, tm
         scorer.write_bytes(content)
     probe = (
         "import sys, pathlib\n"
-        "import bertcli.scorer\n"
-        "bertcli.scorer.SCORER_FILE = pathlib.Path(sys.argv[2])\n"
+        "import bertcli.summarize.scorer\n"
+        "bertcli.summarize.scorer.SCORER_FILE = pathlib.Path(sys.argv[2])\n"
         "from bertcli.cli import app\n"
         "sys.argv = ['bertcli', 'summarize', sys.argv[1], '--offline', '-f', 'json']\n"
         "app()\n"

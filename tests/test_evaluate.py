@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from bertcli.errors import InputError
-from bertcli.evaluate import bootstrap_interval, load_jsonl, rouge_scores, shuffle_sentences
+from bertcli.eval.rouge import bootstrap_interval, load_jsonl, rouge_scores, shuffle_sentences
 
 
 def test_rouge_on_hand_checked_pair():

@@ -11,7 +11,7 @@ import pytest
 
 from bertcli.backends import onnx_backend as fast
 from bertcli.models import ResolvedModel
-from bertcli.summary import effective_precision
+from bertcli.summarize.summarizer import effective_precision
 
 from .conftest import cnndm_articles
 
@@ -64,7 +64,7 @@ def test_prepared_once_and_keyed_to_the_model_files(cache, tiny, tmp_path):
 
 
 def test_summaries_match_torch(cache, tiny_encoder_dir, monkeypatch):
-    from bertcli.summary import Summarizer
+    from bertcli.summarize.summarizer import Summarizer
 
     articles = [a["article"] for a in cnndm_articles(4)]
     quiet = lambda message: None  # noqa: E731
@@ -94,7 +94,7 @@ def test_batches_cover_every_sequence_within_the_token_budget():
 
 
 def test_auto_precision_is_int8_for_learned_only(cache, tiny_encoder_dir, monkeypatch):
-    from bertcli.summary import Summarizer
+    from bertcli.summarize.summarizer import Summarizer
 
     monkeypatch.setattr(fast, "int8_dot_products", lambda: True)
     assert effective_precision("auto", "learned") == "int8"
@@ -165,7 +165,7 @@ def test_int8_is_per_token_and_close_to_fp32(cache, tiny):
 def test_int8_picks_the_same_sentences_as_fp32_with_minilm(onnx_cache, monkeypatch):
     """The bar for int8 as the default: same picks for at least 90% of articles (20 here)."""
     from bertcli.models import bundled_encoder_path
-    from bertcli.summary import Summarizer
+    from bertcli.summarize.summarizer import Summarizer
 
     monkeypatch.setenv("BERTCLI_CACHE", str(onnx_cache))
     monkeypatch.delenv("BERTCLI_NO_ONNX", raising=False)
@@ -181,7 +181,7 @@ def test_int8_picks_the_same_sentences_as_fp32_with_minilm(onnx_cache, monkeypat
 
 
 def test_unloadable_int8_copy_falls_back_to_fp32(cache, tiny_encoder_dir, monkeypatch):
-    from bertcli.summary import Summarizer
+    from bertcli.summarize.summarizer import Summarizer
 
     quiet = lambda message: None  # noqa: E731
     Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=quiet,  # noqa: B018
@@ -220,7 +220,7 @@ def test_unloadable_int8_copy_falls_back_to_fp32(cache, tiny_encoder_dir, monkey
 
 def test_export_failure_falls_back_to_torch(cache, tiny_encoder_dir, monkeypatch):
     from bertcli.backends import torch_backend as hf
-    from bertcli.summary import Summarizer
+    from bertcli.summarize.summarizer import Summarizer
 
     def broken(*args, **kwargs):
         raise RuntimeError("exporter exploded")
@@ -319,7 +319,7 @@ def test_per_token_int8_keeps_small_rows_exact_beside_huge_ones(tmp_path):
 def test_retriever_falls_back_to_the_float32_copy(onnx_cache, monkeypatch):
     """The retriever's int8 copy that cannot run here gives way to the float32 copy, not to
     torch (as summarize's encoder does)."""
-    from bertcli.retrieve import RETRIEVER_NAME, Retriever
+    from bertcli.ask.retrieve import RETRIEVER_NAME, Retriever
 
     monkeypatch.setenv("BERTCLI_CACHE", str(onnx_cache))
     monkeypatch.delenv("BERTCLI_NO_ONNX", raising=False)

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from bertcli.errors import InputError
-from bertcli.formats import detect, markdown_to_text
-from bertcli.inputs import read_document
+from bertcli.read.document import read_document
+from bertcli.read.formats import detect, markdown_to_text
 from bertcli.sentences import split_sentences
 
 from .conftest import make_pdf

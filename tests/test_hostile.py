@@ -13,7 +13,7 @@ import time
 import pytest
 
 from bertcli.errors import InputError
-from bertcli.fetch import fetch, timeout_default
+from bertcli.read.fetch import fetch, timeout_default
 
 
 @contextlib.contextmanager
@@ -187,7 +187,7 @@ def test_malformed_headers_are_named(handler, why):
 
 
 def test_bad_charset_names_the_url(http_server):
-    from bertcli.inputs import read_document
+    from bertcli.read.document import read_document
 
     http_server.routes["/c.txt"] = (200, {"Content-Type": "text/plain; charset=no-such-codec"},
                                     b"The river rose in the night.")
@@ -224,7 +224,7 @@ GOOD_QA = {"id": "q1", "question": "Who?", "answers": [{"text": "Rollo", "answer
 def test_malformed_squad_records_are_named(tmp_path, run_cli, paragraph, where):
     import json
 
-    from bertcli import squad
+    from bertcli.eval import squad
 
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(_squad(paragraph)), encoding="utf-8")
@@ -309,7 +309,7 @@ def test_reader_gone_early_is_141(new_user_env, args):
 def test_bom_names_the_encoding(tmp_path, encoding):
     import codecs
 
-    from bertcli.inputs import read_document
+    from bertcli.read.document import read_document
 
     bom = {"utf-16-be": codecs.BOM_UTF16_BE}.get(encoding, b"")
     path = tmp_path / "bom.txt"
@@ -318,7 +318,7 @@ def test_bom_names_the_encoding(tmp_path, encoding):
 
 
 def test_utf16_without_bom_hints_the_encoding(tmp_path):
-    from bertcli.inputs import read_document
+    from bertcli.read.document import read_document
 
     path = tmp_path / "le.txt"
     path.write_bytes("Hello there.".encode("utf-16-le"))
@@ -470,7 +470,7 @@ def _encrypted_pdf(user_password: str, algorithm: str) -> bytes:
 
 @pytest.mark.parametrize("algorithm", ["AES-128", "AES-256", "RC4-128"])
 def test_pdf_with_empty_user_password_opens(tmp_path, algorithm):
-    from bertcli.inputs import read_document
+    from bertcli.read.document import read_document
 
     path = tmp_path / "open.pdf"
     path.write_bytes(_encrypted_pdf("", algorithm))
@@ -479,7 +479,7 @@ def test_pdf_with_empty_user_password_opens(tmp_path, algorithm):
 
 @pytest.mark.parametrize("algorithm", ["AES-128", "RC4-128"])
 def test_pdf_with_a_password_says_so(tmp_path, algorithm):
-    from bertcli.inputs import read_document
+    from bertcli.read.document import read_document
 
     path = tmp_path / "locked.pdf"
     path.write_bytes(_encrypted_pdf("secret", algorithm))
@@ -490,7 +490,7 @@ def test_pdf_with_a_password_says_so(tmp_path, algorithm):
 
 
 def test_pdf_without_pages(tmp_path):
-    from bertcli.inputs import read_document
+    from bertcli.read.document import read_document
     from tests.conftest import make_pdf
 
     path = tmp_path / "none.pdf"
@@ -504,7 +504,7 @@ def test_pdf_without_pages(tmp_path):
 
 @pytest.mark.parametrize("depth", [300, 3000])
 def test_deeply_nested_html_keeps_its_text(tmp_path, depth):
-    from bertcli.inputs import read_document
+    from bertcli.read.document import read_document
 
     path = tmp_path / "deep.html"
     path.write_text("<html><body><nav>Home | About</nav>" + "<div class='w'>" * depth
@@ -554,7 +554,7 @@ spanning a blank line -->
 
 
 def test_markdown_in_pieces_reads_the_same(monkeypatch):
-    from bertcli import formats
+    from bertcli.read import formats
 
     whole = formats.markdown_to_text(RICH_MARKDOWN * 3)
     monkeypatch.setattr(formats, "MARKDOWN_WHOLE", 0, raising=False)
@@ -566,7 +566,7 @@ def test_markdown_in_pieces_reads_the_same(monkeypatch):
 def test_markdown_table_memory_is_bounded(monkeypatch):
     import tracemalloc
 
-    from bertcli import formats
+    from bertcli.read import formats
 
     table = "| id | word | text |\n| --- | --- | --- |\n" + "".join(
         f"| {i} | w{i % 7} | The river rose {i} times |\n" for i in range(6000))

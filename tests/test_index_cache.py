@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bertcli import index_cache, qa
-from bertcli.retrieve import BM25, Retriever
+from bertcli.ask import asker as qa
+from bertcli.ask import index_cache
+from bertcli.ask.retrieve import BM25, Retriever
 
 from .conftest import EXAMPLE
 
@@ -92,7 +93,8 @@ def test_an_index_built_by_other_code_is_not_read_back(asker, empty_cache, count
                                                       tmp_path):
     """The key carries a digest of the indexing code (retrieve.py, sentences.py): a changed
     splitter or passage rule never reads passages that an earlier build cached."""
-    from bertcli import retrieve, sentences
+    from bertcli import sentences
+    from bertcli.ask import retrieve
 
     text = EXAMPLE.read_text(encoding="utf-8")
     asker.ask(text, QUESTIONS[:1], passages=4)

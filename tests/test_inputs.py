@@ -1,7 +1,7 @@
 import pytest
 
 from bertcli.errors import EXIT_INPUT, InputError
-from bertcli.inputs import Document, as_document, decode, read_document
+from bertcli.read.document import Document, as_document, decode, read_document
 
 
 def test_reads_utf8_and_normalises_newlines(tmp_path):

@@ -170,7 +170,7 @@ def test_ask_reports_the_language_and_warns(run_cli, tmp_path):
 # --- retrieval in scripts without spaces ----------------------------------------------------
 
 def test_bm25_terms_of_unspaced_scripts_are_character_pairs():
-    from bertcli.retrieve import terms
+    from bertcli.ask.retrieve import terms
 
     assert terms("大桥关闭") == ["大桥", "桥关", "关闭"]
     assert terms("The bridge of Paris 2024年") == ["bridge", "paris", "2024", "年"]
@@ -180,7 +180,7 @@ def test_bm25_terms_of_unspaced_scripts_are_character_pairs():
 
 
 def test_bm25_finds_the_chinese_passage_that_answers():
-    from bertcli.retrieve import BM25, terms
+    from bertcli.ask.retrieve import BM25, terms
 
     passages = ["连续三天降雨后，河水漫过了老城区。", "市长说，大桥将关闭到星期一。",
                 "许多商店失去了货物，修复费用约为两百万元。", "学校明天照常上课，公交车恢复运行。"]
@@ -192,7 +192,7 @@ def test_bm25_finds_the_chinese_passage_that_answers():
 
 
 def test_passages_of_unspaced_text_stay_within_a_reader_window():
-    from bertcli.retrieve import PASSAGE_WORDS, make_passages
+    from bertcli.ask.retrieve import PASSAGE_WORDS, make_passages
     from bertcli.sentences import split_sentences
 
     text = "这是一个没有标点的很长的句子" * 200
@@ -204,7 +204,7 @@ def test_passages_of_unspaced_text_stay_within_a_reader_window():
 
 def test_other_languages_are_ranked_by_bm25_alone():
     """The bundled retriever's encoder reads English: its vectors would only add noise."""
-    from bertcli.retrieve import Retriever
+    from bertcli.ask.retrieve import Retriever
     from bertcli.sentences import split_sentences
 
     retriever = Retriever()
@@ -236,7 +236,7 @@ def test_hard_cases_found_by_a_new_user():
 
 def test_chinese_sentences_are_summary_candidates():
     from bertcli.sentences import split_sentences, word_count
-    from bertcli.summary import length_filtered
+    from bertcli.summarize.summarizer import length_filtered
 
     text = ("如果你对前端开发完全陌生，可以先从基础知识开始学习，再回到这里阅读后面的章节。"
             "这个框架的核心是一套声明式的渲染系统，它让你用模板描述界面应该是什么样子。短句。")

@@ -17,10 +17,10 @@ import unicodedata
 import numpy as np
 import pytest
 
+from bertcli.ask.asker import Asker
+from bertcli.ask.spans import _word_span, read_contexts, tidy_span
 from bertcli.backends import onnx_backend as fast
 from bertcli.models import ResolvedModel
-from bertcli.qa import Asker
-from bertcli.spans import _word_span, read_contexts, tidy_span
 
 from .multilingual import SENTENCES, UNSPACED, random_text
 from .test_onnx_reader import assert_reads_alike
@@ -216,7 +216,7 @@ def mixed_document() -> str:
 def test_summarize_with_an_xlmr_encoder_on_onnx_and_torch(run_cli, tiny_xlmr_encoder_dir, tmp_path,
                                                           monkeypatch):
     """`summarize -m DIR` prepares and runs the ONNX copy; torch picks the same sentences."""
-    from bertcli.summary import Summarizer
+    from bertcli.summarize.summarizer import Summarizer
 
     text = mixed_document()
     doc = write(tmp_path, "doc.txt", text)

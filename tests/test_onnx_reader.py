@@ -11,10 +11,10 @@ import sys
 import numpy as np
 import pytest
 
+from bertcli.ask.asker import Asker
+from bertcli.ask.spans import read_passages
 from bertcli.backends import onnx_backend as fast
 from bertcli.models import ResolvedModel, bundled_reader
-from bertcli.qa import Asker
-from bertcli.spans import read_passages
 
 from .conftest import EXAMPLE
 from .test_qa_parity import random_text

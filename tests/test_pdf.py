@@ -1,4 +1,4 @@
-"""PDF reading (bertcli.pdf): cleaning, page offsets, and the issue's bars on a real paper."""
+"""PDF reading (bertcli.read.pdf): cleaning, page offsets, and the issue's bars on a real paper."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bertcli.inputs import read_document
-from bertcli.pdf import _SOFT, Line, clean
+from bertcli.read.document import read_document
+from bertcli.read.pdf import _SOFT, Line, clean
 
 from .conftest import make_pdf
 
@@ -91,7 +91,7 @@ def test_page_offsets_index_into_text(tmp_path):
 
 
 def test_text_formats_have_no_pages():
-    from bertcli.inputs import Document
+    from bertcli.read.document import Document
 
     assert Document("x", "Some text.").page_at(3) is None
 

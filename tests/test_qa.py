@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
+from bertcli.ask.asker import FULL_READ_TOKENS, Asker, Passage, merge_adjacent, sentence_around
 from bertcli.errors import InputError, UsageError
-from bertcli.qa import FULL_READ_TOKENS, Asker, Passage, merge_adjacent, sentence_around
 from bertcli.sentences import split_sentences
 
 from .conftest import EXAMPLE
@@ -101,7 +101,7 @@ def test_retrieval_only_on_real_text():
 
 def test_no_reader_at_all_falls_back_to_retrieval(monkeypatch):
     """Without the hub reader and without the bundled one, answers come from the retriever."""
-    import bertcli.qa as qa
+    import bertcli.ask.asker as qa
 
     monkeypatch.setattr(qa, "bundled_reader", lambda: None)
     notices = []
@@ -112,7 +112,7 @@ def test_no_reader_at_all_falls_back_to_retrieval(monkeypatch):
 
 
 def test_merge_adjacent_only_while_it_fits_one_window():
-    from bertcli.qa import Passage, merge_adjacent
+    from bertcli.ask.asker import Passage, merge_adjacent
 
     text = "a" * 10 + " " + "b" * 10 + " " + "c" * 10 + "  x  " + "d" * 10
     parts = [Passage(0, 10), Passage(11, 21), Passage(22, 32), Passage(37, 47)]

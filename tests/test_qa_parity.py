@@ -19,9 +19,9 @@ if not hasattr(transformers.pipelines, "QuestionAnsweringPipeline"):
     pytest.skip("this transformers has no question-answering pipeline to compare with",
                 allow_module_level=True)
 
+from bertcli.ask.spans import read_contexts, read_passages  # noqa: E402
 from bertcli.backends.torch_backend import Reader  # noqa: E402
 from bertcli.models import ResolvedModel  # noqa: E402
-from bertcli.spans import read_contexts, read_passages  # noqa: E402
 
 WORDS = ("the duke of normandy rollo river seine in 911 treaty king charles army church "
          "fought battle north france england 1066 hastings william conquest castle people "

@@ -4,11 +4,11 @@ reader's int8 copy (`ask --precision int8`) is per-token int8 (backends/int8.py)
 import numpy as np
 import pytest
 
-from bertcli import qa
+from bertcli.ask import asker as qa
+from bertcli.ask.asker import Asker
+from bertcli.ask.spans import rank_prior, read_passages
 from bertcli.backends import onnx_backend as fast
 from bertcli.models import ResolvedModel
-from bertcli.qa import Asker
-from bertcli.spans import rank_prior, read_passages
 
 PASSAGES = [
     "Bread is baked in ovens in many villages of the valley.",

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bertcli import squad
+from bertcli.eval import squad
 from bertcli.models import BUNDLED_READER, bundled_reader
 
 from .conftest import DATA, EXAMPLE
@@ -78,7 +78,7 @@ def test_bundled_reader_is_in_the_package():
 
 @pytest.fixture(scope="module")
 def offline_asker():
-    from bertcli.qa import Asker
+    from bertcli.ask.asker import Asker
 
     notices = []
     asker = Asker(device="cpu", offline=True, notice=notices.append)

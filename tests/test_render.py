@@ -3,7 +3,7 @@
 import io
 import json
 
-from bertcli.inputs import Document
+from bertcli.read.document import Document
 from bertcli.render import Renderer, Sink
 
 ROWS = [{"model": "all-MiniLM-L6-v2", "role": "summarize", "path": "/a/very/long/path/" + "x" * 120},
@@ -97,7 +97,7 @@ def test_option_choices_match_the_library_and_help_lists_them():
 
     from bertcli.cli import app
     from bertcli.cli.options import Precision, Strategy
-    from bertcli.summary import PRECISIONS, STRATEGIES
+    from bertcli.summarize.summarizer import PRECISIONS, STRATEGIES
 
     assert [s.value for s in Strategy] == list(STRATEGIES)
     assert [p.value for p in Precision] == list(PRECISIONS)

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from bertcli.errors import UsageError
-from bertcli.summary import Summarizer, cluster_select, sentence_count
+from bertcli.summarize.summarizer import Summarizer, cluster_select, sentence_count
 
 from .conftest import cnndm_articles
 
@@ -106,7 +106,7 @@ def test_ratio(tiny_summarizer):
 ])
 def test_boilerplate_is_never_a_candidate(text):
     from bertcli.sentences import Sentence
-    from bertcli.summary import is_boilerplate
+    from bertcli.summarize.summarizer import is_boilerplate
 
     assert is_boilerplate(Sentence(0, 0, len(text), text))
 
@@ -118,7 +118,7 @@ def test_boilerplate_is_never_a_candidate(text):
 ])
 def test_real_sentences_are_candidates(text):
     from bertcli.sentences import Sentence
-    from bertcli.summary import is_boilerplate
+    from bertcli.summarize.summarizer import is_boilerplate
 
     assert not is_boilerplate(Sentence(0, 0, len(text), text))
 
@@ -133,7 +133,7 @@ def test_real_sentences_are_candidates(text):
 ])
 def test_a_dateline_is_cut_from_its_sentence(text, kept):
     from bertcli.sentences import Sentence
-    from bertcli.summary import without_dateline
+    from bertcli.summarize.summarizer import without_dateline
 
     document = "Intro. " + text
     sentence = without_dateline(Sentence(1, 7, len(document), text))
@@ -162,7 +162,7 @@ def test_every_strategy_skips_bylines_and_returns_n(tiny_summarizer, strategy):
 
 def test_lead_is_the_first_clean_sentences(tiny_summarizer):
     from bertcli.sentences import split_sentences
-    from bertcli.summary import length_filtered
+    from bertcli.summarize.summarizer import length_filtered
 
     article = cnndm_articles(1)[0]["article"]
     expected = length_filtered(split_sentences(article))[:3]
@@ -170,7 +170,7 @@ def test_lead_is_the_first_clean_sentences(tiny_summarizer):
 
 
 def test_central_select_prefers_central_and_diverse_rows():
-    from bertcli.summary import central_select
+    from bertcli.summarize.summarizer import central_select
 
     rng = np.random.default_rng(3)
     topic = rng.normal(size=16)
@@ -184,7 +184,7 @@ def test_central_select_prefers_central_and_diverse_rows():
 # ---- the learned strategy -------------------------------------------------------------------
 
 def _random_scorer(dim=384, hidden=4, seed=0):
-    from bertcli.scorer import FEATURE_VERSION, Scorer
+    from bertcli.summarize.scorer import FEATURE_VERSION, Scorer
 
     rng = np.random.default_rng(seed)
     width = 13 + dim
@@ -219,7 +219,7 @@ def test_scorer_prefers_its_highest_score():
 
 
 def test_shipped_scorer_loads_and_matches_the_encoder():
-    from bertcli.scorer import SCORER_FILE, Scorer
+    from bertcli.summarize.scorer import SCORER_FILE, Scorer
 
     scorer = Scorer.load(SCORER_FILE)
     assert scorer.hidden_size == 384 and SCORER_FILE.stat().st_size < 200_000
@@ -229,7 +229,7 @@ def test_shipped_scorer_loads_and_matches_the_encoder():
 
 @pytest.mark.parametrize("content", [None, b"not a zip file", b"PK\x03\x04 truncated"])
 def test_missing_or_corrupt_scorer_uses_central(content, tmp_path, monkeypatch):
-    import bertcli.scorer as scorer_module
+    import bertcli.summarize.scorer as scorer_module
     from bertcli.models import bundled_encoder_path
 
     path = tmp_path / "scorer.npz"

@@ -78,7 +78,7 @@ def detokenize(text: str) -> str:
 
 def candidates_of(article: str, wanted: int = 3):
     """The candidate sentences `Summarizer.__call__` would score (same rules)."""
-    from bertcli.summary import is_boilerplate, length_filtered, split_sentences, without_dateline
+    from bertcli.summarize.summarizer import is_boilerplate, length_filtered, split_sentences, without_dateline
 
     sentences = [without_dateline(s) for s in split_sentences(article)]
     kept = length_filtered(sentences)
@@ -101,7 +101,7 @@ def main() -> None:
     detok = args.detok if args.detok is not None else int(args.name == "train")
 
     from bertcli.backends.onnx_backend import load_fast_encoder
-    from bertcli.evaluate import shuffle_sentences
+    from bertcli.eval.rouge import shuffle_sentences
     from bertcli.models import bundled_encoder
 
     records = read_records(DATA / FILES[args.name], args.limit)

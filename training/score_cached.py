@@ -4,7 +4,7 @@
 
 Same candidates, same int8 embeddings and same rouge-score call as `bertcli eval summarize`,
 so the numbers match it; this only skips embedding the articles again. Differences against
-lead come with 95% bootstrap intervals and win/loss rates (bertcli.evaluate.EvalReport).
+lead come with 95% bootstrap intervals and win/loss rates (bertcli.eval.rouge.EvalReport).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from train_scorer import lead_picks, load_docs, rouge_of, scorer_picks  # noqa: 
 
 
 def central_picks(docs, k=3):
-    from bertcli.summary import central_select
+    from bertcli.summarize.summarizer import central_select
 
     return [list(range(len(d["texts"]))) if len(d["texts"]) <= k
             else central_select(d["vectors"], k) for d in docs]
@@ -36,8 +36,8 @@ def main() -> None:
     parser.add_argument("--baseline", default="lead", choices=("lead", "central"))
     args = parser.parse_args()
 
-    from bertcli.evaluate import EvalReport
-    from bertcli.scorer import Scorer
+    from bertcli.eval.rouge import EvalReport
+    from bertcli.summarize.scorer import Scorer
 
     docs = load_docs(args.tag)
     docs = {"all": docs, "tune": docs[:500], "report": docs[500:]}[args.part]

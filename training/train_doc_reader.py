@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import transformers  # noqa: E402
 from train_reader import log, pad_batch, predict, save_checkpoint  # noqa: E402
 
-from bertcli import squad  # noqa: E402
+from bertcli.eval import squad  # noqa: E402
 
 transformers.logging.set_verbosity_error()
 
@@ -97,7 +97,7 @@ def answer_tokens(enc, start_char, end_char):
 def build_groups(tokenizer, articles, negatives, max_len, limit, seed):
     """One group per question: (windows, target) with windows = [(ids, types, context mask)]
     and target (0-based window, start, end) — window 0 is the answer's paragraph."""
-    from bertcli.retrieve import BM25, terms
+    from bertcli.ask.retrieve import BM25, terms
 
     rng = random.Random(seed)
     pairs = []

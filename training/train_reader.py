@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import transformers  # noqa: E402
 
-from bertcli import squad  # noqa: E402  (no heavy imports)
+from bertcli.eval import squad  # noqa: E402  (no heavy imports)
 
 transformers.logging.set_verbosity_error()
 

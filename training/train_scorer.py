@@ -107,7 +107,7 @@ def oracle(tokenizer, d):
 
 def rouge_of(docs, picks):
     """Per-article ROUGE-1/2/Lsum F1 (x100) of the picked sentences, as `bertcli eval` scores."""
-    from bertcli.evaluate import rouge_scores
+    from bertcli.eval.rouge import rouge_scores
 
     summaries = ["\n".join(d["texts"][i] for i in p) for d, p in zip(docs, picks)]
     return rouge_scores(summaries, [d["highlights"] for d in docs])
@@ -170,7 +170,7 @@ def compare(docs, picks, base):
 # ---- training -------------------------------------------------------------------------------
 
 def design(docs):
-    from bertcli.scorer import features
+    from bertcli.summarize.scorer import features
 
     return [np.concatenate([features(d["vectors"], lengths_of(d)), d["vectors"]], axis=1)
             for d in docs]
@@ -237,7 +237,7 @@ def train(xs, ts, args, shuffled_xs=None, shuffled_ts=None):
 
 
 def finish(snapshot, redundancy):
-    from bertcli.scorer import FEATURE_VERSION
+    from bertcli.summarize.scorer import FEATURE_VERSION
 
     out = dict(snapshot)
     out.update(redundancy=np.array(redundancy), dim=np.array(384),
@@ -322,7 +322,7 @@ def main() -> None:
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
-    from bertcli.scorer import Scorer
+    from bertcli.summarize.scorer import Scorer
 
     docs = [d for d in load_docs(args.train, args.limit) if len(d["texts"]) > 3]
     held = docs[len(docs) - args.stage2:] if args.stage2 else []

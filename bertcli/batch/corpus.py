@@ -47,7 +47,7 @@ def corpus_kind(corpus: str) -> str:
 def record_from(row_id: object, text: object, where: str, id_field: str, text_field: str,
                 present: tuple[bool, bool] = (True, True)) -> Record:
     """One table row as a Record, with the checks every document gets (bertcli.inputs)."""
-    from ..inputs import decode
+    from ..read.document import decode
 
     has_id, has_text = present
     if not has_id or row_id is None or (isinstance(row_id, str) and not row_id.strip()):
@@ -148,7 +148,7 @@ def _parquet(path: str, id_field: str, text_field: str) -> Iterator[Record]:
 def _files(corpus: str, input_format: str | None, max_bytes: int | None) -> Iterator[Record]:
     """Each file of a directory (recursively, hidden files left out) or glob, sorted; the id is
     the path relative to the directory, or as the glob matched it."""
-    from ..inputs import read_document
+    from ..read.document import read_document
 
     if os.path.isdir(corpus):
         paths: list[str] = []

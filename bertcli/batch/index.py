@@ -146,7 +146,7 @@ class CorpusIndex:
     @property
     def encoder(self):
         if self._encoder is None:
-            from ..retrieve import Retriever
+            from ..ask.retrieve import Retriever
 
             self._encoder = Retriever(device=self.device).encoder
         return self._encoder
@@ -168,7 +168,7 @@ class CorpusIndex:
     def search(self, question: str, k: int) -> list[Hit]:
         """The best `k` passages of the corpus: dense candidates, re-ranked by reciprocal-rank
         fusion with BM25 computed over those candidates (as bertcli.retrieve.Index.scores)."""
-        from ..retrieve import BM25, rank_fusion, terms
+        from ..ask.retrieve import BM25, rank_fusion, terms
 
         if k < 1:
             raise UsageError(f"--passages must be at least 1, got {k}")
@@ -187,9 +187,9 @@ def ask_index(asker, index: CorpusIndex, question: str, top_k: int = 1, passages
     """Answer `question` from the corpus: the best `passages` passages, then the reader on
     those only (one ranking across all of them, as `Asker.iter_ask`). Answers name their
     document (`source`) and give offsets into its text."""
-    from ..qa import Answer, AskResult, sentence_around
+    from ..ask.asker import Answer, AskResult, sentence_around
+    from ..ask.spans import rank_prior, read_passages
     from ..sentences import split_sentences
-    from ..spans import rank_prior, read_passages
 
     question = asker.check_question(question)
     hits = index.search(question, passages)

@@ -71,13 +71,13 @@ class SummarizeTask:
     ratio: float | None = None
 
     def load(self, notices: list[str]) -> Any:
-        from ..summary import Summarizer
+        from ..summarize.summarizer import Summarizer
 
         return Summarizer(model=self.model, device=self.device, offline=self.offline,
                           precision=self.precision, strategy=self.strategy, notice=notices.append)
 
     def run(self, summarizer: Any, records: Sequence[Record]) -> list[dict[str, Any]]:
-        from ..inputs import Document
+        from ..read.document import Document
 
         rows = []
         for record in records:
@@ -104,15 +104,15 @@ class IndexTask:
 
     def load(self, notices: list[str]) -> Any:
         _torch_threads()
+        from ..ask.retrieve import Retriever
         from ..models import resolve_device
-        from ..retrieve import Retriever
 
         return Retriever(device=resolve_device(self.device))
 
     def run(self, retriever: Any, records: Sequence[Record]) -> list[dict[str, Any]]:
         import numpy as np
 
-        from ..retrieve import make_passages
+        from ..ask.retrieve import make_passages
         from ..sentences import split_sentences
 
         rows = []

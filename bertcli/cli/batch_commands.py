@@ -84,8 +84,8 @@ def batch_summarize(
 
     def body() -> int:
         from ..batch import SummarizeTask, summarize_corpus
-        from ..inputs import check_max_bytes
-        from ..summary import sentence_count
+        from ..read.document import check_max_bytes
+        from ..summarize.summarizer import sentence_count
 
         sentence_count(10, num_sentences, ratio)  # option values checked before any work
         check_max_bytes(max_bytes)
@@ -127,7 +127,7 @@ def batch_index(
 
     def body() -> int:
         from ..batch import index_corpus
-        from ..inputs import check_max_bytes
+        from ..read.document import check_max_bytes
 
         check_max_bytes(max_bytes)
         stats = index_corpus(corpus, out, engine=engine.value, workers=workers, address=address,
@@ -147,9 +147,9 @@ def ask_index_command(index: str, questions: list[str], top_k: int, max_answer_l
                       passages: int, retrieval_only: bool, model: str | None, device: str,
                       offline: bool, fmt: str) -> int:
     """`bertcli ask --index INDEX QUESTION...`: every argument is a question."""
+    from ..ask.asker import Asker, check_options
     from ..batch.index import CorpusIndex, ask_index
     from ..errors import UsageError
-    from ..qa import Asker, check_options
     from ..render import Renderer
 
     check_options(top_k, max_answer_len, passages)

@@ -28,7 +28,7 @@ def _folder_size(path: Path) -> tuple[int, int]:
 
 
 def _rows() -> list[dict]:
-    from .. import index_cache
+    from ..ask import index_cache
     from ..backends.onnx_backend import cache_root
 
     root = cache_root()
@@ -79,7 +79,7 @@ def cache_clear(
     use). Downloaded models stay (they are in the Hugging Face cache)."""
 
     def body() -> int:
-        from .. import index_cache
+        from ..ask import index_cache
         from ..backends.onnx_backend import cache_root
 
         count, size = index_cache.clear()

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
-    from ..inputs import Document
+    from ..read.document import Document
 
 from .. import __version__
 from ..errors import (
@@ -132,8 +132,8 @@ def documents(sources: list[str], encoding: str | None, max_bytes: int | None,
     skipped, so the others are still processed; a single bad source is the command's error.
     `progress` (bertcli.progress) hears of the pages read, and of each file once it is done
     with (when the caller takes the next one)."""
-    from ..fetch import is_url
-    from ..inputs import STDIN, read_document
+    from ..read.document import STDIN, read_document
+    from ..read.fetch import is_url
 
     if sources.count(STDIN) > 1:
         raise UsageError("stdin (-) can be read only once")

@@ -76,7 +76,7 @@ def summarize(
 
     def body() -> int:
         from ..render import Renderer
-        from ..summary import Summarizer, sentence_count
+        from ..summarize.summarizer import Summarizer, sentence_count
 
         # Check option values before any model loads.
         sentence_count(10, num_sentences, ratio)
@@ -159,7 +159,7 @@ def ask(
             raise UsageError("stdin (-) can be read only once")
         if not questions[0][1].strip() and len(questions) == 1:
             raise InputError("empty question")
-        from ..qa import Asker, AskResult, check_options
+        from ..ask.asker import Asker, AskResult, check_options
         from ..render import Renderer
 
         check_options(top_k, max_answer_len, passages)
@@ -236,7 +236,7 @@ def _checked_questions(asker, questions, questions_file: str | None,
 def read_questions(source: str, encoding: str | None,
                    max_bytes: int | None) -> list[tuple[int, str]]:
     """One question per line, with its line number; blank lines are skipped."""
-    from ..inputs import read_document
+    from ..read.document import read_document
 
     try:
         doc = read_document(source, encoding=encoding, max_bytes=max_bytes, input_format="text")

@@ -53,8 +53,8 @@ def eval_summarize(
     """ROUGE-1/2/Lsum F1 (rouge-score, stemming) of a strategy against reference highlights."""
 
     def body() -> int:
-        from ..evaluate import METRICS, EvalReport, evaluate_summaries, load_jsonl
-        from ..summary import Summarizer, sentence_count
+        from ..eval.rouge import METRICS, EvalReport, evaluate_summaries, load_jsonl
+        from ..summarize.summarizer import Summarizer, sentence_count
 
         sentence_count(10, num_sentences, None)
         if limit is not None and limit < 1:
@@ -127,8 +127,8 @@ def eval_ask(
         import json
         import time
 
-        from .. import squad
-        from ..qa import Asker, check_options
+        from ..ask.asker import Asker, check_options
+        from ..eval import squad
 
         for name, value in (("--limit", limit), ("--per-article", per_article)):
             if value is not None and value < 1:

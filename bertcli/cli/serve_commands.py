@@ -117,7 +117,7 @@ def chat(
     terminal, one question per line from a pipe; exit, quit or Ctrl-D ends it."""
 
     def body() -> int:
-        from ..qa import Asker, check_options
+        from ..ask.asker import Asker, check_options
         from ..render import Renderer
 
         if "-" in inputs:

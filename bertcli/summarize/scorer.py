@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .summary import position_trust  # the same measure `central` uses
+from .summarizer import position_trust  # the same measure `central` uses
 
 SCORER_FILE = Path(__file__).resolve().parent / "scorer.npz"
 FEATURE_VERSION = 1

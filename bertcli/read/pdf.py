@@ -35,8 +35,8 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .errors import InputError
-from .progress import ProgressCallback, report
+from ..errors import InputError
+from ..progress import ProgressCallback, report
 
 # PDFium's mark for a hyphen it found at a line end (in get_text_range's output).
 _SOFT = "\ufffe"

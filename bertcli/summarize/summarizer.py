@@ -10,11 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from . import notices
-from .errors import UsageError
-from .inputs import Document, as_document, page_at
-from .languages import AUTO, check_lang, resolve_language, warn_if_english_only
-from .models import (
+from .. import notices
+from ..errors import UsageError
+from ..languages import AUTO, check_lang, resolve_language, warn_if_english_only
+from ..models import (
     BUNDLED_ENCODER,
     DEFAULT_ENCODER,
     ResolvedModel,
@@ -24,8 +23,9 @@ from .models import (
     resolve,
     resolve_device,
 )
-from .progress import ProgressCallback, embed_in_chunks
-from .sentences import Sentence, latin_length, split_sentences, word_count
+from ..progress import ProgressCallback, embed_in_chunks
+from ..read.document import Document, as_document, page_at
+from ..sentences import Sentence, latin_length, split_sentences, word_count
 
 # bert-extractive-summarizer's candidate filter: sentences of 41 to 599 characters.
 MIN_CHARS = 40
@@ -213,7 +213,7 @@ def effective_precision(precision: str, strategy: str) -> str:
         return precision
     if AUTO_PRECISION.get(strategy, "fp32") == "fp32":
         return "fp32"
-    from .backends.onnx_backend import auto_int8
+    from ..backends.onnx_backend import auto_int8
 
     return auto_int8()
 
@@ -231,7 +231,7 @@ class Summarizer:
         strategy: str = DEFAULT_STRATEGY,
         lang: str = AUTO,
     ):
-        from .backends.onnx_backend import gpu_present
+        from ..backends.onnx_backend import gpu_present
 
         check_precision(precision)
         check_strategy(strategy)
@@ -258,7 +258,7 @@ class Summarizer:
 
     def _start(self, strategy: str):
         """The fast encoder for `strategy`'s precision, loading (None: use torch)."""
-        from .backends.onnx_backend import load_fast_encoder
+        from ..backends.onnx_backend import load_fast_encoder
 
         precision = effective_precision(self.precision, strategy)
         if self._onnx and precision not in self._fast:
@@ -269,7 +269,7 @@ class Summarizer:
 
     def encoder_for(self, strategy: str):
         """The encoder `strategy` runs on, ready to use."""
-        from .backends.onnx_backend import first_line
+        from ..backends.onnx_backend import first_line
 
         fast = self._start(strategy)
         while fast is not None:
@@ -286,7 +286,7 @@ class Summarizer:
                     self.precision = "fp32"
                     fast = self._start(strategy)
         if self._torch is None:
-            from .backends import torch_backend
+            from ..backends import torch_backend
 
             self._torch = torch_backend.load_encoder(self.resolved, self.device)  # float32 always
         return self._torch
@@ -324,7 +324,7 @@ class Summarizer:
         return central_select(vectors, k)
 
     def _bundled_model(self) -> bool:
-        from .models import bundled_encoder_path
+        from ..models import bundled_encoder_path
 
         bundled = bundled_encoder_path()
         return self.resolved.name == BUNDLED_ENCODER or (

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError
+from ..errors import InputError
 
 METRICS = ("rouge1", "rouge2", "rougeLsum")
 BOOTSTRAP_SAMPLES = 1000
@@ -69,7 +69,7 @@ def load_jsonl(path: str, limit: int | None = None) -> list[dict[str, str]]:
         except (OSError, EOFError, UnicodeDecodeError) as err:
             raise InputError(f"{path}: cannot read ({err})") from None
     else:
-        from .inputs import read_document
+        from ..read.document import read_document
 
         text = read_document(path).text
     records = []
@@ -93,7 +93,7 @@ def load_jsonl(path: str, limit: int | None = None) -> list[dict[str, str]]:
 
 def shuffle_sentences(text: str, seed: int) -> str:
     """The article with its sentences in a random order (position then carries no signal)."""
-    from .sentences import split_sentences
+    from ..sentences import split_sentences
 
     sentences = [s.text for s in split_sentences(text)]
     random.Random(seed).shuffle(sentences)

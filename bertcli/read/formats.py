@@ -12,7 +12,7 @@ import logging
 import os
 import re
 
-from .errors import InputError
+from ..errors import InputError
 
 FORMATS = ("text", "html", "markdown", "pdf")
 

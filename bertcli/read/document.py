@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .errors import InputError, UsageError
-from .progress import ProgressCallback
+from ..errors import InputError, UsageError
+from ..progress import ProgressCallback
 
 STDIN = "-"
 # Documents larger than this are refused before anything is decoded (override with

@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from . import notices
-from .models import BUNDLED_ENCODER, bundled_encoder
-from .progress import ProgressCallback, embed_in_chunks
-from .sentences import HAN_KANA, SOUTHEAST_ASIAN, UNSPACED, UNSPACED_WORD, Sentence
+from .. import notices
+from ..models import BUNDLED_ENCODER, bundled_encoder
+from ..progress import ProgressCallback, embed_in_chunks
+from ..sentences import HAN_KANA, SOUTHEAST_ASIAN, UNSPACED, UNSPACED_WORD, Sentence
 
 RETRIEVER_NAME = f"bm25+{BUNDLED_ENCODER}"
 PASSAGE_WORDS = 120  # words per passage: one reader window holds a passage and the question
@@ -249,7 +249,7 @@ class Retriever:
                  precision: str = RETRIEVER_PRECISION):
         self.notice = notice
         if precision == "auto":
-            from .backends.onnx_backend import auto_int8
+            from ..backends.onnx_backend import auto_int8
 
             precision = auto_int8()
         self.encoder = _load_encoder(device, notice, precision)
@@ -317,7 +317,7 @@ def _version() -> str:
     """bertcli's version and a digest of the code that builds an index (this module and the
     sentence splitter): an index built by other code is never read back, even between
     releases (an evaluation once scored stale passages of an earlier build)."""
-    from . import __version__, sentences
+    from .. import __version__, sentences
 
     digest = hashlib.sha256()
     for module in (__file__, sentences.__file__):
@@ -327,7 +327,7 @@ def _version() -> str:
 
 def _load_encoder(device: str, notice: Callable[[str], None], precision: str):
     if device == "cpu":
-        from .backends.onnx_backend import first_line, load_fast_encoder
+        from ..backends.onnx_backend import first_line, load_fast_encoder
 
         # int8 that cannot run here falls back to the float32 copy, as summarize's does
         for tried in dict.fromkeys((precision, "fp32")):
@@ -341,6 +341,6 @@ def _load_encoder(device: str, notice: Callable[[str], None], precision: str):
                 then = "float32" if tried != "fp32" else "torch"
                 notice(f"cannot load the {tried} fast CPU copy of {BUNDLED_ENCODER} "
                        f"({first_line(err)}); using {then}")
-    from .backends import torch_backend
+    from ..backends import torch_backend
 
     return torch_backend.Encoder(bundled_encoder(), device)  # not cached: ask may free it

@@ -13,8 +13,8 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from . import __version__
-from .errors import InputError
+from .. import __version__
+from ..errors import InputError
 from .formats import CONTENT_TYPES, media_type
 
 MAX_REDIRECTS = 5

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 
 @dataclass(frozen=True)
@@ -243,7 +243,7 @@ def predict_whole(asker, articles: Sequence[Article], abstain: bool, max_answer_
                   ) -> tuple[dict[str, str], int]:
     """Ask each question of its whole article through `ask`'s default path (retrieval for a
     long article, reading, selection). Returns {question id: answer} and the refused count."""
-    from .inputs import Document
+    from ..read.document import Document
 
     predictions: dict[str, str] = {}
     refused = 0

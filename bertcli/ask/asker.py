@@ -7,15 +7,14 @@ bertcli.retrieve.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from . import notices
-from .errors import InputError, UsageError
-from .inputs import Document, as_document
-from .languages import AUTO, check_lang, resolve_language, warn_if_english_only
-from .models import (
+from .. import notices
+from ..errors import InputError, UsageError
+from ..languages import AUTO, check_lang, resolve_language, warn_if_english_only
+from ..models import (
     BUNDLED_READER,
     DEFAULT_READER,
     ResolvedModel,
@@ -25,9 +24,10 @@ from .models import (
     resolve,
     resolve_device,
 )
-from .progress import ProgressCallback
+from ..progress import ProgressCallback
+from ..read.document import Document, as_document
+from ..sentences import Sentence, split_sentences
 from .retrieve import Passage, merge_adjacent
-from .sentences import Sentence, split_sentences
 from .spans import (  # noqa: F401  (re-exported: bertcli.qa was their home)
     DOC_STRIDE,
     MAX_ANSWER_LEN,
@@ -40,6 +40,8 @@ from .spans import (  # noqa: F401  (re-exported: bertcli.qa was their home)
     read_passages,
     window_tokens,
 )
+from .verify import Evidence, document_words, evidence
+from .verify import bundled as bundled_verifier
 
 # Documents up to this many reader tokens are read whole; longer ones go through the
 # retriever first (see bertcli.retrieve). About six windows of the default reader.
@@ -70,6 +72,8 @@ class Answer:
     context_start: int
     source: str = ""  # the document it came from (several documents: `ask --across`)
     page: int | None = None  # the 1-based page the answer starts on, for a PDF
+    # what the answerability check read (bertcli.verify); not part of any output
+    evidence: Evidence | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass
@@ -83,6 +87,10 @@ class AskResult:
     format: str = "text"  # what the input was read as
     across: bool = False  # answers drawn from several documents (`ask --across`)
     language: str | None = None  # ISO 639-1, given (--lang) or detected; None: no letters
+    # When `answers` is empty because no span was likely enough to be right: the best span
+    # anyway, and the probability that the document does not answer (1 - its score).
+    best_guess: Answer | None = None
+    no_answer_score: float | None = None
 
 
 # --- the user-facing API -------------------------------------------------------------------
@@ -131,7 +139,7 @@ class Asker:
         precision: str = "auto",
         lang: str = AUTO,
     ):
-        from .backends.onnx_backend import gpu_present
+        from ..backends.onnx_backend import gpu_present
 
         # each document's language: its sentence rules, and a warning for English-only models
         self.lang = check_lang(lang)
@@ -156,14 +164,14 @@ class Asker:
         """On CPU the ONNX Runtime copy of the reader (no torch in the process once it is
         prepared); torch on a GPU, or when that copy cannot be made or run."""
         if self.device == "cpu":
-            from .backends.onnx_backend import load_fast_reader
+            from ..backends.onnx_backend import load_fast_reader
 
             fast = load_fast_reader(
                 resolved, AUTO_READER_PRECISION if precision == "auto" else precision, self.notice)
             if fast is not None:
                 self._torch_fallback = resolved  # should its session fail (`_ready_reader`)
                 return fast  # its session opens while the document is read and split
-        from .backends import torch_backend
+        from ..backends import torch_backend
 
         return torch_backend.load_reader(resolved, self.device)
 
@@ -172,14 +180,14 @@ class Asker:
         fallback, self._torch_fallback = self._torch_fallback, None
         if fallback is None:
             return
-        from .backends.onnx_backend import first_line
+        from ..backends.onnx_backend import first_line
 
         try:
             self.reader.session  # noqa: B018 - waits for the loading thread; raises its error
         except Exception as err:
             self.notice(f"cannot load the fast CPU copy of {self.reader_name} ({first_line(err)}); "
                         "using torch")
-            from .backends import torch_backend
+            from ..backends import torch_backend
 
             self.reader = torch_backend.load_reader(fallback, self.device)
 
@@ -232,6 +240,7 @@ class Asker:
         full: bool = False,
         passages: int = DEFAULT_PASSAGES,
         abstain: bool = True,
+        min_score: float | None = None,
     ) -> list[AskResult]:
         """Answer each question against `document`; results in question order.
 
@@ -239,7 +248,8 @@ class Asker:
         no answers (see `read_passages`); without, the best spans are returned regardless.
         """
         return list(self.iter_ask(document, questions, top_k=top_k, max_answer_len=max_answer_len,
-                                  full=full, passages=passages, abstain=abstain))
+                                  full=full, passages=passages, abstain=abstain,
+                                  min_score=min_score))
 
     def iter_ask(
         self,
@@ -250,6 +260,7 @@ class Asker:
         full: bool = False,
         passages: int = DEFAULT_PASSAGES,
         abstain: bool = True,
+        min_score: float | None = None,
         progress: ProgressCallback | None = None,
     ) -> Iterator[AskResult]:
         """`ask`, one result at a time as each question is answered. `progress(what, advance,
@@ -279,19 +290,55 @@ class Asker:
                                            progress=progress)
             plans = self._plans(doc.text, index, questions, passages)
         self._ready_reader()
+        doc_words = document_words(doc.text)
         for question, (chosen, ranks) in zip(questions, plans):
             contexts = [(p.start, doc.text[p.start:p.end]) for p in chosen]
+            # The reader always offers its best spans; whether to answer is the verifier's call.
             spans = read_passages(self.reader, question, contexts, top_k=top_k,
-                                  max_answer_len=max_answer_len, abstain=abstain,
+                                  max_answer_len=max_answer_len, abstain=False,
                                   priors=[rank_prior(r) for r in ranks],
                                   sure=None if len(chosen) == 1 else SURE_MARGIN, step=READ_STEP)
             answers = []
             for span in spans:
                 context, context_start = sentence_around(sentences, span.start, span.end, doc.text)
-                answers.append(Answer(span.text, span.start, span.end, span.score, context,
-                                      context_start, doc.source, doc.page_at(span.start)))
-            yield AskResult(doc.source, self.model_name, "reader", question, answers, chosen,
-                            format=doc.format, language=language)
+                seen = evidence(question, span.text, context, contexts[span.context_index][1],
+                                span.margin, span.score, span.null, span.windows,
+                                ranks[span.context_index], doc_words)
+                answers.append(Answer(span.text, span.start, span.end, self._score(span, seen),
+                                      context, context_start, doc.source,
+                                      doc.page_at(span.start), seen))
+            yield self._decide(AskResult(doc.source, self.model_name, "reader", question, answers,
+                                         chosen, format=doc.format, language=language),
+                               abstain, min_score)
+
+    @staticmethod
+    def _score(span, seen: Evidence) -> float:
+        """The probability that the span is right (the verifier's), or without a verifier the
+        reader's own probability."""
+        verifier = bundled_verifier()
+        return verifier.probability(seen) if verifier is not None else span.score
+
+    @staticmethod
+    def _decide(result: AskResult, abstain: bool, min_score: float | None) -> AskResult:
+        """Abstain when the best answer is less likely to be right than `min_score` (default:
+        the verifier's threshold; without a verifier, when no span beats "no answer")."""
+        if not result.answers:
+            return result
+        best = result.answers[0]
+        result.no_answer_score = round(1.0 - best.score, 6)
+        if not abstain:
+            return result
+        verifier = bundled_verifier()
+        if verifier is None:
+            unsure = min_score is None and best.evidence is not None and best.evidence.margin <= 0
+        else:
+            unsure = False
+        if min_score is not None or verifier is not None:
+            limit = min_score if min_score is not None else verifier.threshold  # type: ignore[union-attr]
+            unsure = unsure or best.score < limit
+        if unsure:
+            result.best_guess, result.answers = best, []
+        return result
 
     def _index(self, doc: Document, language: str | None, unit: str, cached: bool,
                progress: ProgressCallback | None = None):

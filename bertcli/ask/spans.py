@@ -176,6 +176,13 @@ class Span:
     end: int
     text: str
     score: float
+    # What the answerability check reads (bertcli.verify): the span's start + end logit over
+    # its window's "no answer" logit (no prior), the context it was read in (an index into
+    # `contexts`), the probability left on "no answer", and how many windows were read.
+    margin: float = 0.0
+    context_index: int = 0
+    null: float = 0.0
+    windows: int = 1
 
 
 def _span_logits(start: np.ndarray, end: np.ndarray, allowed: np.ndarray,
@@ -248,15 +255,18 @@ def read_passages(
     # (start, end) in the document -> {window: values of the token spans that widen to it}
     candidates: dict[tuple[int, int], dict[int, list[float]]] = {}
     best_offered = -np.inf
+    read = 0
     for stage in stages:
         numbers = [n for n, w in enumerate(windows) if w["context_index"] in stage]
         logits = reader.logits([windows[n]["inputs"] for n in numbers])
         best_offered = max(best_offered, _score_windows(
             [(n, windows[n], lg) for n, lg in zip(numbers, logits)], totals, candidates,
             per_window, max_answer_len, abstain, priors, sequence_index))
+        read += len(numbers)
         if sure is not None and best_offered >= sure:
             break
-    return _choose(candidates, totals, contexts, top_k)
+    context_of = [w["context_index"] for w in windows]
+    return _choose(candidates, totals, contexts, top_k, context_of, priors, read)
 
 
 def _score_windows(read: Sequence[tuple[int, dict, tuple[np.ndarray, np.ndarray]]],
@@ -296,35 +306,41 @@ def _score_windows(read: Sequence[tuple[int, dict, tuple[np.ndarray, np.ndarray]
 
 
 def _choose(candidates: dict[tuple[int, int], dict[int, list[float]]], totals: list[float],
-            contexts: Sequence[tuple[int, str]], top_k: int) -> list[Span]:
+            contexts: Sequence[tuple[int, str]], top_k: int, context_of: Sequence[int],
+            priors: Sequence[float] | None, read: int) -> list[Span]:
     """read_passages' answers from its candidates: one softmax over everything read."""
     if not candidates:
         return []
     norm = _logsumexp(np.array(totals))
+    null = float(np.exp(-norm))
     by_text: dict[str, dict] = {}
     text_of = {}
     for (a, b), readings in candidates.items():
         # Token spans that widen to the same words add up (as in the pipeline); overlapping
         # windows see the same span twice: keep its best reading, not both.
         p = max(float(np.exp(np.array(v) - norm).sum()) for v in readings.values())
-        value = max(max(v) for v in readings.values())
+        window, value = max(((n, max(v)) for n, v in readings.items()), key=lambda nv: nv[1])
+        where = context_of[window]
         text = _text_at(contexts, a, b)
         text_of[(a, b)] = text
         key = text.lower()
         entry = by_text.get(key)
         if entry is None:
-            by_text[key] = {"span": (a, b), "best": value, "score": p}
+            by_text[key] = {"span": (a, b), "best": value, "score": p, "context": where}
         else:
             entry["score"] += p
             if value > entry["best"]:
-                entry["span"], entry["best"] = (a, b), value
+                entry["span"], entry["best"], entry["context"] = (a, b), value, where
     ranked = sorted(by_text.values(), key=lambda e: (-e["score"], e["span"]))
     chosen: list[Span] = []
     for entry in ranked:
         a, b = entry["span"]
         if any(a < c.end and c.start < b for c in chosen):
             continue  # overlaps (or contains) a better answer
-        chosen.append(Span(a, b, text_of[(a, b)], min(entry["score"], 1.0)))
+        where = entry["context"]
+        margin = entry["best"] - (priors[where] if priors is not None else 0.0)
+        chosen.append(Span(a, b, text_of[(a, b)], min(entry["score"], 1.0), margin, where, null,
+                           read))
         if len(chosen) == top_k:
             break
     return chosen

@@ -35,7 +35,7 @@ SUFFIX = ".npz"
 
 
 def cache_dir() -> Path:
-    from .backends.onnx_backend import cache_root
+    from ..backends.onnx_backend import cache_root
 
     return cache_root() / "index"
 
