@@ -252,28 +252,6 @@ def check_explicit_model(spec: str) -> None:
         raise ModelError(f"{spec}: no such model directory")
 
 
-def resolve_device(device: str) -> str:
-    """Map --device auto|cpu|cuda|mps to an available torch device string."""
-    import torch
-
-    if device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return "mps"
-        return "cpu"
-    if device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available (use --device cpu or auto)")
-    if device == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise UsageError("--device mps: MPS is not available (use --device cpu or auto)")
-    if device not in ("cpu", "cuda", "mps"):
-        raise UsageError(f"--device {device}: choose auto, cpu, cuda or mps")
-    return device
-
-
 def directory_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 

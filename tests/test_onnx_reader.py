@@ -138,5 +138,5 @@ def test_a_reader_session_that_cannot_run_falls_back_to_torch(cache, tiny_qa_dir
     asker = Asker(model=str(tiny_qa_dir), device="cpu", notice=notices.append)
     result = asker.ask("The Norse leader was Rollo.", ["Who was the leader?"])[0]
     assert isinstance(asker.reader, Reader) and result.mode == "reader"
-    assert any("cannot load the fast CPU copy" in n and "using torch" in n and "\n" not in n
+    assert any("cannot load the fp32 fast CPU copy" in n and "using torch" in n and "\n" not in n
                for n in notices)

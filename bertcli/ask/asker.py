@@ -22,7 +22,6 @@ from ..models import (
     fallback_message,
     prefer_bundled,
     resolve,
-    resolve_device,
 )
 from ..progress import ProgressCallback
 from ..read.document import Document, as_document
@@ -139,7 +138,7 @@ class Asker:
         precision: str = "auto",
         lang: str = AUTO,
     ):
-        from ..backends.onnx_backend import gpu_present
+        from ..backends.load import READER, load, resolve_device
 
         # each document's language: its sentence rules, and a warning for English-only models
         self.lang = check_lang(lang)
@@ -147,49 +146,27 @@ class Asker:
             raise UsageError(f"unknown precision {precision!r} (choose from "
                              f"{', '.join(READER_PRECISIONS)})")
         self.notice = notice
-        cpu = device == "cpu" or (device == "auto" and not gpu_present())
-        self.device = "cpu" if cpu else resolve_device(device)
-        # a torch_backend.Reader or an onnx_backend.FastReader; None in retrieval mode
-        self.reader: Any = None
+        self.device = resolve_device(device)
+        self._loading: Any = None  # bertcli.backends.load.Loading; None in retrieval mode
         self.reader_name: str | None = None
-        self._torch_fallback: ResolvedModel | None = None  # while an ONNX session is unproven
         if not retrieval_only:
             resolved = resolve(model, DEFAULT_READER, offline=offline, fallback=self._no_reader)
             if resolved is not None:
-                self.reader = self._load_reader(resolved, precision)
+                # its session opens while the document is read and split
+                self._loading = load(READER, resolved, self.device,
+                                     AUTO_READER_PRECISION if precision == "auto" else precision,
+                                     notice)
                 self.reader_name = resolved.name
         self._retriever: Any = None
 
-    def _load_reader(self, resolved: ResolvedModel, precision: str):
-        """On CPU the ONNX Runtime copy of the reader (no torch in the process once it is
-        prepared); torch on a GPU, or when that copy cannot be made or run."""
-        if self.device == "cpu":
-            from ..backends.onnx_backend import load_fast_reader
+    @property
+    def reader(self) -> Any:
+        """The reader (its tokenizer usable at once; `ready_reader()` before running it)."""
+        return self._loading.model if self._loading is not None else None
 
-            fast = load_fast_reader(
-                resolved, AUTO_READER_PRECISION if precision == "auto" else precision, self.notice)
-            if fast is not None:
-                self._torch_fallback = resolved  # should its session fail (`_ready_reader`)
-                return fast  # its session opens while the document is read and split
-        from ..backends import torch_backend
-
-        return torch_backend.load_reader(resolved, self.device)
-
-    def _ready_reader(self) -> None:
-        """Wait for the ONNX reader's session; if it cannot run here, torch from now on."""
-        fallback, self._torch_fallback = self._torch_fallback, None
-        if fallback is None:
-            return
-        from ..backends.onnx_backend import first_line
-
-        try:
-            self.reader.session  # noqa: B018 - waits for the loading thread; raises its error
-        except Exception as err:
-            self.notice(f"cannot load the fast CPU copy of {self.reader_name} ({first_line(err)}); "
-                        "using torch")
-            from ..backends import torch_backend
-
-            self.reader = torch_backend.load_reader(fallback, self.device)
+    def ready_reader(self) -> Any:
+        """The reader, ready to run (on the next backend if its first cannot run here)."""
+        return self._loading.ready() if self._loading is not None else None
 
     def _no_reader(self) -> ResolvedModel | None:
         bundled = bundled_reader()
@@ -289,7 +266,7 @@ class Asker:
             index, sentences = self._index(doc, language, "passage", cached=True,
                                            progress=progress)
             plans = self._plans(doc.text, index, questions, passages)
-        self._ready_reader()
+        self.ready_reader()
         doc_words = document_words(doc.text)
         for question, (chosen, ranks) in zip(questions, plans):
             contexts = [(p.start, doc.text[p.start:p.end]) for p in chosen]

@@ -252,7 +252,10 @@ class Retriever:
             from ..backends.onnx_backend import auto_int8
 
             precision = auto_int8()
-        self.encoder = _load_encoder(device, notice, precision)
+        from ..backends.load import ENCODER, load
+
+        self.encoder = load(ENCODER, bundled_encoder(), device, precision, notice,
+                            shared=False).ready()
         # in the index cache key: vectors of another precision are not mixed with these
         used = getattr(self.encoder, "precision", "fp32")  # torch's encoder: float32
         self.name = RETRIEVER_NAME if used == "fp32" else f"{RETRIEVER_NAME}/{used}"
@@ -325,22 +328,3 @@ def _version() -> str:
     return f"{__version__}+{digest.hexdigest()[:12]}"
 
 
-def _load_encoder(device: str, notice: Callable[[str], None], precision: str):
-    if device == "cpu":
-        from ..backends.onnx_backend import first_line, load_fast_encoder
-
-        # int8 that cannot run here falls back to the float32 copy, as summarize's does
-        for tried in dict.fromkeys((precision, "fp32")):
-            fast = load_fast_encoder(bundled_encoder(), tried, notice)
-            if fast is None:
-                break
-            try:
-                fast.session  # noqa: B018 - waits for the session; raises if it cannot run here
-                return fast
-            except Exception as err:
-                then = "float32" if tried != "fp32" else "torch"
-                notice(f"cannot load the {tried} fast CPU copy of {BUNDLED_ENCODER} "
-                       f"({first_line(err)}); using {then}")
-    from ..backends import torch_backend
-
-    return torch_backend.Encoder(bundled_encoder(), device)  # not cached: ask may free it

@@ -127,11 +127,6 @@ def auto_int8() -> str:
     return "int8" if int8_dot_products() else "fp32"
 
 
-def gpu_present() -> bool:
-    """An NVIDIA driver is loaded: `--device auto` then prefers torch on the GPU."""
-    return os.path.exists("/proc/driver/nvidia/version")
-
-
 def prepare(model: ResolvedModel, notice: Callable[[str], None], kind: str = ENCODER) -> Path:
     """Export `model` to ONNX (float32 and int8) into the cache, once. Needs torch."""
     folder = prepared_dir(model, kind)

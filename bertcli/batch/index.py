@@ -183,12 +183,13 @@ class CorpusIndex:
 
 
 def ask_index(asker, index: CorpusIndex, question: str, top_k: int = 1, passages: int = 10,
-              max_answer_len: int = 15):
+              max_answer_len: int = 15, abstain: bool = True, min_score: float | None = None):
     """Answer `question` from the corpus: the best `passages` passages, then the reader on
     those only (one ranking across all of them, as `Asker.iter_ask`). Answers name their
     document (`source`) and give offsets into its text."""
-    from ..ask.asker import Answer, AskResult, sentence_around
+    from ..ask.asker import Answer, Asker, AskResult, sentence_around
     from ..ask.spans import rank_prior, read_passages
+    from ..ask.verify import document_words, evidence
     from ..sentences import split_sentences
 
     question = asker.check_question(question)
@@ -205,15 +206,22 @@ def ask_index(asker, index: CorpusIndex, question: str, top_k: int = 1, passages
             contexts.append((base, hit.text))
             bases.append(base)
             base += len(hit.text) + 1
-        spans = read_passages(asker.reader, question, contexts, top_k=top_k,
-                              max_answer_len=max_answer_len, abstain=True,
+        spans = read_passages(asker.ready_reader(), question, contexts, top_k=top_k,
+                              max_answer_len=max_answer_len, abstain=False,
                               priors=[rank_prior(r) for r in range(len(hits))])
+        read_words = document_words("\n".join(hit.text for hit in hits))
         for span in spans:
             i = max(n for n, b in enumerate(bases) if b <= span.start)
             hit, local = hits[i], span.start - bases[i]
             local_end = span.end - bases[i]
             context, at = sentence_around(split_sentences(hit.text), local, local_end, hit.text)
-            answers.append(Answer(span.text, hit.start + local, hit.start + local_end, span.score,
-                                  context, hit.start + at, hit.id))
+            seen = evidence(question, span.text, context, hit.text, span.margin, span.score,
+                            span.null, span.windows, i, read_words)
+            answers.append(Answer(span.text, hit.start + local, hit.start + local_end,
+                                  Asker._score(span, seen), context, hit.start + at, hit.id,
+                                  evidence=seen))
+        result = AskResult(index.path, asker.model_name, asker.mode, question, answers, [],
+                           across=True)
+        return Asker._decide(result, abstain, min_score)
     return AskResult(index.path, asker.model_name, asker.mode, question, answers, [],
                      across=True)

@@ -105,7 +105,7 @@ class IndexTask:
     def load(self, notices: list[str]) -> Any:
         _torch_threads()
         from ..ask.retrieve import Retriever
-        from ..models import resolve_device
+        from ..backends.load import resolve_device
 
         return Retriever(device=resolve_device(self.device))
 

@@ -155,7 +155,7 @@ def ask_index_command(index: str, questions: list[str], top_k: int, max_answer_l
     check_options(top_k, max_answer_len, passages)
     if not questions:
         raise UsageError("give a question (with --index, every argument is a question)")
-    from ..models import resolve_device
+    from ..backends.load import resolve_device
 
     corpus_index = CorpusIndex(index, device=resolve_device(device))
     asker = Asker(model=model, device=device, offline=offline, retrieval_only=retrieval_only)

@@ -6,7 +6,6 @@ import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -21,7 +20,6 @@ from ..models import (
     fallback_message,
     prefer_bundled,
     resolve,
-    resolve_device,
 )
 from ..progress import ProgressCallback, embed_in_chunks
 from ..read.document import Document, as_document, page_at
@@ -231,7 +229,7 @@ class Summarizer:
         strategy: str = DEFAULT_STRATEGY,
         lang: str = AUTO,
     ):
-        from ..backends.onnx_backend import gpu_present
+        from ..backends.load import resolve_device
 
         check_precision(precision)
         check_strategy(strategy)
@@ -245,51 +243,26 @@ class Summarizer:
         # `lead` needs none, so it does not look for (or announce the lack of) a hub model.
         self.resolved = bundled_encoder() if model is None and strategy in ("learned", "lead") \
             else self._resolve(model, offline)
-        # On CPU, ONNX Runtime copies of the encoder (no torch import: see
-        # bertcli.backends.onnx_backend), one per precision in use; torch float32 otherwise, or
-        # when the fast path fails.
-        self._fast: dict = {}
-        self._torch: Any = None
-        cpu = device == "cpu" or (device == "auto" and not gpu_present())
-        self.device = "cpu" if cpu else resolve_device(device)
-        self._onnx = cpu  # until load_fast_encoder says no (no runtime, BERTCLI_NO_ONNX, export failed)
+        # One encoder per precision in use (bertcli.backends.load: ONNX Runtime on CPU, with its
+        # fallback to float32 and torch; torch on a GPU).
+        self._encoders: dict = {}
+        self.device = resolve_device(device)
         if strategy != "lead":
             self._start(strategy)  # the session loads while the caller reads and splits text
 
     def _start(self, strategy: str):
-        """The fast encoder for `strategy`'s precision, loading (None: use torch)."""
-        from ..backends.onnx_backend import load_fast_encoder
+        """The encoder for `strategy`'s precision, loading (bertcli.backends.load.Loading)."""
+        from ..backends.load import ENCODER, load
 
         precision = effective_precision(self.precision, strategy)
-        if self._onnx and precision not in self._fast:
-            self._fast[precision] = load_fast_encoder(self.resolved, precision, self.notice)
-            if self._fast[precision] is None:  # could not be prepared: torch from now on
-                self._onnx = False
-        return self._fast.get(precision) if self._onnx else None
+        if precision not in self._encoders:
+            self._encoders[precision] = load(ENCODER, self.resolved, self.device, precision,
+                                             self.notice)
+        return self._encoders[precision]
 
     def encoder_for(self, strategy: str):
         """The encoder `strategy` runs on, ready to use."""
-        from ..backends.onnx_backend import first_line
-
-        fast = self._start(strategy)
-        while fast is not None:
-            try:
-                fast.session  # noqa: B018 - waits for the loading thread; raises its error
-                return fast
-            except Exception as err:  # a copy that does not load or run here
-                exact = fast.precision == "fp32"
-                self.notice(f"cannot load the {fast.precision} fast CPU copy of {self.model_name} "
-                            f"({first_line(err)}); using " + ("torch" if exact else "float32"))
-                if exact:
-                    self._onnx, fast = False, None
-                else:  # int8 -> the float32 copy, from now on
-                    self.precision = "fp32"
-                    fast = self._start(strategy)
-        if self._torch is None:
-            from ..backends import torch_backend
-
-            self._torch = torch_backend.load_encoder(self.resolved, self.device)  # float32 always
-        return self._torch
+        return self._start(strategy).ready()
 
     @property
     def encoder(self):
