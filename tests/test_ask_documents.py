@@ -172,10 +172,10 @@ def test_cli_eval_ask_whole_article_without_paragraphs(run_cli, tmp_path):
 def test_long_questions_lists_are_planned_a_few_at_a_time(asker, monkeypatch):
     """The first answer of a long questions file must not wait for every question's
     retrieval (a 10,000-line file printed nothing for minutes)."""
-    import bertcli.ask.asker as qa
+    import bertcli.ask.plan as plan
     from bertcli.ask.retrieve import Index
 
-    monkeypatch.setattr(qa, "PLAN_AHEAD", 2)
+    monkeypatch.setattr(plan, "PLAN_AHEAD", 2)
     planned = []
     original = Index.top
     monkeypatch.setattr(Index, "top", lambda self, q, k: planned.append(q) or original(self, q, k))

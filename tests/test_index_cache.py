@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from bertcli.ask import asker as qa
-from bertcli.ask import index_cache
+from bertcli.ask import index_cache, plan
 from bertcli.ask.retrieve import BM25, Retriever
 
 from .conftest import EXAMPLE
@@ -35,7 +35,7 @@ def asker(tiny_qa_dir):
 def counted(monkeypatch):
     """How often documents are split into sentences and indexed."""
     calls = {"split": 0, "index": 0}
-    split, index = qa.split_sentences, Retriever.index
+    split, index = plan.split_sentences, Retriever.index
 
     def counting_split(text, lang=None):
         calls["split"] += 1
@@ -45,7 +45,7 @@ def counted(monkeypatch):
         calls["index"] += 1
         return index(self, *args, **kwargs)
 
-    monkeypatch.setattr(qa, "split_sentences", counting_split)
+    monkeypatch.setattr(plan, "split_sentences", counting_split)
     monkeypatch.setattr(Retriever, "index", counting_index)
     return calls
 

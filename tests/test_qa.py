@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from bertcli.ask.asker import FULL_READ_TOKENS, Asker, Passage, merge_adjacent, sentence_around
+from bertcli.ask.plan import reads_whole
 from bertcli.errors import InputError, UsageError
 from bertcli.sentences import split_sentences
 
@@ -28,7 +29,7 @@ def test_answers_carry_offsets_and_context(asker):
 
 def test_long_document_reads_ranked_passages_only(asker):
     text = EXAMPLE.read_text(encoding="utf-8")
-    assert not asker._reads_whole(text)
+    assert not reads_whole(asker.reader, text)
     assert asker.reader.token_counts([text])[0] > FULL_READ_TOKENS
     result = asker.ask(text, ["Who was the Norse leader?"], passages=3)[0]
     read = sum(p.end - p.start for p in result.passages)

@@ -1,14 +1,14 @@
-"""Extractive question answering: the `Asker` API, passages to read, answers with offsets.
+"""Extractive question answering: the `Asker` API.
 
-Windows and the choice of spans live in bertcli.spans; passages and their ranking in
-bertcli.retrieve.
+A document goes down the stages once: index (bertcli.ask.plan) -> plan passages per question
+-> read (bertcli.ask.spans.read_passages) -> choose (bertcli.ask.choose: answers, scores,
+abstention). `Asker.ask_documents` is the one entry point for several documents and questions,
+used by `ask`, `chat`, `serve` and `batch`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from .. import notices
@@ -25,8 +25,11 @@ from ..models import (
 )
 from ..progress import ProgressCallback
 from ..read.document import Document, as_document
-from ..sentences import Sentence, split_sentences
-from .retrieve import Passage, merge_adjacent
+from ..sentences import split_sentences
+from .choose import answers_from_spans, decide, pool, sentence_around  # noqa: F401
+from .plan import FULL_READ_TOKENS, Plan, index_document, plan_passages, reads_whole, whole  # noqa: F401
+from .results import Answer, AskResult
+from .retrieve import Passage, merge_adjacent  # noqa: F401  (re-exported)
 from .spans import (  # noqa: F401  (re-exported: bertcli.qa was their home)
     DOC_STRIDE,
     MAX_ANSWER_LEN,
@@ -39,13 +42,8 @@ from .spans import (  # noqa: F401  (re-exported: bertcli.qa was their home)
     read_passages,
     window_tokens,
 )
-from .verify import Evidence, document_words, evidence
-from .verify import bundled as bundled_verifier
+from .verify import document_words, for_reader
 
-# Documents up to this many reader tokens are read whole; longer ones go through the
-# retriever first (see bertcli.retrieve). About six windows of the default reader.
-FULL_READ_TOKENS = 2048
-PLAN_AHEAD = 32  # questions whose passages are chosen before the reader reads them
 READER_PRECISIONS = ("auto", "fp32", "int8")
 # What `auto` means for the reader on CPU: float32. The int8 copy (per token, 1.7x faster) is
 # the default only if it keeps SQuAD F1 within 0.3 of float32 on whole articles and paragraphs;
@@ -57,42 +55,6 @@ DEFAULT_PASSAGES = 10  # 98.3% answer recall on squad2-dev articles (benchmarks/
 # this read 3.9 windows a question instead of 7.0 at the same whole-article F1 (margins up to
 # 15 stopped after the first step nearly always and lost 0.2; steps of 2 lost 0.5 to 1.8).
 SURE_MARGIN = 20.0
-
-
-@dataclass(frozen=True)
-class Answer:
-    """An answer span: `text == document_text[start:end]`; `context` is its sentence."""
-
-    text: str
-    start: int
-    end: int
-    score: float
-    context: str
-    context_start: int
-    source: str = ""  # the document it came from (several documents: `ask --across`)
-    page: int | None = None  # the 1-based page the answer starts on, for a PDF
-    # what the answerability check read (bertcli.verify); not part of any output
-    evidence: Evidence | None = field(default=None, repr=False, compare=False)
-
-
-@dataclass
-class AskResult:
-    source: str
-    model: str
-    mode: str  # "reader" or "retrieval"
-    question: str
-    answers: list[Answer]
-    passages: list[Passage]
-    format: str = "text"  # what the input was read as
-    across: bool = False  # answers drawn from several documents (`ask --across`)
-    language: str | None = None  # ISO 639-1, given (--lang) or detected; None: no letters
-    # When `answers` is empty because no span was likely enough to be right: the best span
-    # anyway, and the probability that the document does not answer (1 - its score).
-    best_guess: Answer | None = None
-    no_answer_score: float | None = None
-
-
-# --- the user-facing API -------------------------------------------------------------------
 
 
 def _release_memory() -> None:
@@ -108,21 +70,14 @@ def _release_memory() -> None:
         pass
 
 
-def sentence_around(sentences: Sequence[Sentence], start: int, end: int, text: str) -> tuple[str, int]:
-    """The sentence(s) that hold [start, end) — an answer can cross a sentence boundary."""
-    first = next((s for s in sentences if s.end > start), None)
-    last = next((s for s in reversed(sentences) if s.start < end), None)
-    if first is None or last is None:
-        return text[start:end], start
-    lo, hi = min(first.start, start), max(last.end, end)
-    return text[lo:hi], lo
-
-
-def check_options(top_k: int, max_answer_len: int, passages: int) -> None:
+def check_options(top_k: int, max_answer_len: int, passages: int,
+                  min_score: float | None = None) -> None:
     for name, value in (("--top-k", top_k), ("--max-answer-len", max_answer_len),
                         ("--passages", passages)):
         if value < 1:
             raise UsageError(f"{name} must be at least 1, got {value}")
+    if min_score is not None and not 0.0 <= min_score <= 1.0:
+        raise UsageError(f"--min-score must be between 0 and 1, got {min_score}")
 
 
 class Asker:
@@ -157,6 +112,7 @@ class Asker:
                                      AUTO_READER_PRECISION if precision == "auto" else precision,
                                      notice)
                 self.reader_name = resolved.name
+        self.verifier = for_reader(self.reader_name)  # None: no calibration for this reader
         self._retriever: Any = None
 
     @property
@@ -200,7 +156,7 @@ class Asker:
         if not question:
             raise InputError("empty question")
         if self.reader is not None:
-            limit = self._window_tokens() - DOC_STRIDE - 4
+            limit = window_tokens(self.reader) - DOC_STRIDE - 4
             n = self.reader.question_tokens(question)
             if n > limit:
                 raise InputError(
@@ -221,12 +177,50 @@ class Asker:
     ) -> list[AskResult]:
         """Answer each question against `document`; results in question order.
 
-        With `abstain`, a question that no passage read answers better than "no answer" gets
-        no answers (see `read_passages`); without, the best spans are returned regardless.
+        With `abstain`, a question whose best answer is less likely to be right than
+        `min_score` (default: the verifier's threshold) gets no answers and a `best_guess`;
+        without, the best spans are returned regardless.
         """
         return list(self.iter_ask(document, questions, top_k=top_k, max_answer_len=max_answer_len,
                                   full=full, passages=passages, abstain=abstain,
                                   min_score=min_score))
+
+    def ask_documents(
+        self,
+        documents: Iterable[Document | str],
+        questions: Sequence[str],
+        top_k: int = 1,
+        max_answer_len: int = MAX_ANSWER_LEN,
+        full: bool = False,
+        passages: int = DEFAULT_PASSAGES,
+        abstain: bool = True,
+        min_score: float | None = None,
+        across: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> Iterator[AskResult]:
+        """Every question against every document: one result per document and question
+        (documents in order, questions in order), or with `across` one result per question,
+        holding the best `top_k` answers among all the documents, each naming its source."""
+        check_options(top_k, max_answer_len, passages, min_score)
+        if not across:
+            for doc in documents:
+                yield from self.iter_ask(doc, questions, top_k=top_k,
+                                         max_answer_len=max_answer_len, full=full,
+                                         passages=passages, abstain=abstain,
+                                         min_score=min_score, progress=progress)
+            return
+        pooled: list[list[AskResult]] = [[] for _ in questions]
+        sources: list[str] = []
+        for doc in documents:
+            doc = as_document(doc)
+            sources.append(doc.source)
+            for i, result in enumerate(self.iter_ask(
+                    doc, questions, top_k=top_k, max_answer_len=max_answer_len, full=full,
+                    passages=passages, abstain=False, progress=progress)):
+                pooled[i].append(result)
+        for question, results in zip(questions, pooled):
+            yield pool(results, question, ", ".join(sources), self.model_name, self.mode, top_k,
+                       abstain, min_score, self.verifier)
 
     def iter_ask(
         self,
@@ -242,7 +236,7 @@ class Asker:
     ) -> Iterator[AskResult]:
         """`ask`, one result at a time as each question is answered. `progress(what, advance,
         total)` hears of the passages embedded for retrieval (bertcli.progress)."""
-        check_options(top_k, max_answer_len, passages)
+        check_options(top_k, max_answer_len, passages, min_score)
         questions = [self.check_question(q) for q in questions]
         if not questions:
             raise InputError("no questions")
@@ -252,130 +246,44 @@ class Asker:
 
         if self.reader is None:
             long = len(doc.text.split()) > FULL_READ_TOKENS
-            index, sentences = self._index(doc, language, "sentence", cached=long,
-                                            progress=progress)
+            index, _ = index_document(self.retriever(), doc, language, "sentence", long, progress)
             for q in questions:
                 yield self._retrieval_answers(doc, q, index, top_k, language)
             return
 
-        if full or self._reads_whole(doc.text):
+        # stage 1 and 2: index (long documents) and plan the passages of each question
+        plans: Iterable[Plan]
+        if full or reads_whole(self.reader, doc.text):
             sentences = split_sentences(doc.text, language)
-            plans: Iterable[tuple[list[Passage], list[int]]] = (
-                ([Passage(0, len(doc.text))], [0]) for _ in questions)
+            plans = whole(doc, questions)
         else:
-            index, sentences = self._index(doc, language, "passage", cached=True,
-                                           progress=progress)
-            plans = self._plans(doc.text, index, questions, passages)
-        self.ready_reader()
+            index, sentences = index_document(self.retriever(), doc, language, "passage", True,
+                                              progress)
+            plans = plan_passages(self.reader, doc.text, index, questions, passages,
+                                  planned=self._let_retriever_go)
+        reader = self.ready_reader()
         doc_words = document_words(doc.text)
-        for question, (chosen, ranks) in zip(questions, plans):
-            contexts = [(p.start, doc.text[p.start:p.end]) for p in chosen]
-            # The reader always offers its best spans; whether to answer is the verifier's call.
-            spans = read_passages(self.reader, question, contexts, top_k=top_k,
+        for question, plan in zip(questions, plans):
+            # stage 3: read. The reader always offers its best spans; stage 4 decides.
+            contexts = [(p.start, doc.text[p.start:p.end]) for p in plan.passages]
+            spans = read_passages(reader, question, contexts, top_k=top_k,
                                   max_answer_len=max_answer_len, abstain=False,
-                                  priors=[rank_prior(r) for r in ranks],
-                                  sure=None if len(chosen) == 1 else SURE_MARGIN, step=READ_STEP)
-            answers = []
-            for span in spans:
-                context, context_start = sentence_around(sentences, span.start, span.end, doc.text)
-                seen = evidence(question, span.text, context, contexts[span.context_index][1],
-                                span.margin, span.score, span.null, span.windows,
-                                ranks[span.context_index], doc_words)
-                answers.append(Answer(span.text, span.start, span.end, self._score(span, seen),
-                                      context, context_start, doc.source,
-                                      doc.page_at(span.start), seen))
-            yield self._decide(AskResult(doc.source, self.model_name, "reader", question, answers,
-                                         chosen, format=doc.format, language=language),
-                               abstain, min_score)
+                                  priors=[rank_prior(r) for r in plan.ranks],
+                                  sure=None if len(contexts) == 1 else SURE_MARGIN, step=READ_STEP)
+            # stage 4: choose
+            answers = answers_from_spans(question, spans, contexts, plan.ranks, doc, sentences,
+                                         doc_words, self.verifier)
+            yield decide(AskResult(doc.source, self.model_name, "reader", question, answers,
+                                   plan.passages, format=doc.format, language=language),
+                         abstain, min_score, self.verifier)
 
-    @staticmethod
-    def _score(span, seen: Evidence) -> float:
-        """The probability that the span is right (the verifier's), or without a verifier the
-        reader's own probability."""
-        verifier = bundled_verifier()
-        return verifier.probability(seen) if verifier is not None else span.score
-
-    @staticmethod
-    def _decide(result: AskResult, abstain: bool, min_score: float | None) -> AskResult:
-        """Abstain when the best answer is less likely to be right than `min_score` (default:
-        the verifier's threshold; without a verifier, when no span beats "no answer")."""
-        if not result.answers:
-            return result
-        best = result.answers[0]
-        result.no_answer_score = round(1.0 - best.score, 6)
-        if not abstain:
-            return result
-        verifier = bundled_verifier()
-        if verifier is None:
-            unsure = min_score is None and best.evidence is not None and best.evidence.margin <= 0
-        else:
-            unsure = False
-        if min_score is not None or verifier is not None:
-            limit = min_score if min_score is not None else verifier.threshold  # type: ignore[union-attr]
-            unsure = unsure or best.score < limit
-        if unsure:
-            result.best_guess, result.answers = best, []
-        return result
-
-    def _index(self, doc: Document, language: str | None, unit: str, cached: bool,
-               progress: ProgressCallback | None = None):
-        """The retriever's index of `doc` and its sentences (split by `language`'s rules). A
-        long document's index is kept in bertcli's index cache (bertcli.index_cache): asked
-        again, it is not indexed again (short ones cost less to index than to look up)."""
-        retriever = self.retriever()
-        if cached:
-            return retriever.cached_index(doc.text, partial(split_sentences, lang=language), unit,
-                                          doc.source, progress, language)
-        sentences = split_sentences(doc.text, language)
-        return retriever.index(doc.text, sentences, unit, progress, language), sentences
-
-    def _plans(self, text: str, index, questions: Sequence[str],
-               passages: int) -> Iterator[tuple[list[Passage], list[int]]]:
-        """The passages to read for each question, in order, with their retrieval ranks (0 is
-        the best). Planned PLAN_AHEAD questions at a time, so that the first answers of a long
-        questions file come out before the last questions are planned."""
-        tokens: dict[tuple[int, int], int] = {}  # reader tokens of each passage, as needed
-        for begin in range(0, len(questions), PLAN_AHEAD):
-            plans = []
-            for question in questions[begin:begin + PLAN_AHEAD]:
-                # question + [CLS] [SEP] [SEP] + context must fit one reader window
-                room = self._window_tokens() - self.reader.question_tokens(question) - 3
-
-                def fits(p: Passage, room: int = room) -> bool:
-                    inside = [n for (a, b), n in tokens.items() if a >= p.start and b <= p.end]
-                    return sum(inside) <= room
-
-                top = index.top(question, passages)
-                new = [p for p in top if (p.start, p.end) not in tokens]
-                counts = self.reader.token_counts([text[p.start:p.end] for p in new])
-                tokens.update(((p.start, p.end), n) for p, n in zip(new, counts))
-                merged = merge_adjacent(top, text, fits)
-                # each read passage keeps the best retrieval rank of the passages it joins
-                ranks = [min(r for r, t in enumerate(top) if m.start <= t.start and t.end <= m.end)
-                         for m in merged]
-                plans.append((merged, ranks))
-            if begin + PLAN_AHEAD >= len(questions) and not self._retriever_is_light():
-                # A torch retriever is not needed while the reader reads the last questions:
-                # let it go, so that the two torch models never sit in memory together (peak
-                # RSS below the tutorial's pipeline). The next long document loads it again.
-                del index
-                self._retriever = None
-                _release_memory()
-            yield from plans
-
-    def _retriever_is_light(self) -> bool:
-        """The retriever runs on ONNX Runtime (small, quick to keep): kept between documents."""
-        return self._retriever is not None and hasattr(self._retriever.encoder, "session")
-
-    def _window_tokens(self) -> int:
-        return window_tokens(self.reader)
-
-    def _reads_whole(self, text: str) -> bool:
-        """Whether `text` is short enough to read whole (FULL_READ_TOKENS reader tokens).
-        Every word is at least one token: a long document is known without tokenizing it."""
-        if len(text.split()) > FULL_READ_TOKENS:
-            return False
-        return self.reader.token_counts([text])[0] <= FULL_READ_TOKENS
+    def _let_retriever_go(self) -> None:
+        """A torch retriever is not needed while the reader reads the last questions: let it
+        go, so that the two torch models never sit in memory together (peak RSS below the
+        tutorial's pipeline). The next long document loads it again. An ONNX one is kept."""
+        if self._retriever is not None and not hasattr(self._retriever.encoder, "session"):
+            self._retriever = None
+            _release_memory()
 
     def _retrieval_answers(self, doc: Document, question: str, index, top_k: int,
                            language: str | None) -> AskResult:

@@ -23,6 +23,7 @@ from importlib import resources
 import numpy as np
 
 WEIGHTS = "verifier.json"
+BUNDLED_READER_NAME = "bertcli-reader-minilm"
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Function words and question words: they say nothing of whether a text holds the answer.
 STOPWORDS = frozenset("""
@@ -131,6 +132,7 @@ class Verifier:
     weights: np.ndarray
     bias: float
     threshold: float  # the default --min-score
+    reader: str = BUNDLED_READER_NAME  # the reader whose evidence it was fitted on
 
     def probability(self, e: Evidence) -> float:
         x = (np.asarray(features(e)) - self.mean) / self.scale
@@ -140,7 +142,7 @@ class Verifier:
     def to_json(self) -> dict:
         return {"features": list(FEATURES), "mean": self.mean.tolist(),
                 "scale": self.scale.tolist(), "weights": self.weights.tolist(),
-                "bias": self.bias, "threshold": self.threshold}
+                "bias": self.bias, "threshold": self.threshold, "reader": self.reader}
 
     @classmethod
     def from_json(cls, data: dict) -> Verifier:
@@ -148,12 +150,20 @@ class Verifier:
             raise ValueError("verifier weights were fitted on other features")
         return cls(np.asarray(data["mean"], dtype=float), np.asarray(data["scale"], dtype=float),
                    np.asarray(data["weights"], dtype=float), float(data["bias"]),
-                   float(data["threshold"]))
+                   float(data["threshold"]), str(data.get("reader", BUNDLED_READER_NAME)))
+
+
+def for_reader(name: str | None) -> Verifier | None:
+    """The verifier fitted on the evidence of reader `name`, if bertcli ships one. Another
+    reader's logits are on another scale: its answers keep the reader's own probability, and
+    `ask` withholds them only when no span beats "no answer"."""
+    verifier = bundled()
+    return verifier if verifier is not None and name == verifier.reader else None
 
 
 @lru_cache(maxsize=1)
 def bundled() -> Verifier | None:
-    """The verifier bertcli ships; None before one is fitted (then `ask` cannot abstain)."""
+    """The verifier bertcli ships (None without its weights file)."""
     try:
         text = resources.files("bertcli.ask").joinpath(WEIGHTS).read_text(encoding="utf-8")
     except (FileNotFoundError, OSError):

@@ -187,7 +187,8 @@ def ask_index(asker, index: CorpusIndex, question: str, top_k: int = 1, passages
     """Answer `question` from the corpus: the best `passages` passages, then the reader on
     those only (one ranking across all of them, as `Asker.iter_ask`). Answers name their
     document (`source`) and give offsets into its text."""
-    from ..ask.asker import Answer, Asker, AskResult, sentence_around
+    from ..ask.choose import decide, probability, sentence_around
+    from ..ask.results import Answer, AskResult
     from ..ask.spans import rank_prior, read_passages
     from ..ask.verify import document_words, evidence
     from ..sentences import split_sentences
@@ -218,10 +219,10 @@ def ask_index(asker, index: CorpusIndex, question: str, top_k: int = 1, passages
             seen = evidence(question, span.text, context, hit.text, span.margin, span.score,
                             span.null, span.windows, i, read_words)
             answers.append(Answer(span.text, hit.start + local, hit.start + local_end,
-                                  Asker._score(span, seen), context, hit.start + at, hit.id,
+                                  probability(span, seen, asker.verifier), context, hit.start + at, hit.id,
                                   evidence=seen))
         result = AskResult(index.path, asker.model_name, asker.mode, question, answers, [],
                            across=True)
-        return Asker._decide(result, abstain, min_score)
+        return decide(result, abstain, min_score, asker.verifier)
     return AskResult(index.path, asker.model_name, asker.mode, question, answers, [],
                      across=True)
