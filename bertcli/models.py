@@ -328,7 +328,7 @@ def prefer_bundled() -> bool:
 
 def set_models_preference(value: str) -> Path:
     """Write the default models choice ("hub" or "bundled") to the settings file."""
-    from .render import write_atomically
+    from .files import write_atomically
 
     if value not in MODEL_PREFERENCES:
         raise UsageError(f"models default {value}: choose one of {', '.join(MODEL_PREFERENCES)}")

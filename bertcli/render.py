@@ -41,7 +41,24 @@ def _sentence_page(summary, sentence) -> int | None:
     return summary.page(sentence) if hasattr(summary, "page") else None
 
 
+def _answer_dict(a, result) -> dict[str, Any]:
+    return {
+        "text": a.text,
+        "start": a.start,
+        "end": a.end,
+        "score": round(float(a.score), 6),
+        "context": a.context,
+        "context_start": a.context_start,
+        "source": a.source or result.source,
+        **_page(getattr(a, "page", None)),
+    }
+
+
 def answers_to_dict(result) -> dict[str, Any]:
+    """An AskResult as JSON: `answers` is empty when the document does not answer; then
+    `best_guess` holds the best span anyway, and `no_answer_score` is the probability that
+    no answer is right (1 - the best span's score; null in retrieval mode)."""
+    guess = getattr(result, "best_guess", None)
     return {
         "source": result.source,
         "format": result.format,
@@ -49,74 +66,20 @@ def answers_to_dict(result) -> dict[str, Any]:
         "model": result.model,
         "mode": result.mode,
         "question": result.question,
-        "answers": [
-            {
-                "text": a.text,
-                "start": a.start,
-                "end": a.end,
-                "score": round(float(a.score), 6),
-                "context": a.context,
-                "context_start": a.context_start,
-                "source": a.source or result.source,
-                **_page(getattr(a, "page", None)),
-            }
-            for a in result.answers
-        ],
+        "answers": [_answer_dict(a, result) for a in result.answers],
+        "no_answer_score": getattr(result, "no_answer_score", None),
+        "best_guess": _answer_dict(guess, result) if guess is not None else None,
         "passages": [{"start": p.start, "end": p.end} for p in result.passages],
     }
 
 
-def _umask() -> int:
-    import os
-
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def check_writable(path: str) -> None:
-    """Raise InputError now if `path` cannot be written later (no such directory, a directory,
-    no permission): a trial temporary file is created in its directory and removed."""
-    import os
-    import tempfile
-
-    from .errors import InputError
-
-    if os.path.isdir(path):
-        raise InputError(f"{path}: cannot write (is a directory)")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise InputError(f"{path}: cannot write (no such directory)")
-    if os.path.exists(path) and not os.access(path, os.W_OK) and not os.access(directory, os.W_OK):
-        raise InputError(f"{path}: cannot write (permission denied)")
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".bertcli-", suffix=".tmp")
-        os.close(fd)
-        os.unlink(tmp)
-    except OSError as err:
-        raise InputError(f"{path}: cannot write ({err.strerror or err})") from None
-
-
-def write_atomically(path: str, content: str) -> None:
-    """Write `content` to `path` through a temporary file, so an error never leaves half a file.
-    The file gets the usual permissions for a new file (0666 less the umask), not mkstemp's 0600."""
-    import os
-    import tempfile
-
-    from .errors import InputError
-
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".bertcli-", suffix=".tmp")
-        os.fchmod(fd, 0o666 & ~_umask())
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(content)
-        os.replace(tmp, path)
-    except OSError as err:
-        if tmp is not None and os.path.exists(tmp):
-            os.unlink(tmp)
-        raise InputError(f"{path}: cannot write ({err.strerror or err})") from None
+def no_answer_line(result) -> str:
+    """`no answer in DOC (best guess: "...", 0.12)`: one line, as a script reads it."""
+    guess = getattr(result, "best_guess", None)
+    where = result.source or "the document"
+    if guess is None:
+        return f"no answer in {where}"
+    return f'no answer in {where} (best guess: "{_one_line(guess.text)}", {guess.score:.2f})'
 
 
 def to_json(obj: Any, indent: int | None = 2) -> str:
@@ -151,14 +114,14 @@ def answers_plain(result, with_header: bool, sources: bool = False) -> str:
     else:
         lines += [_one_line(a.text) + _cite(getattr(a, "page", None)) for a in result.answers]
     if not result.answers:
-        lines.append("")  # keep one line per question so `paste` and friends line up
+        lines.append(no_answer_line(result))  # one line per question, as `paste` expects
     return "\n".join(lines) + "\n"
 
 
 def answers_markdown(result) -> str:
     lines = [f"## {result.question}", "", f"*{result.source} · {result.model} · {result.mode}*", ""]
     if not result.answers:
-        lines.append("_No answer found._")
+        lines.append(f"_{no_answer_line(result)}_")
     for a in result.answers:
         where = f" _({a.source})_" if result.across else ""
         lines.append(f"- **{_one_line(a.text)}** ({a.score:.3f}){where}{_cite(getattr(a, 'page', None))}"
@@ -308,7 +271,7 @@ class Renderer(Sink):
 
         body = Text()
         if not result.answers:
-            body.append("No answer found in the document.", style="italic")
+            body.append(no_answer_line(result), style="italic")
         for i, a in enumerate(result.answers):
             if i:
                 body.append("\n\n")

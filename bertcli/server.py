@@ -47,7 +47,7 @@ T = TypeVar("T")
 TEXT_SOURCE = "-"  # what the CLI calls a document read from stdin
 
 SUMMARIZE_FIELDS = {"text", "url", "num_sentences", "strategy"}
-ASK_FIELDS = {"text", "url", "question", "questions", "top_k"}
+ASK_FIELDS = {"text", "url", "question", "questions", "top_k", "min_score", "always_answer"}
 
 
 class RequestError(Exception):
@@ -180,6 +180,10 @@ class Service:
             for i, question in enumerate(questions):
                 _check_unicode(question, f'"questions"[{i}]')
         top_k = _positive_int(body, "top_k") or 1
+        min_score = _probability(body, "min_score")
+        always = body.get("always_answer", False)
+        if not isinstance(always, bool):
+            raise RequestError(422, f'"always_answer" must be true or false, got {_json_type(always)}')
         doc = self.document(body)
         single = "question" in body
 
@@ -192,7 +196,8 @@ class Service:
                     checked.append(asker.check_question(question))
                 except InputError as err:
                     raise RequestError(422, f"{where}: {err.message}") from None
-            return [answers_to_dict(r) for r in asker.iter_ask(doc, checked, top_k=top_k)]
+            return [answers_to_dict(r) for r in asker.ask_documents(
+                [doc], checked, top_k=top_k, abstain=not always, min_score=min_score)]
 
         results = self.run_model(answer)
         # one question: one object, as `ask -f json`; "questions": a list, as `ask -q` with several
@@ -223,6 +228,15 @@ def _string(body: dict[str, Any], name: str) -> str:
         raise RequestError(422, f'"{name}" must be a string, got {_json_type(value)}')
     _check_unicode(value, f'"{name}"')
     return value
+
+
+def _probability(body: dict[str, Any], name: str) -> float | None:
+    if name not in body or body[name] is None:
+        return None
+    value = body[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise RequestError(422, f'"{name}" must be a number from 0 to 1, got {json.dumps(value)[:40]}')
+    return float(value)
 
 
 def _positive_int(body: dict[str, Any], name: str) -> int | None:

@@ -442,7 +442,7 @@ def test_predictions_path_checked_before_work(run_cli, tmp_path):
 def test_predictions_file_mode_follows_umask(tmp_path):
     import os
 
-    from bertcli.render import write_atomically
+    from bertcli.files import write_atomically
 
     old = os.umask(0o022)
     try:

@@ -48,6 +48,11 @@ def parse_args(argv=None):
     for key, value in DEFAULTS.items():
         p.add_argument("--" + key.replace("_", "-"), type=type(value), default=value)
     p.add_argument("--max-examples", type=int, default=0, help="train on the first N questions")
+    p.add_argument("--positives", type=int, default=0,
+                   help="train on N answerable questions drawn at random (seeded)")
+    p.add_argument("--negatives", default=None,
+                   help="SQuAD-layout file of unanswerable questions (build_negatives.py): every "
+                        "window of theirs is trained to point at [CLS]")
     p.add_argument("--max-steps", type=int, default=0, help="stop after N optimiser steps (smoke)")
     p.add_argument("--deadline-minutes", type=float, default=0, help="stop and save after this")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0)
@@ -81,6 +86,9 @@ def train_features(tokenizer, questions, max_len, stride):
     features = []
     for i, ids in enumerate(enc["input_ids"]):
         q = questions[enc["overflow_to_sample_mapping"][i]]
+        if not q.answers:  # unanswerable: "no answer" in every window
+            features.append((ids, enc["token_type_ids"][i], 0, 0))
+            continue
         seq = enc.sequence_ids(i)
         offsets = enc["offset_mapping"][i]
         start_char = q.answer_starts[0]
@@ -210,6 +218,10 @@ def main(argv=None):
     train_q = [q for q in squad.iter_questions(train_articles) if q.answers]
     if args.max_examples:
         train_q = train_q[:args.max_examples]
+    if args.positives:
+        train_q = random.Random(args.seed).sample(train_q, min(args.positives, len(train_q)))
+    if args.negatives:
+        train_q += list(squad.iter_questions(squad.load_articles(args.negatives)))
     val_q = list(squad.iter_questions(held_out))
     if args.max_examples:
         val_q = val_q[:max(50, args.max_examples // 10)]

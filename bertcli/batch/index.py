@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, UsageError
+from ..files import umask
 
 INDEX_VERSION = 1
 CANDIDATES = 100  # dense candidates re-ranked with BM25
@@ -81,7 +82,7 @@ def write_index(out: str, rows: Iterable[dict[str, Any]], encoder: str) -> Index
                 "passages": len(ids), "dimension": dimension, "errors": len(errors)}
         with open(os.path.join(tmp, "index.json"), "w", encoding="utf-8") as handle:
             json.dump(meta, handle, indent=1)
-        os.chmod(tmp, 0o777 & ~_umask())
+        os.chmod(tmp, 0o777 & ~umask())
         if os.path.exists(out):  # an older index: replaced only once the new one is whole
             old = out + ".old"
             shutil.rmtree(old, ignore_errors=True)
@@ -95,12 +96,6 @@ def write_index(out: str, rows: Iterable[dict[str, Any]], encoder: str) -> Index
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return IndexStats(len(documents), len(ids), errors)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from ..errors import InputError, UsageError
-from ..render import write_atomically
+from ..files import write_atomically
 
 OUTPUT_SUFFIXES = {".jsonl": "jsonl", ".parquet": "parquet"}
 MANIFEST = "manifest.json"

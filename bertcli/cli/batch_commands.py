@@ -145,14 +145,15 @@ def batch_index(
 
 def ask_index_command(index: str, questions: list[str], top_k: int, max_answer_len: int,
                       passages: int, retrieval_only: bool, model: str | None, device: str,
-                      offline: bool, fmt: str) -> int:
+                      offline: bool, fmt: str, abstain: bool = True,
+                      min_score: float | None = None) -> int:
     """`bertcli ask --index INDEX QUESTION...`: every argument is a question."""
     from ..ask.asker import Asker, check_options
     from ..batch.index import CorpusIndex, ask_index
     from ..errors import UsageError
     from ..render import Renderer
 
-    check_options(top_k, max_answer_len, passages)
+    check_options(top_k, max_answer_len, passages, min_score)
     if not questions:
         raise UsageError("give a question (with --index, every argument is a question)")
     from ..backends.load import resolve_device
@@ -162,7 +163,7 @@ def ask_index_command(index: str, questions: list[str], top_k: int, max_answer_l
     renderer = Renderer(fmt, sys.stdout, several=len(questions) > 1)
     for question in questions:
         result = ask_index(asker, corpus_index, question, top_k=top_k, passages=passages,
-                           max_answer_len=max_answer_len)
+                           max_answer_len=max_answer_len, abstain=abstain, min_score=min_score)
         if not result.answers:
             note(f"no answer to {result.question!r} in {corpus_index.meta.get('documents', 0)} document(s)")
         renderer.answers(result)

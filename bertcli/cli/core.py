@@ -160,7 +160,7 @@ def documents(sources: list[str], encoding: str | None, max_bytes: int | None,
 def check_output_path(path: str | None) -> None:
     """Fail now, before any work, if `path` (an output file to write later) cannot be written."""
     if path:
-        from ..render import check_writable
+        from ..files import check_writable
 
         check_writable(path)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from typing import TYPE_CHECKING
@@ -21,12 +22,14 @@ from ..progress import ProgressDisplay
 from ..progress import wanted as progress_wanted
 from .core import app, documents, error, note, run_guarded
 from .options import (
+    ALWAYS_ANSWER_OPT,
     DEVICE_OPT,
     ENCODING_OPT,
     FORMAT_OPT,
     INPUT_FORMAT_OPT,
     LANG_OPT,
     MAX_BYTES_OPT,
+    MIN_SCORE_OPT,
     MODEL_HELP,
     OFFLINE_OPT,
     PRECISION_OPT,
@@ -128,6 +131,8 @@ def ask(
     index: str | None = typer.Option(
         None, "--index", help="Ask a corpus index (`bertcli batch index`): every argument is a question."
     ),
+    min_score: float | None = MIN_SCORE_OPT,
+    always_answer: bool = ALWAYS_ANSWER_OPT,
     fmt: Format = FORMAT_OPT,
     device: Device = DEVICE_OPT,
     precision: Precision = READER_PRECISION_OPT,
@@ -145,8 +150,17 @@ def ask(
         if index is not None:
             from .batch_commands import ask_index_command
 
+            refused = [name for name, given in (
+                ("--questions", questions_file is not None), ("--across", across),
+                ("--full", full), ("--precision", precision.value != "auto"),
+                ("--lang", lang != "auto"), ("--input-format", input_format is not None),
+                ("--encoding", encoding is not None)) if given]
+            if refused:
+                raise UsageError(f"--index does not take {', '.join(refused)} (every argument "
+                                 "is a question, asked of the whole corpus)")
             return ask_index_command(index, args, top_k, max_answer_len, passages, retrieval_only,
-                                     model, device.value, offline, fmt.value)
+                                     model, device.value, offline, fmt.value,
+                                     not always_answer, min_score)
         if questions_file is None:
             if len(args) < 2:
                 raise UsageError("give a question and at least one document (or --questions FILE)")
@@ -159,49 +173,37 @@ def ask(
             raise UsageError("stdin (-) can be read only once")
         if not questions[0][1].strip() and len(questions) == 1:
             raise InputError("empty question")
-        from ..ask.asker import Asker, AskResult, check_options
+        from ..ask.asker import Asker, check_options
         from ..render import Renderer
 
-        check_options(top_k, max_answer_len, passages)
+        check_options(top_k, max_answer_len, passages, min_score)
         check_lang(lang)
 
         # --across gives one result per question, whatever the number of documents
         several = len(questions) > 1 or (len(sources) > 1 and not across)
         renderer = Renderer(fmt.value, sys.stdout, several=several,
                             sources=len(sources) > 1 and not across)
-        asker: Asker | None = None
         failed: list[str] = []
-        asked: list[str] = []
-        pooled: list[list] = []
         with ProgressDisplay(progress_wanted(fmt.value)) as progress:
-            for doc in documents(sources, encoding, max_bytes, failed, input_format, progress):
-                if asker is None:
-                    asker = Asker(model=model, device=device.value, offline=offline,
-                                  retrieval_only=retrieval_only, precision=precision.value,
-                                  lang=lang)
-                    asked = _checked_questions(asker, questions, questions_file, failed)
-                    pooled = [[] for _ in asked]
-                    if not asked:
-                        break
-                for i, result in enumerate(asker.iter_ask(doc, asked, top_k=top_k,
-                                                          max_answer_len=max_answer_len,
-                                                          full=full, passages=passages,
-                                                          progress=progress)):
-                    progress("questions", 1, len(asked) * len(sources))
-                    if across:
-                        pooled[i].extend(result.answers)
-                        continue
+            docs = documents(sources, encoding, max_bytes, failed, input_format, progress)
+            first = next(docs, None)  # no model loads unless a document could be read
+            asker = None if first is None else Asker(
+                model=model, device=device.value, offline=offline, retrieval_only=retrieval_only,
+                precision=precision.value, lang=lang)
+            asked = [] if asker is None else _checked_questions(asker, questions, questions_file,
+                                                                 failed)
+            if asker is not None and asked:
+                for result in asker.ask_documents(
+                        itertools.chain([first] if first else [], docs), asked, top_k=top_k,
+                        max_answer_len=max_answer_len, full=full, passages=passages,
+                        abstain=not always_answer, min_score=min_score, across=across,
+                        progress=progress):
+                    progress("questions", 1, len(asked) * (1 if across else len(sources)))
                     if not result.answers:
-                        note(f"{result.source}: no answer to {result.question!r}")
+                        note(f"no answer to {result.question!r} in "
+                             f"{len(sources) - len(failed)} document(s)" if across
+                             else f"{result.source}: no answer to {result.question!r}")
                     renderer.answers(result)
-        if across and asker is not None:
-            read = [s for s in sources if s not in failed]
-            for question, answers in zip(asked, pooled):
-                best = sorted(answers, key=lambda a: -a.score)[:top_k]
-                if not best:
-                    note(f"no answer to {question!r} in {len(read)} document(s)")
-                renderer.answers(AskResult(", ".join(read), asker.model_name, asker.mode, question,
-                                           best, [], across=True))
         renderer.close()
         return EXIT_INPUT if failed else 0
 

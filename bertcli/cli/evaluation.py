@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -17,6 +17,7 @@ from .core import check_output_path, eval_app, run_guarded
 from .options import (
     DEVICE_OPT,
     FORMAT_OPT,
+    MIN_SCORE_OPT,
     MODEL_HELP,
     OFFLINE_OPT,
     PRECISION_OPT,
@@ -108,6 +109,7 @@ def eval_ask(
         None, "--abstain/--no-abstain",
         help="Let the reader answer nothing (default: only for SQuAD 2.0 files).",
     ),
+    min_score: float | None = MIN_SCORE_OPT,
     max_answer_len: int = typer.Option(15, "--max-answer-len", help="Longest answer, in tokens."),
     limit: int | None = typer.Option(None, "--limit", help="Only the first N questions."),
     per_article: int | None = typer.Option(
@@ -129,11 +131,12 @@ def eval_ask(
 
         from ..ask.asker import Asker, check_options
         from ..eval import squad
+        from ..eval.squad2 import calibration, coverage, squad2_metrics
 
         for name, value in (("--limit", limit), ("--per-article", per_article)):
             if value is not None and value < 1:
                 raise UsageError(f"{name} must be at least 1, got {value}")
-        check_options(1, max_answer_len, passages)
+        check_options(1, max_answer_len, passages, min_score)
         check_output_path(predictions_file)
         articles = squad.load_articles(data)
         questions = list(squad.iter_questions(articles))
@@ -143,6 +146,7 @@ def eval_ask(
         if not questions:
             raise InputError(f"{data}: holds no questions")
         allow_null = squad.has_unanswerable(articles) if abstain is None else abstain
+        details: dict[str, tuple[str, float]] = {}
         began = time.perf_counter()
         asker = Asker(model=model, device=device.value, offline=offline,
                       precision=precision.value)
@@ -154,18 +158,20 @@ def eval_ask(
                      for a in squad.whole_articles(articles)]
             whole = [a for a in whole if a.questions]
             predictions, refused = squad.predict_whole(asker, whole, allow_null, max_answer_len,
-                                                       passages=passages, full=full)
+                                                       passages=passages, full=full,
+                                                       details=details, min_score=min_score)
         else:
-            predictions, refused = squad.predict(asker, questions, allow_null, max_answer_len)
+            predictions, refused = squad.predict(asker, questions, allow_null, max_answer_len,
+                                                 details=details, min_score=min_score)
         seconds = time.perf_counter() - began
         scores = squad.score(questions, predictions)
         unanswerable = [q for q in questions if not q.answers]
         answerable = [q for q in questions if q.answers]
         if predictions_file:
-            from ..render import write_atomically
+            from ..files import write_atomically
 
             write_atomically(predictions_file, json.dumps(predictions, ensure_ascii=False, indent=1) + "\n")
-        result = {"model": asker.model_name, "data": data, "questions": len(questions),
+        result: dict[str, Any] = {"model": asker.model_name, "data": data, "questions": len(questions),
                   "mode": "whole article" if whole_article else "paragraph",
                   "exact_match": round(scores["exact_match"], 2), "f1": round(scores["f1"], 2),
                   "abstain": allow_null, "refused": refused,
@@ -181,6 +187,15 @@ def eval_ask(
         if unanswerable:
             abstained = sum(1 for q in unanswerable if not predictions.get(q.id))
             result["unanswerable_abstained"] = round(100.0 * abstained / len(unanswerable), 2)
+            official = squad2_metrics(questions, predictions, details)
+            result["squad2"] = {k: round(v, 2) if isinstance(v, float) else v
+                                for k, v in official.items()}
+        covered, covered_right = coverage(questions, predictions)
+        ece, table = calibration(questions, details)
+        result.update({"coverage": round(covered, 2), "accuracy_answered": round(covered_right, 2),
+                       "ece": round(ece, 4), "reliability": table,
+                       "threshold": min_score if min_score is not None else (
+                           asker.verifier.threshold if asker.verifier and allow_null else None)})
         lines = [f"exact match {result['exact_match']:6.2f}", f"F1          {result['f1']:6.2f}"]
         if "answerable_f1" in result:
             lines.append(f"answerable: exact match {result['answerable_exact_match']:.2f}, F1 "
@@ -188,6 +203,15 @@ def eval_ask(
                          f"{result['answerable_overlap']:.1f}%")
         if "unanswerable_abstained" in result:
             lines.append(f"unanswerable: abstained on {result['unanswerable_abstained']:.1f}%")
+        if "squad2" in result:
+            o = result["squad2"]
+            lines.append(f"SQuAD 2.0: EM {o['exact']:.2f}, F1 {o['f1']:.2f}, HasAns F1 "
+                         f"{o.get('HasAns_f1', 0):.2f}, NoAns accuracy "
+                         f"{o.get('NoAns_accuracy', 0):.1f}%, best F1 {o['best_f1']:.2f} "
+                         f"(threshold {o['best_threshold']})")
+        lines.append(f"answered {result['coverage']:.1f}% of the questions, "
+                     f"{result['accuracy_answered']:.1f}% of them right (F1 >= 0.5); "
+                     f"ECE {result['ece']:.3f} (10 bins)")
         lines.append(f"{result['seconds_per_question']:.3f} s per question ({result['seconds']} s)")
         if refused:
             lines.append(f"({refused} questions too long for the reader, counted wrong)")

@@ -74,5 +74,14 @@ LANG_OPT = typer.Option(
     help="Language of the documents: auto (detected per document) or a code such as en, de, "
          "zh, ar; picks the sentence rules.",
 )
+MIN_SCORE_OPT = typer.Option(
+    None, "--min-score", min=0.0, max=1.0,
+    help="Answer only when the best answer's score (the probability that it is right) is at "
+         "least this; else say 'no answer' (default: the bundled reader's threshold, chosen on "
+         "held-out training data).",
+)
+ALWAYS_ANSWER_OPT = typer.Option(
+    False, "--always-answer", help="Give the best span even when the document does not seem to answer."
+)
 VERBOSE_OPT = typer.Option(False, "--verbose", "-v", help="Show tracebacks on errors.")
 QUIET_OPT = typer.Option(False, "--quiet", help="No notices on stderr (errors are still printed).")

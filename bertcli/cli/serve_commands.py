@@ -11,12 +11,14 @@ from ..errors import EXIT_INPUT, InputError, UsageError
 from ..languages import check_lang
 from .core import app, documents, error, note, run_guarded
 from .options import (
+    ALWAYS_ANSWER_OPT,
     DEVICE_OPT,
     ENCODING_OPT,
     FORMAT_OPT,
     INPUT_FORMAT_OPT,
     LANG_OPT,
     MAX_BYTES_OPT,
+    MIN_SCORE_OPT,
     MODEL_HELP,
     OFFLINE_OPT,
     PRECISION_OPT,
@@ -102,6 +104,8 @@ def chat(
     model: str | None = typer.Option(
         None, "--model", "-m", help=MODEL_HELP + " (default: distilbert-base-cased-distilled-squad)"
     ),
+    min_score: float | None = MIN_SCORE_OPT,
+    always_answer: bool = ALWAYS_ANSWER_OPT,
     fmt: Format = FORMAT_OPT,
     device: Device = DEVICE_OPT,
     precision: Precision = READER_PRECISION_OPT,
@@ -122,7 +126,7 @@ def chat(
 
         if "-" in inputs:
             raise UsageError("chat reads its questions on stdin: give the documents as files or URLs")
-        check_options(top_k, max_answer_len, passages)
+        check_options(top_k, max_answer_len, passages, min_score)
         check_lang(lang)
         failed: list[str] = []
         docs = list(documents(inputs, encoding, max_bytes, failed, input_format))
@@ -147,12 +151,13 @@ def chat(
                 continue
             # one Renderer per question, so that each answer is written as soon as it is found
             renderer = Renderer(fmt.value, sys.stdout, several=len(docs) > 1, sources=len(docs) > 1)
-            for doc in docs:
-                for result in asker.iter_ask(doc, [checked], top_k=top_k, max_answer_len=max_answer_len,
-                                             full=full, passages=passages):
-                    if not result.answers:
-                        note(f"{result.source}: no answer to {result.question!r}")
-                    renderer.answers(result)
+            for result in asker.ask_documents(docs, [checked], top_k=top_k,
+                                              max_answer_len=max_answer_len, full=full,
+                                              passages=passages, abstain=not always_answer,
+                                              min_score=min_score):
+                if not result.answers:
+                    note(f"{result.source}: no answer to {result.question!r}")
+                renderer.answers(result)
             renderer.close()
         # From a pipe, as `ask --questions`: a refused question or an unread document is exit 3.
         return EXIT_INPUT if failed or (refused and not interactive) else 0

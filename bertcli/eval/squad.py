@@ -181,12 +181,22 @@ def _accepted(asker, questions: Sequence[Question], predictions: dict[str, str])
     return accepted
 
 
+def _keep(result, details: dict[str, tuple[str, float]] | None, qid: str) -> str:
+    """The answer text ("" for none); the best guess and its score go to `details`."""
+    best = result.answers[0] if result.answers else result.best_guess
+    if details is not None:
+        details[qid] = (best.text, float(best.score)) if best is not None else ("", 0.0)
+    return result.answers[0].text if result.answers else ""
+
+
 def predict(asker, questions: Sequence[Question], abstain: bool, max_answer_len: int = 15,
-            ) -> tuple[dict[str, str], int]:
+            details: dict[str, tuple[str, float]] | None = None,
+            min_score: float | None = None) -> tuple[dict[str, str], int]:
     """Ask each question against its own paragraph, as `bertcli ask` would.
 
-    `asker` is a `bertcli.qa.Asker`. Returns {question id: answer text} ("" for no answer)
-    and how many questions the reader refused (e.g. too long); those count as wrong.
+    `asker` is a `bertcli.ask.asker.Asker`. Returns {question id: answer text} ("" for no
+    answer) and how many questions the reader refused (e.g. too long); those count as wrong.
+    `details` (if given) gets {question id: (best guess, its score)}, answered or not.
     """
     by_context: dict[str, list[Question]] = {}
     for q in questions:
@@ -199,9 +209,9 @@ def predict(asker, questions: Sequence[Question], abstain: bool, max_answer_len:
         if not accepted:
             continue
         results = asker.ask(context, [q.question for q in accepted], full=True, abstain=abstain,
-                            max_answer_len=max_answer_len)
+                            max_answer_len=max_answer_len, min_score=min_score)
         for q, result in zip(accepted, results):
-            predictions[q.id] = result.answers[0].text if result.answers else ""
+            predictions[q.id] = _keep(result, details, q.id)
     return predictions, refused
 
 
@@ -240,7 +250,8 @@ def whole_articles(articles: Iterable[dict]) -> list[Article]:
 
 def predict_whole(asker, articles: Sequence[Article], abstain: bool, max_answer_len: int = 15,
                   passages: int | None = None, full: bool = False,
-                  ) -> tuple[dict[str, str], int]:
+                  details: dict[str, tuple[str, float]] | None = None,
+                  min_score: float | None = None) -> tuple[dict[str, str], int]:
     """Ask each question of its whole article through `ask`'s default path (retrieval for a
     long article, reading, selection). Returns {question id: answer} and the refused count."""
     from ..read.document import Document
@@ -255,9 +266,9 @@ def predict_whole(asker, articles: Sequence[Article], abstain: bool, max_answer_
         doc = Document(source=article.title or "article", text=article.text)
         kwargs = {} if passages is None else {"passages": passages}
         results = asker.ask(doc, [q.question for q in accepted], full=full, abstain=abstain,
-                            max_answer_len=max_answer_len, **kwargs)
+                            max_answer_len=max_answer_len, min_score=min_score, **kwargs)
         for q, result in zip(accepted, results):
-            predictions[q.id] = result.answers[0].text if result.answers else ""
+            predictions[q.id] = _keep(result, details, q.id)
     return predictions, refused
 
 
