@@ -15,7 +15,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from bertcli.ask.spans import read_contexts, read_passages  # noqa: E402
+from bertcli.ask.parity import read_contexts  # noqa: E402
+from bertcli.ask.spans import read_passages  # noqa: E402
 from bertcli.backends.torch_backend import Reader  # noqa: E402
 from bertcli.eval import squad  # noqa: E402
 from bertcli.models import bundled_reader  # noqa: E402

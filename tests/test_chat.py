@@ -9,6 +9,7 @@ import re
 import select
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -123,3 +124,41 @@ def test_chat_on_a_terminal_prompts_and_ctrl_c_exits_130(new_user_env, tiny_qa_d
             proc.kill()
             proc.wait()
         os.close(controller)
+
+
+GUARD_SCRIPT = r"""
+import ctypes, signal, sys, threading, time
+from bertcli.cli.chat import guard_interrupts
+if sys.argv[1] == "guarded":
+    guard_interrupts()
+threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+# The main thread blocks SIGINT, so the kernel hands it to another thread, as it may hand a
+# terminal's Ctrl-C to an ONNX Runtime thread while readline waits in select().
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+libc = ctypes.CDLL(None, use_errno=True)
+print("waiting", flush=True)
+try:
+    while True:
+        libc.select(0, None, None, None, None)  # as readline: back only when interrupted
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    sys.exit(130)
+"""
+
+
+def test_ctrl_c_reaching_another_thread_still_ends_a_prompt():
+    """chat's Ctrl-C at the prompt was lost when the signal reached a thread other than the
+    main one (readline's select() was never interrupted): the guard interrupts the main thread.
+    Run with "bare" instead of "guarded", the script still waits after 20 s."""
+    proc = subprocess.Popen([sys.executable, "-c", GUARD_SCRIPT, "guarded"], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout.readline().strip() == "waiting"
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 130
+        assert proc.stdout.read().strip() == "interrupted"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -236,7 +236,7 @@ def test_hard_cases_found_by_a_new_user():
 
 def test_chinese_sentences_are_summary_candidates():
     from bertcli.sentences import split_sentences, word_count
-    from bertcli.summarize.summarizer import length_filtered
+    from bertcli.summarize.candidates import length_filtered
 
     text = ("如果你对前端开发完全陌生，可以先从基础知识开始学习，再回到这里阅读后面的章节。"
             "这个框架的核心是一套声明式的渲染系统，它让你用模板描述界面应该是什么样子。短句。")

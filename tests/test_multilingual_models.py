@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from bertcli.ask.asker import Asker
-from bertcli.ask.spans import _word_span, read_contexts, tidy_span
+from bertcli.ask.parity import read_contexts
+from bertcli.ask.spans import _word_span, tidy_span
 from bertcli.backends import onnx_backend as fast
 from bertcli.models import ResolvedModel
 

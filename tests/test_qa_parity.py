@@ -19,7 +19,8 @@ if not hasattr(transformers.pipelines, "QuestionAnsweringPipeline"):
     pytest.skip("this transformers has no question-answering pipeline to compare with",
                 allow_module_level=True)
 
-from bertcli.ask.spans import read_contexts, read_passages  # noqa: E402
+from bertcli.ask.parity import read_contexts  # noqa: E402
+from bertcli.ask.spans import read_passages  # noqa: E402
 from bertcli.backends.torch_backend import Reader  # noqa: E402
 from bertcli.models import ResolvedModel  # noqa: E402
 

@@ -106,7 +106,7 @@ def test_ratio(tiny_summarizer):
 ])
 def test_boilerplate_is_never_a_candidate(text):
     from bertcli.sentences import Sentence
-    from bertcli.summarize.summarizer import is_boilerplate
+    from bertcli.summarize.candidates import is_boilerplate
 
     assert is_boilerplate(Sentence(0, 0, len(text), text))
 
@@ -118,7 +118,7 @@ def test_boilerplate_is_never_a_candidate(text):
 ])
 def test_real_sentences_are_candidates(text):
     from bertcli.sentences import Sentence
-    from bertcli.summarize.summarizer import is_boilerplate
+    from bertcli.summarize.candidates import is_boilerplate
 
     assert not is_boilerplate(Sentence(0, 0, len(text), text))
 
@@ -133,7 +133,7 @@ def test_real_sentences_are_candidates(text):
 ])
 def test_a_dateline_is_cut_from_its_sentence(text, kept):
     from bertcli.sentences import Sentence
-    from bertcli.summarize.summarizer import without_dateline
+    from bertcli.summarize.candidates import without_dateline
 
     document = "Intro. " + text
     sentence = without_dateline(Sentence(1, 7, len(document), text))
@@ -162,7 +162,7 @@ def test_every_strategy_skips_bylines_and_returns_n(tiny_summarizer, strategy):
 
 def test_lead_is_the_first_clean_sentences(tiny_summarizer):
     from bertcli.sentences import split_sentences
-    from bertcli.summarize.summarizer import length_filtered
+    from bertcli.summarize.candidates import length_filtered
 
     article = cnndm_articles(1)[0]["article"]
     expected = length_filtered(split_sentences(article))[:3]
@@ -170,7 +170,7 @@ def test_lead_is_the_first_clean_sentences(tiny_summarizer):
 
 
 def test_central_select_prefers_central_and_diverse_rows():
-    from bertcli.summarize.summarizer import central_select
+    from bertcli.summarize.select import central_select
 
     rng = np.random.default_rng(3)
     topic = rng.normal(size=16)

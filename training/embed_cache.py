@@ -78,7 +78,8 @@ def detokenize(text: str) -> str:
 
 def candidates_of(article: str, wanted: int = 3):
     """The candidate sentences `Summarizer.__call__` would score (same rules)."""
-    from bertcli.summarize.summarizer import is_boilerplate, length_filtered, split_sentences, without_dateline
+    from bertcli.sentences import split_sentences
+    from bertcli.summarize.candidates import is_boilerplate, length_filtered, without_dateline
 
     sentences = [without_dateline(s) for s in split_sentences(article)]
     kept = length_filtered(sentences)

@@ -22,7 +22,7 @@ from train_scorer import lead_picks, load_docs, rouge_of, scorer_picks  # noqa: 
 
 
 def central_picks(docs, k=3):
-    from bertcli.summarize.summarizer import central_select
+    from bertcli.summarize.select import central_select
 
     return [list(range(len(d["texts"]))) if len(d["texts"]) <= k
             else central_select(d["vectors"], k) for d in docs]

@@ -35,7 +35,7 @@ def main() -> None:
     from bertcli.backends.onnx_backend import load_fast_encoder
     from bertcli.models import bundled_encoder
     from bertcli.summarize.scorer import Scorer
-    from bertcli.summarize.summarizer import central_select, position_trust
+    from bertcli.summarize.select import central_select, position_trust
 
     encoder = load_fast_encoder(bundled_encoder(), "int8", lambda m: print(m, file=sys.stderr))
     scorer = Scorer.load()

@@ -38,7 +38,6 @@ from .spans import (  # noqa: F401  (re-exported: bertcli.qa was their home)
     Span,
     make_windows,
     rank_prior,
-    read_contexts,
     read_passages,
     window_tokens,
 )

@@ -2,13 +2,14 @@
 
 core: the app, errors and exit codes; options: shared choices; documents: summarize, ask,
 text; evaluation: eval summarize, eval ask; model_commands: models list, pull;
-cache_commands: cache info, clear; serve_commands: chat, serve; batch_commands: batch
+cache_commands: cache info, clear; chat: chat; serve_commands: serve; batch_commands: batch
 summarize, batch index (and ask --index).
 """
 
 from . import (  # noqa: F401  (registers the commands)
     batch_commands,
     cache_commands,
+    chat,
     documents,
     evaluation,
     model_commands,

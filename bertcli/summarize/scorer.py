@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .summarizer import position_trust  # the same measure `central` uses
+from .select import position_trust  # the same measure `central` uses
 
 SCORER_FILE = Path(__file__).resolve().parent / "scorer.npz"
 FEATURE_VERSION = 1
@@ -33,8 +33,7 @@ def features(vectors: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     prior = 1.0 / np.sqrt(1.0 + rank)
     z = (centrality - centrality.mean()) / (centrality.std() + 1e-6)
     order = np.argsort(np.argsort(-centrality, kind="stable"), kind="stable")
-    similarity = vectors @ vectors.T
-    first = similarity[0]
+    first = vectors @ vectors[0]  # likeness to the first candidate (one row, not n x n)
     cols = [
         prior,
         rank == 0, rank == 1, rank == 2,
@@ -97,13 +96,16 @@ class Scorer:
         picks so far, in document order."""
         n = len(vectors)
         score = self.scores(vectors, lengths)
-        similarity = vectors @ vectors.T
+        # Linear memory: each row's largest likeness to the picks so far, updated one pick at
+        # a time (as `central_select`), never the n x n similarity matrix.
+        penalty = np.full(n, -np.inf)
         chosen: list[int] = []
         for _ in range(min(k, n)):
-            penalty = similarity[:, chosen].max(axis=1) if chosen else np.zeros(n)
-            value = score - self.redundancy * penalty
+            value = score - self.redundancy * penalty if chosen else score.copy()
             value[chosen] = -np.inf
-            chosen.append(int(np.argmax(value)))
+            pick = int(np.argmax(value))
+            chosen.append(pick)
+            np.maximum(penalty, vectors @ vectors[pick], out=penalty)
         return sorted(chosen)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -23,12 +21,10 @@ from ..models import (
 )
 from ..progress import ProgressCallback, embed_in_chunks
 from ..read.document import Document, as_document, page_at
-from ..sentences import Sentence, latin_length, split_sentences, word_count
+from ..sentences import Sentence, split_sentences, word_count
+from .candidates import is_boilerplate, length_filtered, without_dateline  # noqa: F401
+from .select import central_select, cluster_select, position_trust  # noqa: F401
 
-# bert-extractive-summarizer's candidate filter: sentences of 41 to 599 characters.
-MIN_CHARS = 40
-MAX_CHARS = 600
-RANDOM_STATE = 12345  # the library's seed: same input, same output
 STRATEGIES = ("learned", "central", "cluster", "lead")
 # `learned` (bertcli/scorer.py): beats the filtered lead on CNN/DailyMail validation articles,
 # where `central` is ~2 ROUGE below it (README, "Summary quality").
@@ -43,34 +39,6 @@ DEFAULT_PRECISION = "auto"
 # its picks for 81% of held-out SQuAD articles only. `cluster` is the tutorial's method, kept
 # exact so it reproduces the tutorial: k-means turns small differences into other picks.
 AUTO_PRECISION = {"learned": "int8", "central": "fp32", "cluster": "fp32"}  # `lead` embeds nothing
-# `central` strategy: score = centrality + w * POSITION_WEIGHT / sqrt(1 + rank), chosen with
-# maximal marginal relevance (REDUNDANCY_WEIGHT) so the picks do not repeat each other.
-# w = how much this document's own early sentences are its central ones (rank correlation,
-# floored at 0): news leads get the prior, text whose order says nothing does not.
-# The constants were chosen among 20 settings on the first 25 articles of cnndm-dev.jsonl and
-# confirmed on the other 25, plain and shuffled (README, "Summary quality").
-POSITION_WEIGHT = 0.5
-REDUNDANCY_WEIGHT = 0.3
-
-# Lines that are not sentences of the text: bylines, datelines, timestamps, photo credits,
-# calls to action. They are never picked, whatever the strategy.
-_BOILERPLATE = re.compile(
-    r"""(^by\s*[.|]|^by\s+[A-Z][\w.'-]*(\s+[A-Z][\w.'-]*){0,3}\s*[.|]?$
-        |\b(published|updated|last\s+updated)\s*:?\s*[.|]?\s*\d
-        |\b\d{1,2}:\d{2}\s*(am|pm)?\s*(EST|EDT|GMT|BST|UTC|CET|PST|PDT)\b
-        |\b(click|tap)\s+here\b|\bscroll\s+down\b|\bread\s+more\s*:|\bsign\s+up\b
-        |\b(photo|image|picture)s?\s*(credit|courtesy|:)|\bgetty\s+images\b|\(pictured\)
-        |^(share|follow)\s+(this|us|@))""",
-    re.IGNORECASE | re.VERBOSE,
-)
-MIN_WORDS = 6
-# A dateline opening a news story: "(CNN) -- ", "WASHINGTON (AP) - ", "Hong Kong (CNN) -- ".
-# The sentence after it is a candidate; the dateline is cut from it.
-_DATELINE = re.compile(
-    r"^(?:[A-Z][\w.'’-]*(?:[ ,]+[A-Z][\w.'’-]*){0,4}\s*)?"
-    r"\((?:CNN|AP|AFP|Reuters|UPI|dpa|[A-Z][A-Za-z]+ News)\)\s*(?:--|—|–|-)\s*"
-)
-
 
 @dataclass
 class Summary:
@@ -89,97 +57,6 @@ class Summary:
     def page(self, sentence: Sentence) -> int | None:
         """The 1-based page a sentence starts on, for a PDF; None otherwise."""
         return page_at(self.page_starts, sentence.start)
-
-
-def is_boilerplate(sentence: Sentence) -> bool:
-    """Bylines, timestamps, captions and the like, and fragments of under six words."""
-    return word_count(sentence.text) < MIN_WORDS or bool(_BOILERPLATE.search(sentence.text))
-
-
-def without_dateline(sentence: Sentence) -> Sentence:
-    """The sentence less a leading news dateline, offsets moved to match."""
-    match = _DATELINE.match(sentence.text)
-    if not match or match.end() == len(sentence.text):
-        return sentence
-    return Sentence(sentence.index, sentence.start + match.end(), sentence.end,
-                    sentence.text[match.end():])
-
-
-def length_filtered(sentences: Sequence[Sentence]) -> list[Sentence]:
-    """Candidates: no boilerplate, and the library's 41 to 599 characters (a Han or kana
-    character counting as 3)."""
-    return [s for s in sentences
-            if MIN_CHARS < latin_length(s.text) < MAX_CHARS and not is_boilerplate(s)]
-
-
-def position_trust(centrality: np.ndarray) -> float:
-    """Spearman correlation of earliness and centrality, floored at 0."""
-    n = len(centrality)
-    if n < 3:
-        return 0.0
-    ranks = np.argsort(np.argsort(centrality, kind="stable"), kind="stable")
-    r = float(np.corrcoef(-np.arange(n), ranks)[0, 1])
-    return max(0.0, r) if np.isfinite(r) else 0.0
-
-
-def central_select(vectors: np.ndarray, k: int) -> list[int]:
-    """Position-aware centrality with MMR: the rows most like the whole document, nudged
-    towards the start as far as the document's own order deserves, each new pick penalised by
-    its likeness to the picks so far.
-
-    O(n·d) memory and O(n·k·d) time: the redundancy of every row is its largest similarity to
-    a pick, kept up to date one pick at a time (no n×n similarity matrix)."""
-    n = len(vectors)
-    centroid = vectors.mean(axis=0)
-    centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
-    centrality = vectors @ centroid
-    weight = POSITION_WEIGHT * position_trust(centrality)
-    score = centrality + weight / np.sqrt(1.0 + np.arange(n))
-    penalty = np.zeros(n, dtype=np.result_type(vectors.dtype, np.float32))
-    taken = np.zeros(n, dtype=bool)
-    chosen: list[int] = []
-    for step in range(min(k, n)):
-        value = score - REDUNDANCY_WEIGHT * penalty if step else score.copy()
-        value[taken] = -np.inf
-        pick = int(np.argmax(value))
-        chosen.append(pick)
-        taken[pick] = True
-        np.maximum(penalty, vectors @ vectors[pick], out=penalty)
-    return sorted(chosen)
-
-
-def cluster_select(features: np.ndarray, k: int, use_first: bool = True) -> list[int]:
-    """bert-extractive-summarizer's selection, made to return exactly `k` rows.
-
-    k-means over the embeddings; for each centroid in turn, the nearest row not yet taken.
-    With `use_first` (the library's default) row 0 is always kept and k-1 clusters are
-    made over the rest.
-    """
-    n = len(features)
-    k = min(k, n)
-    if k <= 0:
-        return []
-    chosen: list[int] = []
-    offset = 0
-    if use_first:
-        chosen.append(0)
-        features, offset, k = features[1:], 1, k - 1
-    if k > 0:
-        from sklearn.cluster import KMeans
-
-        with warnings.catch_warnings():
-            # Fewer distinct points than clusters is fine: we still take k distinct rows.
-            warnings.simplefilter("ignore")
-            centroids = KMeans(n_clusters=k, random_state=RANDOM_STATE).fit(features).cluster_centers_
-        used: set = set()
-        for centroid in centroids:
-            distances = np.linalg.norm(features - centroid, axis=1)
-            for row in np.argsort(distances, kind="stable"):
-                if int(row) not in used:
-                    used.add(int(row))
-                    break
-        chosen.extend(sorted(r + offset for r in used))
-    return sorted(chosen)
 
 
 def sentence_count(available: int, num_sentences: int | None, ratio: float | None) -> int:
@@ -344,11 +221,14 @@ class Summarizer:
         sentences = [without_dateline(s) for s in split_sentences(doc.text, language)]
         kept = length_filtered(sentences)
         # --ratio counts candidates. When the length filter leaves too few, any sentence that
-        # is not boilerplate is a candidate; a document of nothing but fragments uses them all.
+        # is not boilerplate is a candidate, and if still too few, every sentence (-n N of an
+        # N-sentence text gives N, whatever their length).
         wanted = sentence_count(len(kept) or len(sentences), num_sentences, ratio)
         candidates = kept
-        if len(candidates) < wanted:
-            candidates = [s for s in sentences if not is_boilerplate(s)] or list(sentences)
+        if len(candidates) < wanted:  # widen: any sentence that is not boilerplate, then all
+            candidates = [s for s in sentences if not is_boilerplate(s)]
+            if len(candidates) < wanted:
+                candidates = list(sentences)
         notes: list[str] = []
         if len(candidates) <= wanted:
             picked = candidates
