@@ -32,3 +32,8 @@ class InputError(BertcliError):
 
 class ModelError(BertcliError):
     exit_code = EXIT_MODEL
+
+
+def first_line(err: BaseException) -> str:
+    """An exception as one short line: its message's first line (its type if it has none)."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:160]

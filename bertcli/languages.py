@@ -79,6 +79,11 @@ def english_only(model_name: str) -> bool:
 _warned: set[tuple[str, str]] = set()
 
 
+def new_run() -> None:
+    """A new command run (bertcli.cli.run): each warning may be said once again."""
+    _warned.clear()
+
+
 def warn_if_english_only(model_name: str, language: str | None, task: str,
                          notice: Callable[[str], None] = notices.notice) -> None:
     """One notice per run and model when an English-only model meets another language."""
@@ -92,34 +97,17 @@ def warn_if_english_only(model_name: str, language: str | None, task: str,
 # --- detection ---------------------------------------------------------------------------
 
 _identifier: Any = None
-_loading: threading.Thread | None = None
-_lock = threading.Lock()
-
-
-def _load() -> None:
-    global _identifier
-    import py3langid.langid as langid
-
-    identifier = langid.LanguageIdentifier.from_model_file(langid.MODEL_FILE)
-    _identifier = identifier
-
-
-def start_loading() -> None:
-    """Load the detector's model on a thread (0.6 s, mostly LZMA, which frees the GIL), so
-    that it overlaps with the encoder's loading."""
-    global _loading
-    with _lock:
-        if _loading is None and _identifier is None:
-            _loading = threading.Thread(target=_load, name="bertcli-langid", daemon=True)
-            _loading.start()
+_lock = threading.Lock()  # one load, even when a server's threads detect at once
 
 
 def _get_identifier():
-    start_loading()
-    assert _loading is not None
-    _loading.join()
-    if _identifier is None:  # the thread failed: load here, and let the error show
-        _load()
+    """The detector's model, loaded once (0.6 s, mostly LZMA)."""
+    global _identifier
+    with _lock:
+        if _identifier is None:
+            import py3langid.langid as langid
+
+            _identifier = langid.LanguageIdentifier.from_model_file(langid.MODEL_FILE)
     return _identifier
 
 

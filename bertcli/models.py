@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import notices
+from . import notices, settings
 from .errors import InputError, ModelError, UsageError
 
 DEFAULT_ENCODER = "distilbert-base-uncased"
@@ -50,7 +50,7 @@ class ResolvedModel:
 
 
 def offline_requested(flag: bool = False) -> bool:
-    return flag or os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    return flag or settings.offline()
 
 
 def bundled_encoder_path() -> Path | None:
@@ -115,13 +115,7 @@ def _hub_cache_dir() -> Path:
     hub = sys.modules.get("huggingface_hub.constants")
     if hub is not None:
         return Path(hub.HF_HUB_CACHE)
-    named = os.environ.get("HF_HUB_CACHE") or os.environ.get("HUGGINGFACE_HUB_CACHE")
-    if named:
-        return Path(named).expanduser()
-    home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-        "huggingface")
-    return Path(home).expanduser() / "hub"
+    return settings.hub_cache_dir()
 
 
 def cached_snapshot(repo_id: str) -> Path | None:
@@ -295,10 +289,7 @@ MODEL_PREFERENCES = ("hub", "bundled")
 def config_path() -> Path:
     """bertcli's settings file: $BERTCLI_CONFIG, else $XDG_CONFIG_HOME/bertcli/config.json,
     else ~/.config/bertcli/config.json."""
-    if os.environ.get("BERTCLI_CONFIG"):
-        return Path(os.environ["BERTCLI_CONFIG"]).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "bertcli" / "config.json"
+    return settings.config_file()
 
 
 def _config() -> dict:
@@ -312,7 +303,7 @@ def _config() -> dict:
 def models_preference() -> tuple[str, str]:
     """("hub" or "bundled", where that comes from): $BERTCLI_MODELS, else the settings file
     (`bertcli models default`), else "hub"."""
-    value = os.environ.get("BERTCLI_MODELS", "").strip().lower()
+    value = settings.models_choice()
     if value in MODEL_PREFERENCES:
         return value, "BERTCLI_MODELS"
     value = str(_config().get("models", "")).lower()

@@ -8,8 +8,9 @@ Library users can attach their own handlers, or silence bertcli with
 from __future__ import annotations
 
 import logging
-import os
 import sys
+
+from . import settings
 
 logger = logging.getLogger("bertcli")
 
@@ -27,7 +28,7 @@ class _StderrHandler(logging.Handler):
 if not logger.handlers:
     logger.addHandler(_StderrHandler())
     logger.propagate = False
-    logger.setLevel(logging.ERROR if os.environ.get("BERTCLI_QUIET") else logging.INFO)
+    logger.setLevel(logging.ERROR if settings.quiet() else logging.INFO)
 
 
 def notice(message: str) -> None:

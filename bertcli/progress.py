@@ -10,7 +10,6 @@ shows go above it; it vanishes when the work ends.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
@@ -58,10 +57,9 @@ def wanted(fmt: str = "text") -> bool:
 
 
 def _delay() -> float:
-    try:
-        return max(0.0, float(os.environ.get("BERTCLI_PROGRESS_DELAY", DEFAULT_DELAY)))
-    except ValueError:
-        return DEFAULT_DELAY
+    from . import settings
+
+    return settings.progress_delay(DEFAULT_DELAY)
 
 
 class ProgressDisplay:

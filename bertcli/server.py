@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
 import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,14 +30,22 @@ from starlette.exceptions import HTTPException
 
 from . import __version__, notices
 from .errors import BertcliError, InputError, ModelError, UsageError
+from .server_requests import (
+    RequestError,
+    check_fields,
+    check_unicode,
+    json_type,
+    positive_int_field,
+    probability_field,
+    read_json_body,
+    string_field,
+)
 
 if TYPE_CHECKING:
     from .ask.asker import Asker
     from .read.document import Document
     from .summarize.summarizer import Summarizer
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8000
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # request bodies, and documents fetched with --allow-urls
 # Requests handled at once (the rest get 503 from uvicorn): each holds its body in memory
 # while it waits for the model worker.
@@ -48,15 +55,6 @@ TEXT_SOURCE = "-"  # what the CLI calls a document read from stdin
 
 SUMMARIZE_FIELDS = {"text", "url", "num_sentences", "strategy"}
 ASK_FIELDS = {"text", "url", "question", "questions", "top_k", "min_score", "always_answer"}
-
-
-class RequestError(Exception):
-    """A request the API refuses: an HTTP status and one line."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 def is_loopback(host: str) -> bool:
@@ -132,7 +130,7 @@ class Service:
         if has_text == has_url:
             raise RequestError(422, 'give the document as "text" (or "url"), exactly one of them')
         if has_url:
-            url = _string(body, "url")
+            url = string_field(body, "url")
             if not self.allow_urls:
                 raise RequestError(403, "URLs are not fetched by this server (start it with --allow-urls)")
             from .read.fetch import is_url
@@ -142,7 +140,7 @@ class Service:
             if self.offline:
                 raise RequestError(403, "URLs are not fetched: the server runs --offline")
             return read_document(url, max_bytes=self.max_bytes)
-        text = _string(body, "text")
+        text = string_field(body, "text")
         if "\x00" in text:
             raise RequestError(422, '"text" looks like binary data (it holds NUL characters), not text')
         data = text.encode("utf-8")
@@ -152,11 +150,11 @@ class Service:
         from .render import summary_to_dict, to_json
         from .summarize.summarizer import STRATEGIES
 
-        _check_fields(body, SUMMARIZE_FIELDS)
-        strategy = _string(body, "strategy") if "strategy" in body else "learned"
+        check_fields(body, SUMMARIZE_FIELDS)
+        strategy = string_field(body, "strategy") if "strategy" in body else "learned"
         if strategy not in STRATEGIES:
             raise RequestError(422, f'"strategy" {strategy!r}: choose one of {", ".join(STRATEGIES)}')
-        num_sentences = _positive_int(body, "num_sentences")
+        num_sentences = positive_int_field(body, "num_sentences")
         doc = self.document(body)
         result = self.run_model(lambda: self.summarizer(strategy)(doc, num_sentences=num_sentences,
                                                                   strategy=strategy))
@@ -167,23 +165,23 @@ class Service:
     def ask(self, body: dict[str, Any]) -> str:
         from .render import answers_to_dict, to_json
 
-        _check_fields(body, ASK_FIELDS)
+        check_fields(body, ASK_FIELDS)
         if ("question" in body) == ("questions" in body):
             raise RequestError(422, 'give "question" (a string) or "questions" (a list), exactly one of them')
         if "question" in body:
-            questions = [_string(body, "question")]
+            questions = [string_field(body, "question")]
         else:
             questions = body["questions"]
             if not isinstance(questions, list) or not questions \
                     or not all(isinstance(q, str) for q in questions):
                 raise RequestError(422, '"questions" must be a non-empty list of strings')
             for i, question in enumerate(questions):
-                _check_unicode(question, f'"questions"[{i}]')
-        top_k = _positive_int(body, "top_k") or 1
-        min_score = _probability(body, "min_score")
+                check_unicode(question, f'"questions"[{i}]')
+        top_k = positive_int_field(body, "top_k") or 1
+        min_score = probability_field(body, "min_score")
         always = body.get("always_answer", False)
         if not isinstance(always, bool):
-            raise RequestError(422, f'"always_answer" must be true or false, got {_json_type(always)}')
+            raise RequestError(422, f'"always_answer" must be true or false, got {json_type(always)}')
         doc = self.document(body)
         single = "question" in body
 
@@ -209,80 +207,8 @@ class Service:
                 "reader": asker.model_name if asker is not None else None}
 
 
-def _check_fields(body: dict[str, Any], known: set[str]) -> None:
-    unknown = sorted(set(body) - known)
-    if unknown:
-        raise RequestError(422, f"unknown field {unknown[0]!r} (known: {', '.join(sorted(known))})")
-
-
-def _check_unicode(value: str, where: str) -> None:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise RequestError(422, f"{where} is not valid Unicode (a lone surrogate)") from None
-
-
-def _string(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str):
-        raise RequestError(422, f'"{name}" must be a string, got {_json_type(value)}')
-    _check_unicode(value, f'"{name}"')
-    return value
-
-
-def _probability(body: dict[str, Any], name: str) -> float | None:
-    if name not in body or body[name] is None:
-        return None
-    value = body[name]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise RequestError(422, f'"{name}" must be a number from 0 to 1, got {json.dumps(value)[:40]}')
-    return float(value)
-
-
-def _positive_int(body: dict[str, Any], name: str) -> int | None:
-    if name not in body or body[name] is None:
-        return None
-    value = body[name]
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise RequestError(422, f'"{name}" must be a positive integer, got {json.dumps(value)[:40]}')
-    return value
-
-
-def _json_type(value: Any) -> str:
-    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-             int: "a number", float: "a number", type(None): "null"}
-    return names.get(type(value), type(value).__name__)
-
-
 def _one_line(text: object) -> str:
     return " ".join(str(text).split())
-
-
-async def read_json_body(request: Request, max_bytes: int) -> dict[str, Any]:
-    """The request body as a JSON object, read no further than `max_bytes` (413 beyond)."""
-    declared = request.headers.get("content-length")
-    too_large = RequestError(413, f"request body larger than the {max_bytes:,}-byte limit (--max-bytes)")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise too_large
-        chunks.append(chunk)
-    data = b"".join(chunks)
-    if not data.strip():
-        raise RequestError(422, "empty request body (send a JSON object)")
-    try:
-        body = json.loads(data)
-    except (ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError
-        # json's own message says "starting at" and leaves the place to err.pos: name it
-        reason = (f"{err.msg}, line {err.lineno} column {err.colno}"
-                  if isinstance(err, json.JSONDecodeError) else type(err).__name__)
-        raise RequestError(422, f"the body is not valid JSON ({reason})") from None
-    if not isinstance(body, dict):
-        raise RequestError(422, f"the body must be a JSON object, got {_json_type(body)}")
-    return body
 
 
 def create_app(service: Service, token: str | None = None) -> FastAPI:

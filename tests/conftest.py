@@ -119,18 +119,61 @@ def bertcli_exe() -> list:
     return [exe] if exe else [sys.executable, "-m", "bertcli"]
 
 
+class CliResult:
+    """What a command left: exit code, and stdout/stderr as bytes and as text."""
+
+    def __init__(self, returncode: int, stdout: bytes, stderr: bytes):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+        self.out = stdout.decode("utf-8", errors="replace")
+        self.err = stderr.decode("utf-8", errors="replace")
+
+
+def run_in_process(args, env: dict, input: bytes | None = None) -> CliResult:
+    """`bertcli ARGS` through its entry point (bertcli.cli.run) in this process, with `env` as
+    the whole environment and pipes (not a terminal) for stdin, stdout and stderr."""
+    import io
+
+    from bertcli import notices, settings
+    from bertcli.cli import run
+
+    def pipe(data: bytes = b"") -> io.TextIOWrapper:
+        return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="strict",
+                                newline=None, write_through=True)
+
+    saved_env = dict(os.environ)
+    saved = sys.stdin, sys.stdout, sys.stderr
+    stdin, stdout, stderr = pipe(input or b""), pipe(), pipe()
+    os.environ.clear()
+    os.environ.update(env)
+    sys.stdin, sys.stdout, sys.stderr = stdin, stdout, stderr
+    notices.set_quiet(settings.quiet())
+    try:
+        code = run([str(a) for a in args])
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved
+        os.environ.clear()
+        os.environ.update(saved_env)
+        notices.set_quiet(settings.quiet())
+    stdout.flush()
+    stderr.flush()
+    return CliResult(int(code or 0), stdout.buffer.getvalue(), stderr.buffer.getvalue())
+
+
 @pytest.fixture()
 def run_cli(new_user_env):
-    """Run the installed `bertcli` in a subprocess, as a new user."""
+    """Run `bertcli` as a new user: in this process (bertcli.cli.run, pipes for the standard
+    streams), or with `process=True` in a subprocess, for what needs one of its own
+    (start-up imports, os._exit, signals, the installed script)."""
 
-    def run(*args, input: str | bytes | None = None, env: dict | None = None, timeout: int = 240):
+    def run(*args, input: str | bytes | None = None, env: dict | None = None, timeout: int = 240,
+            process: bool = False):
         merged = dict(new_user_env, **(env or {}))
         data = input.encode() if isinstance(input, str) else input
+        if not process:
+            return run_in_process(args, merged, data)
         proc = subprocess.run(bertcli_exe() + [str(a) for a in args], input=data, capture_output=True,
                               env=merged, timeout=timeout, stdin=None if data is not None else subprocess.DEVNULL)
-        proc.out = proc.stdout.decode("utf-8")  # type: ignore[attr-defined]
-        proc.err = proc.stderr.decode("utf-8")  # type: ignore[attr-defined]
-        return proc
+        return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
     return run
 

@@ -171,7 +171,8 @@ def test_ask_with_reader_json_shape(run_cli, tiny_qa_dir):
                    "--format", "json", input=text)
     assert proc.returncode == 0, proc.err
     result = json.loads(proc.out)
-    assert set(result) == {"source", "format", "language", "model", "mode", "question", "answers", "passages"}
+    assert set(result) == {"source", "format", "language", "model", "mode", "question", "answers",
+                           "no_answer_score", "best_guess", "passages"}
     assert result["format"] == "text"
     assert result["mode"] == "reader" and result["model"] == str(tiny_qa_dir)
     assert 1 <= len(result["answers"]) <= 2

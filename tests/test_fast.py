@@ -219,16 +219,16 @@ def test_unloadable_int8_copy_falls_back_to_fp32(cache, tiny_encoder_dir, monkey
 
 
 def test_export_failure_falls_back_to_torch(cache, tiny_encoder_dir, monkeypatch):
-    from bertcli.backends import torch_backend as hf
+    from bertcli.backends import torch_backend, torch_export
     from bertcli.summarize.summarizer import Summarizer
 
     def broken(*args, **kwargs):
         raise RuntimeError("exporter exploded")
 
-    monkeypatch.setattr(hf, "export_encoder_onnx", broken)
+    monkeypatch.setattr(torch_export, "export_encoder_onnx", broken)
     notices = []
     summarizer = Summarizer(model=str(tiny_encoder_dir), device="cpu", notice=notices.append)
-    assert isinstance(summarizer.encoder, hf.Encoder)
+    assert isinstance(summarizer.encoder, torch_backend.Encoder)
     assert any("exporter exploded" in n and "using torch" in n for n in notices)
     assert not list((cache / "onnx").glob("*"))  # nothing half-prepared left behind
 

@@ -130,10 +130,18 @@ def test_malformed_url_fails_only_that_input(run_cli, tmp_path):
 
 # --- 10. BERTCLI_HTTP_TIMEOUT=inf -------------------------------------------------------
 
-@pytest.mark.parametrize("value", ["inf", "nan", "-inf", "1e400", "-3", "abc"])
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf", "1e400", "-3"])
 def test_http_timeout_env_is_finite(monkeypatch, value):
     monkeypatch.setenv("BERTCLI_HTTP_TIMEOUT", value)
     assert 0 < timeout_default() <= 86400
+
+
+def test_http_timeout_env_that_is_not_a_number_is_an_error(monkeypatch):
+    from bertcli.errors import UsageError
+
+    monkeypatch.setenv("BERTCLI_HTTP_TIMEOUT", "abc")
+    with pytest.raises(UsageError, match=r"\$BERTCLI_HTTP_TIMEOUT='abc' is not a number of seconds"):
+        timeout_default()
 
 
 def test_http_timeout_inf_fetches(monkeypatch, http_server):
@@ -714,7 +722,7 @@ def test_full_disk_is_not_exported_on_every_run(onnx_env, monkeypatch):
     import errno
 
     from bertcli.backends import onnx_backend as fast
-    from bertcli.backends import torch_backend as hf
+    from bertcli.backends import torch_export as hf
 
     calls = []
 

@@ -23,7 +23,7 @@ def user(tmp_path):
 def test_default_is_hub_with_a_notice(run_cli, user):
     env, doc = user
     assert run_cli("models", "default", env=env).out.startswith("hub\t")
-    proc = run_cli("ask", "How long is the Loire?", doc, "--offline", env=env)
+    proc = run_cli("ask", "How long is the Loire?", doc, "--offline", "--always-answer", env=env)
     assert proc.returncode == 0 and "not available offline" in proc.err
 
 
@@ -33,21 +33,21 @@ def test_models_default_bundled_silences_the_notice(run_cli, user, tmp_path):
     assert proc.returncode == 0
     assert json.loads((tmp_path / "config" / "bertcli" / "config.json").read_text())["models"] == "bundled"
     assert run_cli("models", "default", env=env).out.startswith("bundled\t")
-    asked = run_cli("ask", "How long is the Loire?", doc, "--offline", "--format", "json", env=env)
+    asked = run_cli("ask", "How long is the Loire?", doc, "--offline", "--always-answer", "--format", "json", env=env)
     assert asked.returncode == 0 and asked.err == ""
     assert json.loads(asked.out)["model"] == "bertcli-reader-minilm"
     summary = run_cli("summarize", doc, "-s", "central", "-n", "1", "--offline", env=env)
     assert summary.returncode == 0 and "not available offline" not in summary.err
     # back to the hub's defaults: the notice returns
     run_cli("models", "default", "hub", env=env)
-    again = run_cli("ask", "How long is the Loire?", doc, "--offline", env=env)
+    again = run_cli("ask", "How long is the Loire?", doc, "--offline", "--always-answer", env=env)
     assert "not available offline" in again.err
 
 
 def test_environment_variable_wins(run_cli, user):
     env, doc = user
     run_cli("models", "default", "hub", env=env)
-    proc = run_cli("ask", "How long is the Loire?", doc, "--offline", env=dict(env, BERTCLI_MODELS="bundled"))
+    proc = run_cli("ask", "How long is the Loire?", doc, "--offline", "--always-answer", env=dict(env, BERTCLI_MODELS="bundled"))
     assert proc.returncode == 0 and proc.err == ""
     assert run_cli("models", "default", env=dict(env, BERTCLI_MODELS="bundled")).out == "bundled\t(BERTCLI_MODELS)\n"
 

@@ -42,12 +42,9 @@ def cache_dir() -> Path:
 
 def limit_bytes() -> int:
     """The cache's size limit in bytes (BERTCLI_INDEX_CACHE_MB; 0 turns it off)."""
-    raw = os.environ.get("BERTCLI_INDEX_CACHE_MB", "").strip()
-    try:
-        mb = float(raw) if raw else DEFAULT_LIMIT_MB
-    except ValueError:
-        mb = DEFAULT_LIMIT_MB
-    return max(0, int(mb * 1024 * 1024))
+    from .. import settings
+
+    return int(settings.index_cache_mb(DEFAULT_LIMIT_MB) * 1024 * 1024)
 
 
 def entry_key(text: str, *settings: object) -> str:

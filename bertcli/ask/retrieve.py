@@ -125,7 +125,7 @@ def make_passages(sentences: Sequence[Sentence], max_words: int = PASSAGE_WORDS)
 
 class BM25:
     """Okapi BM25 with rank_bm25's constants and idf floor (its BM25Okapi gives the same
-    scores: tests/test_retrieve.py), stored as arrays so an index can be cached on disk:
+    scores: tests/test_index_cache.py), stored as arrays so an index can be cached on disk:
     for each term, the units it occurs in and how often (term-major, like a CSC matrix)."""
 
     K1, B, EPSILON = 1.5, 0.75, 0.25

@@ -19,37 +19,14 @@ from .corpus import Record
 def limit_threads(threads: int) -> None:
     """Each worker gets its share of the cores: ONNX Runtime and torch would otherwise each
     start one thread per core in every worker and fight over them."""
+    # The worker's own environment (a process of its own): read by bertcli.settings.threads()
+    # when a model session opens (ONNX Runtime) or torch loads a model; OMP for the rest.
     os.environ["OMP_NUM_THREADS"] = str(threads)
-    try:
-        import onnxruntime as ort
-
-        base = ort.SessionOptions
-        if not getattr(base, "_bertcli_threads", None):
-            class SessionOptions(base):  # type: ignore[misc, valid-type]
-                _bertcli_threads = threads
-
-                def __init__(self) -> None:
-                    super().__init__()
-                    self.intra_op_num_threads = threads
-                    self.inter_op_num_threads = 1
-
-            ort.SessionOptions = SessionOptions  # type: ignore[misc]
-    except ImportError:  # pragma: no cover - a dependency
-        pass
+    os.environ["BERTCLI_THREADS"] = str(threads)
     import sys
 
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(threads)
-    else:
-        os.environ["BERTCLI_TORCH_THREADS"] = str(threads)
-
-
-def _torch_threads() -> None:
-    threads = os.environ.get("BERTCLI_TORCH_THREADS")
-    if threads:
-        import torch
-
-        torch.set_num_threads(int(threads))
 
 
 def error_text(err: BaseException) -> str:
@@ -103,7 +80,6 @@ class IndexTask:
     device: str = "cpu"
 
     def load(self, notices: list[str]) -> Any:
-        _torch_threads()
         from ..ask.retrieve import Retriever
         from ..backends.load import resolve_device
 

@@ -256,6 +256,9 @@ def run(args: list[str] | None = None) -> int:
 
     Usage errors are one line (`bertcli: error: ...`, exit 2); a reader that goes away is exit
     141 and an unwritable stdout exit 74, whatever was running (`--help | head -1` too)."""
+    from ..languages import new_run
+
+    new_run()  # warnings said "once per run" are said again in a new run (in one process)
     exceptions = _click_parts()[0]
     code: int | str | None = EXIT_FAILURE
     if not _standard_streams():

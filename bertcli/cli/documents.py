@@ -5,12 +5,8 @@ from __future__ import annotations
 import itertools
 import os
 import sys
-from typing import TYPE_CHECKING
 
 import typer
-
-if TYPE_CHECKING:
-    pass
 
 from ..errors import (
     EXIT_INPUT,

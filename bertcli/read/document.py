@@ -48,8 +48,9 @@ def page_at(pages: Sequence[int], offset: int) -> int | None:
 
 
 def max_bytes_default() -> int:
-    value = os.environ.get("BERTCLI_MAX_BYTES")
-    return int(value) if value and value.isdigit() else DEFAULT_MAX_BYTES
+    from .. import settings
+
+    return settings.max_bytes(DEFAULT_MAX_BYTES)
 
 
 def _looks_binary(data: bytes) -> bool:

@@ -6,8 +6,6 @@ HTTP status, too large, unsupported content), never a traceback.
 
 from __future__ import annotations
 
-import math
-import os
 import re
 import threading
 from dataclasses import dataclass
@@ -29,14 +27,9 @@ def is_url(source: str) -> bool:
 
 def timeout_default() -> float:
     """$BERTCLI_HTTP_TIMEOUT in seconds: a positive, finite number (capped at a day), else 20."""
-    value = os.environ.get("BERTCLI_HTTP_TIMEOUT", "")
-    try:
-        seconds = float(value)
-    except ValueError:
-        return DEFAULT_TIMEOUT_S
-    if not math.isfinite(seconds) or seconds <= 0:
-        return DEFAULT_TIMEOUT_S
-    return min(seconds, MAX_TIMEOUT_S)
+    from .. import settings
+
+    return settings.http_timeout(DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S)
 
 
 @dataclass(frozen=True)

@@ -256,14 +256,3 @@ def _inline_text(children) -> str:
             parts.append("\n")
         # images, raw inline HTML and the open/close markers of links and emphasis: dropped
     return re.sub(r"[ \t]+", " ", "".join(parts))
-
-
-def first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
-
-
-def pdf_to_text(data: bytes, source: str) -> str:
-    """The text bertcli reads from a PDF (bertcli.pdf: cleaned, pages separated by a blank line)."""
-    from .pdf import pdf_text
-
-    return pdf_text(data, source)[0]

@@ -23,6 +23,7 @@ _BOILERPLATE = re.compile(
     re.IGNORECASE | re.VERBOSE,
 )
 MIN_WORDS = 6
+MIN_SENTENCE_WORDS = 3  # fewer words with letters: a fragment, never picked
 # A dateline opening a news story: "(CNN) -- ", "WASHINGTON (AP) - ", "Hong Kong (CNN) -- ".
 # The sentence after it is a candidate; the dateline is cut from it.
 _DATELINE = re.compile(
@@ -34,6 +35,13 @@ _DATELINE = re.compile(
 def is_boilerplate(sentence: Sentence) -> bool:
     """Bylines, timestamps, captions and the like, and fragments of under six words."""
     return word_count(sentence.text) < MIN_WORDS or bool(_BOILERPLATE.search(sentence.text))
+
+
+def is_fragment(sentence: Sentence) -> bool:
+    """Not a sentence at all: a byline, timestamp or caption, or under three words with
+    letters ("Associated Press .", "| ."). A short real sentence is not a fragment."""
+    words = sum(1 for w in sentence.text.split() if any(ch.isalpha() for ch in w))
+    return words < MIN_SENTENCE_WORDS or bool(_BOILERPLATE.search(sentence.text))
 
 
 def without_dateline(sentence: Sentence) -> Sentence:

@@ -22,7 +22,7 @@ from ..models import (
 from ..progress import ProgressCallback, embed_in_chunks
 from ..read.document import Document, as_document, page_at
 from ..sentences import Sentence, split_sentences, word_count
-from .candidates import is_boilerplate, length_filtered, without_dateline  # noqa: F401
+from .candidates import is_boilerplate, is_fragment, length_filtered, without_dateline  # noqa: F401
 from .select import central_select, cluster_select, position_trust  # noqa: F401
 
 STRATEGIES = ("learned", "central", "cluster", "lead")
@@ -221,14 +221,12 @@ class Summarizer:
         sentences = [without_dateline(s) for s in split_sentences(doc.text, language)]
         kept = length_filtered(sentences)
         # --ratio counts candidates. When the length filter leaves too few, any sentence that
-        # is not boilerplate is a candidate, and if still too few, every sentence (-n N of an
-        # N-sentence text gives N, whatever their length).
+        # is not a fragment is a candidate, however short (-n N of a text of N short sentences
+        # gives N); a document of nothing but fragments uses them all.
         wanted = sentence_count(len(kept) or len(sentences), num_sentences, ratio)
         candidates = kept
-        if len(candidates) < wanted:  # widen: any sentence that is not boilerplate, then all
-            candidates = [s for s in sentences if not is_boilerplate(s)]
-            if len(candidates) < wanted:
-                candidates = list(sentences)
+        if len(candidates) < wanted:
+            candidates = [s for s in sentences if not is_fragment(s)] or list(sentences)
         notes: list[str] = []
         if len(candidates) <= wanted:
             picked = candidates

@@ -1,0 +1,104 @@
+"""A PDF's lines as PDFium gives them, with font size and position (bertcli.read.pdf cleans them)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import InputError, first_line
+from ..progress import ProgressCallback, report
+
+# PDFium's mark for a hyphen it found at a line end (in get_text_range's output).
+_SOFT = "\ufffe"
+
+
+@dataclass
+class Line:
+    page: int  # 0-based
+    text: str  # may hold _SOFT where PDFium found a line-end hyphen
+    size: float  # font size (median of a few of its characters)
+    top: float  # fraction of the page height from the top
+    width: float = 0.0  # of the printed line that ends it (PDFium joins hyphenated lines)
+    drop: bool = False
+
+
+def read_lines(data: bytes, source: str,
+               progress: ProgressCallback | None = None) -> tuple[list[list[Line]], int]:
+    """Lines of each page (PDFium's order), and the number of pages."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as pdfium_c
+
+    try:
+        doc = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as err:
+        message = str(err).lower()
+        # PDFium refuses an empty page tree (and its error code may be a stale one)
+        if re.search(rb"/Type\s*/Pages\b[^>]*?/Count\s+0\b", data):
+            raise InputError(f"{source}: this PDF has no pages") from None
+        if "password" in message:
+            raise InputError(f"{source}: this PDF is protected by a password; remove it first "
+                             "(e.g. qpdf --decrypt --password=PASSWORD in.pdf out.pdf)") from None
+        if "security" in message:
+            raise InputError(f"{source}: this PDF is encrypted and cannot be opened") from None
+        raise InputError(f"{source}: not a readable PDF ({first_line(err)})") from None
+    pages: list[list[Line]] = []
+    try:
+        count = len(doc)
+        if count == 0:
+            raise InputError(f"{source}: this PDF has no pages")
+        for number in range(count):
+            page = doc[number]
+            height = page.get_height() or 1.0
+            textpage = page.get_textpage()
+            n = textpage.count_chars()
+            text = textpage.get_text_range(0, n) if n > 0 else ""
+            lines = []
+            position = 0
+            for raw in text.split("\r\n"):
+                # one char of the text is one char of the page, while PDFium keeps that promise
+                if raw.strip() and len(raw) <= n - position:
+                    box = textpage.get_charbox(position)
+                    top = min(max(1.0 - box[3] / height, 0.0), 1.0)
+                    lines.extend(_by_size(raw, position, number, top, textpage, pdfium_c))
+                elif raw.strip():
+                    lines.append(Line(number, raw, 0.0, 0.5))
+                position += len(raw) + 2
+            pages.append(lines)
+            report(progress, "pages", 1, count)
+            textpage.close()
+            page.close()
+    except InputError:
+        raise
+    except Exception as err:  # PDFium on a damaged file
+        raise InputError(f"{source}: not a readable PDF ({first_line(err)})") from None
+    finally:
+        doc.close()
+    return pages, count
+
+
+def _size(textpage, pdfium_c, start: int, length: int) -> float:
+    """The median font size of five characters spread over [start, start + length)."""
+    picks = sorted({start + (length * k) // 6 for k in range(1, 6)})
+    sizes = sorted(pdfium_c.FPDFText_GetFontSize(textpage, i) for i in picks)
+    return round(sizes[len(sizes) // 2], 1)
+
+
+def _by_size(raw: str, position: int, page: int, top: float, textpage, pdfium_c) -> list[Line]:
+    """One PDFium line, cut where its font size changes at a line-end hyphen: PDFium joins a
+    column's last hyphenated line to whatever follows it, e.g. a footnote ("cor-" + "1The ...")."""
+    out: list[Line] = []
+    offset = position
+    for piece in raw.split(_SOFT):
+        size = _size(textpage, pdfium_c, offset, len(piece)) if piece else 0.0
+        if out and abs(out[-1].size - size) <= 0.5:
+            out[-1].text += _SOFT + piece
+        elif out:
+            out[-1].text += "-"
+            out.append(Line(page, piece, size, top))
+        else:
+            out.append(Line(page, piece, size, top))
+        if piece:
+            left, right = textpage.get_charbox(offset)[0], textpage.get_charbox(offset + len(piece) - 1)[2]
+            out[-1].width = max(0.0, right - left)
+        offset += len(piece) + 1
+    return out
