@@ -47,7 +47,8 @@ def test_models_default_bundled_silences_the_notice(run_cli, user, tmp_path):
 def test_environment_variable_wins(run_cli, user):
     env, doc = user
     run_cli("models", "default", "hub", env=env)
-    proc = run_cli("ask", "How long is the Loire?", doc, "--offline", "--always-answer", env=dict(env, BERTCLI_MODELS="bundled"))
+    proc = run_cli("ask", "How long is the Loire?", doc, "--offline", "--always-answer",
+                   env=dict(env, BERTCLI_MODELS="bundled"))
     assert proc.returncode == 0 and proc.err == ""
     assert run_cli("models", "default", env=dict(env, BERTCLI_MODELS="bundled")).out == "bundled\t(BERTCLI_MODELS)\n"
 

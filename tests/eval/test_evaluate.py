@@ -55,7 +55,7 @@ def test_shuffle_keeps_the_sentences():
 
 
 def test_eval_cli(run_cli, tmp_path):
-    from .conftest import cnndm_articles
+    from ..conftest import cnndm_articles
 
     data = tmp_path / "d.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in cnndm_articles(3)))

@@ -6,7 +6,7 @@ from bertcli.ask.plan import reads_whole
 from bertcli.errors import InputError, UsageError
 from bertcli.sentences import split_sentences
 
-from .conftest import EXAMPLE
+from ..conftest import EXAMPLE
 
 
 @pytest.fixture(scope="module")

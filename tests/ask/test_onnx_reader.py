@@ -16,7 +16,7 @@ from bertcli.ask.spans import read_passages
 from bertcli.backends import onnx_backend as fast
 from bertcli.models import ResolvedModel, bundled_reader
 
-from .conftest import EXAMPLE
+from ..conftest import EXAMPLE
 from .test_qa_parity import random_text
 
 

@@ -13,7 +13,7 @@ from bertcli.backends import onnx_backend as fast
 from bertcli.models import ResolvedModel
 from bertcli.summarize.summarizer import effective_precision
 
-from .conftest import cnndm_articles
+from ..conftest import cnndm_articles
 
 
 @pytest.fixture()

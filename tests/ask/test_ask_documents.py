@@ -8,8 +8,8 @@ import pytest
 from bertcli.ask.asker import Asker, read_passages
 from bertcli.eval import squad
 
-from .conftest import EXAMPLE
-from .test_cli import one_line_error
+from ..cli.test_cli import one_line_error
+from ..conftest import EXAMPLE
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ import pytest
 
 from bertcli.batch.corpus import read_corpus
 
-from .conftest import bertcli_exe
+from ..conftest import bertcli_exe
 
 WORDS = ("river council market engine winter garden doctor station letter bridge island "
          "teacher harbour forest rocket village museum planet signal orchard canal tower "

@@ -23,8 +23,8 @@ from bertcli.ask.spans import _word_span, tidy_span
 from bertcli.backends import onnx_backend as fast
 from bertcli.models import ResolvedModel
 
-from .multilingual import SENTENCES, UNSPACED, random_text
-from .test_onnx_reader import assert_reads_alike
+from ..ask.test_onnx_reader import assert_reads_alike
+from ..multilingual import SENTENCES, UNSPACED, random_text
 
 transformers = pytest.importorskip("transformers")
 
@@ -141,7 +141,7 @@ def sentencepiece_qa_dir(tmp_path_factory):
     checkpoints): transformers converts it to Metaspace without WhitespaceSplit, so that words
     start with their space."""
     pytest.importorskip("sentencepiece")
-    from .multilingual import xlmr_sentencepiece_reader
+    from ..multilingual import xlmr_sentencepiece_reader
 
     return xlmr_sentencepiece_reader(tmp_path_factory.mktemp("xlmr-spm-qa"), seed=6)
 
@@ -178,7 +178,7 @@ def test_every_word_span_is_tidy_and_exact(legacy):
     """For every token of a text with full-width forms, ligatures, decomposed accents, NBSP,
     emoji and runs of spaces: its word's span (tidied) is a whole whitespace-free run of the
     text, never cutting an accent off."""
-    from .multilingual import unigram_tokenizer
+    from ..multilingual import unigram_tokenizer
 
     tokenizer = unigram_tokenizer(legacy=legacy)
     text = ("Die  Straße\u00a0ist ＡＢＣ１２３ breit.\n\nLa ﬁnale e\u0301te\u0301 🙂 à Paris, "
@@ -243,7 +243,7 @@ def test_multilingual_encoders_embed_alike_on_onnx_and_torch(request, kind, tmp_
     for an XLM-R encoder and for a BERT under an XLM-R tokenizer (paraphrase-multilingual)."""
     from bertcli.backends.torch_backend import Encoder
 
-    from .multilingual import bert_encoder_with_unigram
+    from ..multilingual import bert_encoder_with_unigram
 
     path = request.getfixturevalue("tiny_xlmr_encoder_dir") if kind == "xlmr" \
         else bert_encoder_with_unigram(tmp_path / "encoder", seed=9)

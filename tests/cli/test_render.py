@@ -79,7 +79,7 @@ def test_cli_models_list_and_eval_honour_markdown(run_cli):
 
 
 def test_quiet_silences_notices_but_not_errors(run_cli, tmp_path):
-    from .conftest import EXAMPLE
+    from ..conftest import EXAMPLE
 
     # central's default encoder is not cached here: a fallback notice on every run
     loud = run_cli("summarize", EXAMPLE, "-n", "2", "-s", "central")

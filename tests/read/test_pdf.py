@@ -11,9 +11,9 @@ import pytest
 from bertcli.read.document import read_document
 from bertcli.read.pdf import _SOFT, Line, clean
 
-from .conftest import make_pdf
+from ..conftest import make_pdf
 
-PAPER = Path(__file__).parent / "data" / "viggo-inlg2019.pdf"
+PAPER = Path(__file__).resolve().parents[1] / "data" / "viggo-inlg2019.pdf"
 
 
 def _lines(*texts: str, page: int = 0, size: float = 10.0, width: float = 200.0) -> list[Line]:

@@ -4,7 +4,7 @@ import pytest
 from bertcli.errors import UsageError
 from bertcli.summarize.summarizer import Summarizer, cluster_select, sentence_count
 
-from .conftest import cnndm_articles
+from ..conftest import cnndm_articles
 
 
 def test_cluster_select_returns_exactly_k_even_with_duplicate_rows():

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from .conftest import EXAMPLE, bertcli_exe
+from ..conftest import EXAMPLE, bertcli_exe
 
 
 def one_line_error(proc, code, *needles):
@@ -215,7 +215,7 @@ def test_readme_documents_every_option():
 
     from bertcli.cli import app
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
 
     def options(command, path):
         for name, sub in getattr(command, "commands", {}).items():  # a group's subcommands

@@ -14,9 +14,9 @@ from bertcli.read.document import read_document
 from bertcli.read.formats import detect, markdown_to_text
 from bertcli.sentences import split_sentences
 
-from .conftest import make_pdf
+from ..conftest import make_pdf
 
-HTML = (Path(__file__).parent / "data" / "article.html").read_bytes()
+HTML = (Path(__file__).resolve().parents[1] / "data" / "article.html").read_bytes()
 ARTICLE_SENTENCES = [
     "The Loire rose three metres overnight",
     "Hundreds of residents of Orléans",

@@ -21,7 +21,7 @@ with warnings.catch_warnings():  # starlette >= 1.x suggests httpx2 for its Test
 from bertcli.errors import UsageError  # noqa: E402
 from bertcli.server import Service, create_app, is_loopback, listening_socket  # noqa: E402
 
-from .conftest import EXAMPLE, bertcli_exe  # noqa: E402
+from ..conftest import EXAMPLE, bertcli_exe  # noqa: E402
 
 TEXT = ("The Normans were the people who gave their name to Normandy, a region in France. "
         "They descended from Norse raiders led by Rollo. Rollo swore fealty to King Charles III "

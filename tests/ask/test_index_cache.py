@@ -15,7 +15,7 @@ from bertcli.ask import asker as qa
 from bertcli.ask import index_cache, plan
 from bertcli.ask.retrieve import BM25, Retriever
 
-from .conftest import EXAMPLE
+from ..conftest import EXAMPLE
 
 
 @pytest.fixture()

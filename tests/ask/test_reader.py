@@ -9,7 +9,7 @@ import pytest
 from bertcli.eval import squad
 from bertcli.models import BUNDLED_READER, bundled_reader
 
-from .conftest import DATA, EXAMPLE
+from ..conftest import DATA, EXAMPLE
 
 # --- the official SQuAD v1.1 metric, hand-checked -------------------------------------------
 

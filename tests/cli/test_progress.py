@@ -12,7 +12,7 @@ import pytest
 
 from bertcli.progress import CHUNK, ProgressDisplay, embed_in_chunks
 
-from .conftest import bertcli_exe, make_pdf
+from ..conftest import bertcli_exe, make_pdf
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from .conftest import EXAMPLE, bertcli_exe
+from ..conftest import EXAMPLE, bertcli_exe
 
 QUESTIONS = ["Who were the Normans?", "When did the Normans get their name?", "Who was Rollo?"]
 
