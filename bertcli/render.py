@@ -9,8 +9,17 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
+from enum import Enum
 from typing import Any, TextIO
 
+
+class Format(str, Enum):
+    """What commands write: text (rich on a terminal, plain in a pipe), JSON, JSON Lines, Markdown."""
+
+    text = "text"
+    json = "json"
+    jsonl = "jsonl"
+    markdown = "markdown"
 
 def summary_to_dict(summary) -> dict[str, Any]:
     return {

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from .. import notices
+from ..backends.base import Reader
+from ..backends.load import PRECISIONS
 from ..errors import InputError, UsageError
 from ..languages import AUTO, check_lang, resolve_language, warn_if_english_only
 from ..models import (
@@ -43,7 +45,7 @@ from .spans import (  # noqa: F401  (re-exported: bertcli.qa was their home)
 )
 from .verify import document_words, for_reader
 
-READER_PRECISIONS = ("auto", "fp32", "int8")
+READER_PRECISIONS = PRECISIONS
 # What `auto` means for the reader on CPU: float32. The int8 copy (per token, 1.7x faster) is
 # the default only if it keeps SQuAD F1 within 0.3 of float32 on whole articles and paragraphs;
 # it did on held-out training articles, not on dev (-1.4 / -0.5; benchmarks/README.md).
@@ -115,11 +117,11 @@ class Asker:
         self._retriever: Any = None
 
     @property
-    def reader(self) -> Any:
+    def reader(self) -> Reader | None:
         """The reader (its tokenizer usable at once; `ready_reader()` before running it)."""
         return self._loading.model if self._loading is not None else None
 
-    def ready_reader(self) -> Any:
+    def ready_reader(self) -> Reader | None:
         """The reader, ready to run (on the next backend if its first cannot run here)."""
         return self._loading.ready() if self._loading is not None else None
 
@@ -261,6 +263,7 @@ class Asker:
             plans = plan_passages(self.reader, doc.text, index, questions, passages,
                                   planned=self._let_retriever_go)
         reader = self.ready_reader()
+        assert reader is not None  # reader mode (retrieval mode returned above)
         doc_words = document_words(doc.text)
         for question, plan in zip(questions, plans):
             # stage 3: read. The reader always offers its best spans; stage 4 decides.

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from ..backends.base import Reader
 from ..progress import ProgressCallback
 from ..read.document import Document
 from ..sentences import Sentence, split_sentences
@@ -32,7 +33,7 @@ class Plan:
     ranks: list[int]
 
 
-def reads_whole(reader: Any, text: str) -> bool:
+def reads_whole(reader: Reader, text: str) -> bool:
     """Whether `text` is short enough to read whole (FULL_READ_TOKENS reader tokens).
     Every word is at least one token: a long document is known without tokenizing it."""
     if len(text.split()) > FULL_READ_TOKENS:
@@ -59,7 +60,7 @@ def whole(doc: Document, questions: Sequence[str]) -> Iterator[Plan]:
         yield Plan([Passage(0, len(doc.text))], [0])
 
 
-def plan_passages(reader: Any, text: str, index: Index, questions: Sequence[str], passages: int,
+def plan_passages(reader: Reader, text: str, index: Index, questions: Sequence[str], passages: int,
                   planned: Callable[[], None] | None = None) -> Iterator[Plan]:
     """The passages to read for each question, in order. Planned PLAN_AHEAD questions at a
     time, so that the first answers of a long questions file come out before the last

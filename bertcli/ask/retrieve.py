@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .. import notices
+from ..backends.base import Encoder
 from ..models import BUNDLED_ENCODER, bundled_encoder
 from ..progress import ProgressCallback, embed_in_chunks
 from ..sentences import HAN_KANA, SOUTHEAST_ASIAN, UNSPACED, UNSPACED_WORD, Sentence
@@ -254,7 +255,7 @@ class Retriever:
             precision = auto_int8()
         from ..backends.load import ENCODER, load
 
-        self.encoder = load(ENCODER, bundled_encoder(), device, precision, notice,
+        self.encoder: Encoder = load(ENCODER, bundled_encoder(), device, precision, notice,
                             shared=False).ready()
         # in the index cache key: vectors of another precision are not mixed with these
         used = getattr(self.encoder, "precision", "fp32")  # torch's encoder: float32

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..backends.base import Reader
+
 MAX_SEQ_LEN = 384
 DOC_STRIDE = 128
 MAX_ANSWER_LEN = 15
@@ -45,12 +47,12 @@ def tidy_span(context: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-def window_tokens(reader) -> int:
+def window_tokens(reader: Reader) -> int:
     """Tokens in one of the reader's windows: the pipeline's 384, or less if the model takes less."""
     return min(reader.model_max_length, MAX_SEQ_LEN)
 
 
-def make_windows(reader, question: str, contexts: Sequence[tuple[int, str]],
+def make_windows(reader: Reader, question: str, contexts: Sequence[tuple[int, str]],
                  max_seq_len: int | None = None, doc_stride: int | None = None) -> list[dict]:
     """The reader's windows over `contexts` (pairs of offset into the document, text), exactly
     as the pipeline makes them: inputs, p_mask, the tokenizer's encoding, which context."""
@@ -117,7 +119,7 @@ def _logsumexp(values: np.ndarray) -> float:
 
 
 def read_passages(
-    reader,
+    reader: Reader,
     question: str,
     contexts: Sequence[tuple[int, str]],
     top_k: int = 1,

@@ -13,13 +13,32 @@ session and applies the fallback.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from enum import Enum
 from typing import Any
 
 from ..errors import UsageError
 from ..models import ResolvedModel
 
 ENCODER, READER = "encoder", "reader"
-DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+class Precision(str, Enum):
+    """A model's numerics on CPU: `fp32` (exact), `int8` (per token, faster), `auto` (per model)."""
+
+    auto = "auto"
+    fp32 = "fp32"
+    int8 = "int8"
+
+
+DEVICES = tuple(d.value for d in Device)
+PRECISIONS = tuple(p.value for p in Precision)
 
 
 def gpu_present() -> bool:

@@ -2,45 +2,15 @@
 
 from __future__ import annotations
 
-from enum import Enum
-
 import typer
 
+# The choices are the library's own (one spelling each); the CLI only offers them.
+from ..backends.load import Device, Precision
+from ..read.formats import InputFormat
+from ..render import Format
+from ..summarize.strategies import Strategy
 
-class Format(str, Enum):
-    text = "text"
-    json = "json"
-    jsonl = "jsonl"
-    markdown = "markdown"
-
-
-class InputFormat(str, Enum):
-    text = "text"
-    html = "html"
-    markdown = "markdown"
-    pdf = "pdf"
-
-
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-    mps = "mps"
-
-
-class Strategy(str, Enum):
-    """Summary strategies (bertcli.summary.STRATEGIES; a test keeps the two equal)."""
-
-    learned = "learned"
-    central = "central"
-    cluster = "cluster"
-    lead = "lead"
-
-
-class Precision(str, Enum):
-    auto = "auto"
-    fp32 = "fp32"
-    int8 = "int8"
+__all__ = ["Device", "Format", "InputFormat", "Precision", "Strategy"]
 
 
 # Options shared by the commands that load models.

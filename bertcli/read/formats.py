@@ -11,10 +11,19 @@ from __future__ import annotations
 import logging
 import os
 import re
+from enum import Enum
 
 from ..errors import InputError
 
-FORMATS = ("text", "html", "markdown", "pdf")
+
+class InputFormat(str, Enum):
+    text = "text"
+    html = "html"
+    markdown = "markdown"
+    pdf = "pdf"
+
+
+FORMATS = tuple(f.value for f in InputFormat)
 
 EXTENSIONS = {
     ".txt": "text", ".text": "text",

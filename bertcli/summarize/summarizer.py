@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import notices
+from ..backends.base import Encoder
+from ..backends.load import PRECISIONS  # noqa: F401  (re-exported)
 from ..errors import UsageError
 from ..languages import AUTO, check_lang, resolve_language, warn_if_english_only
 from ..models import (
@@ -24,13 +26,12 @@ from ..read.document import Document, as_document, page_at
 from ..sentences import Sentence, split_sentences, word_count
 from .candidates import is_boilerplate, is_fragment, length_filtered, without_dateline  # noqa: F401
 from .select import central_select, cluster_select, position_trust  # noqa: F401
+from .strategies import STRATEGIES
 
-STRATEGIES = ("learned", "central", "cluster", "lead")
 # `learned` (bertcli/scorer.py): beats the filtered lead on CNN/DailyMail validation articles,
 # where `central` is ~2 ROUGE below it (README, "Summary quality").
 DEFAULT_STRATEGY = "learned"
 # Precision of the encoder on the ONNX path (bertcli.backends.onnx_backend.STORED, or `auto`).
-PRECISIONS = ("auto", "fp32", "int8")
 DEFAULT_PRECISION = "auto"
 # What `auto` means per strategy: int8 where the numerics change is safe for a default (same
 # sentences as float32 for at least 90% of articles, ROUGE within 0.3; per-token int8 for
@@ -137,7 +138,7 @@ class Summarizer:
                                              self.notice)
         return self._encoders[precision]
 
-    def encoder_for(self, strategy: str):
+    def encoder_for(self, strategy: str) -> Encoder:
         """The encoder `strategy` runs on, ready to use."""
         return self._start(strategy).ready()
 
