@@ -22,15 +22,21 @@ from .options import (
     DEVICE_OPT,
     ENCODING_OPT,
     FORMAT_OPT,
+    FULL_OPT,
     INPUT_FORMAT_OPT,
     LANG_OPT,
+    MAX_ANSWER_LEN_OPT,
     MAX_BYTES_OPT,
     MIN_SCORE_OPT,
     MODEL_HELP,
     OFFLINE_OPT,
+    PASSAGES_OPT,
     PRECISION_OPT,
     QUIET_OPT,
+    READER_OPT,
     READER_PRECISION_OPT,
+    RETRIEVAL_ONLY_OPT,
+    TOP_K_OPT,
     VERBOSE_OPT,
     Device,
     Format,
@@ -110,20 +116,16 @@ def ask(
     questions_file: str | None = typer.Option(
         None, "--questions", "-q", help="File with one question per line (- reads stdin)."
     ),
-    top_k: int = typer.Option(1, "--top-k", "-k", help="Answers per question."),
-    max_answer_len: int = typer.Option(15, "--max-answer-len", help="Longest answer, in tokens."),
-    full: bool = typer.Option(False, "--full", help="Read the whole document even when it is long."),
-    passages: int = typer.Option(10, "--passages", help="Passages the reader reads in a long document."),
-    retrieval_only: bool = typer.Option(
-        False, "--retrieval-only", help="No reader: return the best-matching sentences."
-    ),
+    top_k: int = TOP_K_OPT,
+    max_answer_len: int = MAX_ANSWER_LEN_OPT,
+    full: bool = FULL_OPT,
+    passages: int = PASSAGES_OPT,
+    retrieval_only: bool = RETRIEVAL_ONLY_OPT,
     across: bool = typer.Option(
         False, "--across", help="Treat all documents as one collection: the best answers "
         "among them all, each naming its source."
     ),
-    model: str | None = typer.Option(
-        None, "--model", "-m", help=MODEL_HELP + " (default: distilbert-base-cased-distilled-squad)"
-    ),
+    model: str | None = READER_OPT,
     index: str | None = typer.Option(
         None, "--index", help="Ask a corpus index (`bertcli batch index`): every argument is a question."
     ),

@@ -44,6 +44,18 @@ LANG_OPT = typer.Option(
     help="Language of the documents: auto (detected per document) or a code such as en, de, "
          "zh, ar; picks the sentence rules.",
 )
+# Options of the commands that answer questions (ask, chat).
+TOP_K_OPT = typer.Option(1, "--top-k", "-k", help="Answers per question.")
+MAX_ANSWER_LEN_OPT = typer.Option(15, "--max-answer-len", help="Longest answer, in tokens.")
+FULL_OPT = typer.Option(False, "--full", help="Read the whole document even when it is long.")
+PASSAGES_OPT = typer.Option(10, "--passages", help="Passages the reader reads in a long document.")
+RETRIEVAL_ONLY_OPT = typer.Option(
+    False, "--retrieval-only", help="No reader: return the best-matching sentences."
+)
+READER_OPT = typer.Option(
+    None, "--model", "-m",
+    help="Hub id or local directory of the model. (default: distilbert-base-cased-distilled-squad)",
+)
 MIN_SCORE_OPT = typer.Option(
     None, "--min-score", min=0.0, max=1.0,
     help="Answer only when the best answer's score (the probability that it is right) is at "
