@@ -250,8 +250,10 @@ def test_local_and_ray_engines_give_the_same_rows(run_cli, corpus_200, tmp_path)
     outs = {}
     for engine in ("local", "ray"):
         outs[engine] = tmp_path / f"{engine}.jsonl"
+        # a process of its own: Ray keeps its cluster's auth token and state per process (HOME)
         proc = run_cli("batch", "summarize", corpus_200, "--out", outs[engine], "--engine", engine,
-                       "--workers", "2", "--shard-size", "64", "--offline", timeout=400)
+                       "--workers", "2", "--shard-size", "64", "--offline", timeout=400,
+                       process=True)
         assert proc.returncode == 0, proc.err
         assert "200 rows; 200 summarized now (3 with an error)" in proc.err
     local, ray = (sorted(outs[e].read_text(encoding="utf-8").splitlines()) for e in ("local", "ray"))
