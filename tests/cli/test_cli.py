@@ -29,7 +29,7 @@ def test_help_and_usage_errors_do_not_import_torch():
         "assert r.invoke(app, ['--version']).exit_code == 0\n"
         "assert r.invoke(app, ['summarize', 'x.txt', '-n', '0']).exit_code == 2\n"
         "assert r.invoke(app, ['summarize', 'no-such-file.txt']).exit_code == 3\n"
-        "print(sorted(m for m in ('torch', 'transformers', 'spacy', 'sklearn') if m in sys.modules))\n"
+        "print(sorted(m for m in ('torch', 'transformers', 'onnxruntime', 'spacy', 'sklearn') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
