@@ -114,6 +114,16 @@ def new_user_env(tmp_path, onnx_cache) -> dict:
     return env
 
 
+def default_sigint() -> None:
+    """preexec_fn for a child that is sent SIGINT: Ctrl-C's default disposition. A shell that
+    starts a job in the background without job control ignores SIGINT in it, the ignoring is
+    inherited, and a Python started so leaves SIGINT ignored: tests of Ctrl-C must not depend
+    on how the test run itself was started."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def bertcli_exe() -> list:
     exe = shutil.which("bertcli", path=os.path.dirname(sys.executable))
     return [exe] if exe else [sys.executable, "-m", "bertcli"]

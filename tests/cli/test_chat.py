@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from ..conftest import EXAMPLE, bertcli_exe
+from ..conftest import EXAMPLE, bertcli_exe, default_sigint
 
 QUESTIONS = ["Who were the Normans?", "When did the Normans get their name?", "Who was Rollo?"]
 
@@ -88,7 +88,8 @@ def test_chat_on_a_terminal_prompts_and_ctrl_c_exits_130(new_user_env, tiny_qa_d
 
     controller, terminal = pty.openpty()
     proc = subprocess.Popen(bertcli_exe() + ["chat", str(article), "-m", str(tiny_qa_dir), "--offline"],
-                            stdin=terminal, stdout=terminal, stderr=terminal, env=new_user_env)
+                            stdin=terminal, stdout=terminal, stderr=terminal, env=new_user_env,
+                            preexec_fn=default_sigint)
     os.close(terminal)
     seen = b""
 
@@ -151,7 +152,7 @@ def test_ctrl_c_reaching_another_thread_still_ends_a_prompt():
     main one (readline's select() was never interrupted): the guard interrupts the main thread.
     Run with "bare" instead of "guarded", the script still waits after 20 s."""
     proc = subprocess.Popen([sys.executable, "-c", GUARD_SCRIPT, "guarded"], stdout=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=default_sigint)
     try:
         assert proc.stdout.readline().strip() == "waiting"
         time.sleep(0.2)

@@ -21,7 +21,7 @@ with warnings.catch_warnings():  # starlette >= 1.x suggests httpx2 for its Test
 from bertcli.errors import UsageError  # noqa: E402
 from bertcli.server import Service, create_app, is_loopback, listening_socket  # noqa: E402
 
-from ..conftest import EXAMPLE, bertcli_exe  # noqa: E402
+from ..conftest import EXAMPLE, bertcli_exe, default_sigint  # noqa: E402
 
 TEXT = ("The Normans were the people who gave their name to Normandy, a region in France. "
         "They descended from Norse raiders led by Rollo. Rollo swore fealty to King Charles III "
@@ -242,7 +242,8 @@ def test_real_server_answers_and_stops_cleanly(new_user_env, tiny_qa_dir, tiny_e
     proc = subprocess.Popen(
         bertcli_exe() + ["serve", "--port", str(port), "--offline", "--reader", str(tiny_qa_dir),
                          "--model", str(tiny_encoder_dir), "--token", "t0k"],
-        env=new_user_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        env=new_user_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=default_sigint)
     base, auth = f"http://127.0.0.1:{port}", {"Authorization": "Bearer t0k"}
     try:
         deadline = time.monotonic() + 180
