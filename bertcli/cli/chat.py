@@ -159,7 +159,7 @@ def chat(
                                               max_answer_len=max_answer_len, full=full,
                                               passages=passages, abstain=not always_answer,
                                               min_score=min_score):
-                if not result.answers:
+                if not result.answers and fmt.value != "text":  # text says it on stdout
                     note(f"{result.source}: no answer to {result.question!r}")
                 renderer.answers(result)
             renderer.close()

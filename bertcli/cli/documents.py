@@ -197,7 +197,7 @@ def ask(
                         abstain=not always_answer, min_score=min_score, across=across,
                         progress=progress):
                     progress("questions", 1, len(asked) * (1 if across else len(sources)))
-                    if not result.answers:
+                    if not result.answers and fmt.value != "text":  # text says it on stdout
                         note(f"no answer to {result.question!r} in "
                              f"{len(sources) - len(failed)} document(s)" if across
                              else f"{result.source}: no answer to {result.question!r}")
