@@ -2,8 +2,8 @@
 the code moved into read/, summarize/, ask/ (issue #34) and checked after.
 
 Summaries must be identical. For `ask`, answers are compared with --always-answer, without
-their scores: the scores became the verifier's probabilities (issue #28), and the goldens were
-recorded again when the bundled reader was retrained (tests/golden/README.md).
+their scores: the scores became the verifier's probabilities (issue #28). How the files were
+made: tests/golden/README.md.
 """
 
 from __future__ import annotations
