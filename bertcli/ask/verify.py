@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -80,7 +81,7 @@ class Evidence:
     rare_missing: int  # the question's names and numbers that the document lacks
 
 
-def _share(words: set[str], where: set[str]) -> float:
+def _share(words: AbstractSet[str], where: AbstractSet[str]) -> float:
     return len(words & where) / len(words) if words else 1.0
 
 
@@ -90,7 +91,7 @@ def evidence(question: str, answer: str, sentence: str, passage: str, margin: fl
     q = content_words(question)
     missing = len(rare_words(question) - doc_words)
     return Evidence(question, answer, sentence, passage, margin, probability, null, windows,
-                    rank, _share(q, set(doc_words)), missing)
+                    rank, _share(q, doc_words), missing)
 
 
 FEATURES = ("margin", "probability", "null", "log_rank", "log_windows", "sentence_coverage",

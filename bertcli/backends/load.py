@@ -94,10 +94,6 @@ class Loading:
         self.model: Any = None
         self._next()
 
-    @property
-    def precision(self) -> str:
-        return getattr(self.model, "precision", "fp32")  # torch models run in float32
-
     def _next(self) -> None:
         from . import onnx_backend
 
