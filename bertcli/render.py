@@ -28,12 +28,24 @@ def summary_to_dict(summary) -> dict[str, Any]:
         "language": getattr(summary, "language", None),
         "model": summary.model,
         "strategy": summary.strategy,
-        "sentences": [
-            {"index": s.index, "start": s.start, "end": s.end, "text": s.text,
-             **_page(summary.page(s) if hasattr(summary, "page") else None)}
-            for s in summary.sentences
-        ],
+        "sentences": [_sentence_dict(summary, s) for s in summary.sentences],
+        **({"sections": [_section_dict(summary, part) for part in summary.sections]}
+           if getattr(summary, "sections", None) else {}),
     }
+
+
+def _sentence_dict(summary, s) -> dict[str, Any]:
+    """A sentence as JSON: its text with whitespace collapsed (its offsets index the document's
+    text as it is)."""
+    section = summary.section(s) if hasattr(summary, "section") else None
+    return {"index": s.index, "start": s.start, "end": s.end, "text": _one_line(s.text),
+            **_page(summary.page(s) if hasattr(summary, "page") else None),
+            **({"section": section} if section else {})}
+
+
+def _section_dict(summary, part) -> dict[str, Any]:
+    return {"title": part.title, "start": part.start, "end": part.end,
+            "sentences": [_sentence_dict(summary, s) for s in part.sentences]}
 
 
 def _page(page: int | None) -> dict[str, int]:
@@ -51,15 +63,17 @@ def _sentence_page(summary, sentence) -> int | None:
 
 
 def _answer_dict(a, result) -> dict[str, Any]:
+    section = getattr(a, "section", None)
     return {
-        "text": a.text,
+        "text": _one_line(a.text),  # whitespace collapsed; start/end index the text as it is
         "start": a.start,
         "end": a.end,
         "score": round(float(a.score), 6),
-        "context": a.context,
+        "context": _one_line(a.context),
         "context_start": a.context_start,
         "source": a.source or result.source,
         **_page(getattr(a, "page", None)),
+        **({"section": section} if section else {}),
     }
 
 
@@ -99,16 +113,33 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _parts(summary) -> list[tuple[str | None, list]]:
+    """(section title, sentences): one untitled part, or one per section (--by-section)."""
+    sections = getattr(summary, "sections", None)
+    if not sections:
+        return [(None, summary.sentences)]
+    return [(part.title or "(before the first heading)", part.sentences) for part in sections]
+
+
 def summary_plain(summary, with_header: bool) -> str:
+    """A sentence a line; with --by-section, each section's title first as `## TITLE`."""
     lines = [f"==> {summary.source} <=="] if with_header else []
-    lines += [_one_line(s.text) + _cite(_sentence_page(summary, s)) for s in summary.sentences]
+    for title, sentences in _parts(summary):
+        if title is not None:
+            lines += ([""] if len(lines) > with_header else []) + [f"## {_one_line(title)}"]
+        lines += [_one_line(s.text) + _cite(_sentence_page(summary, s)) for s in sentences]
     return "\n".join(lines) + "\n"
 
 
 def summary_markdown(summary) -> str:
     lines = [f"## {summary.source}", "", f"*{summary.model} · {summary.strategy}*", ""]
-    lines += [f"- {_one_line(s.text)}{_cite(_sentence_page(summary, s))}" for s in summary.sentences]
-    return "\n".join(lines) + "\n"
+    for title, sentences in _parts(summary):
+        if title is not None:
+            lines += [f"### {_one_line(title)}", ""]
+        lines += [f"- {_one_line(s.text)}{_cite(_sentence_page(summary, s))}" for s in sentences]
+        if title is not None:
+            lines.append("")
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def _header(result, sources: bool) -> str:
@@ -212,16 +243,20 @@ class Renderer(Sink):
         self._collected: list[dict[str, Any]] = []
         self._first = True
 
-    def document(self, doc) -> None:
-        """The text bertcli reads from one input (the `text` command)."""
+    def document(self, doc, show_removed: bool = False) -> None:
+        """The text bertcli reads from one input (the `text` command); `show_removed` shows
+        each line reading left out, and why, where it was."""
+        from .render_document import document_to_dict, text_with_removed
+
+        text = text_with_removed(doc) if show_removed else doc.text
         if self.fmt in ("json", "jsonl"):
-            self._emit({"source": doc.source, "format": doc.format, "text": doc.text})
+            self._emit(document_to_dict(doc))
         elif self.fmt == "markdown":
-            self._write(("" if self._first else "\n") + f"## {doc.source}\n\n{doc.text.rstrip()}\n")
+            self._write(("" if self._first else "\n") + f"## {doc.source}\n\n{text.rstrip()}\n")
         else:
             header = f"==> {doc.source} <==\n" if self.several else ""
             self._write(("\n" if self.several and not self._first else "") + header
-                        + doc.text.rstrip("\n") + "\n")
+                        + text.rstrip("\n") + "\n")
         self._first = False
 
     def summary(self, summary) -> None:
@@ -264,12 +299,15 @@ class Renderer(Sink):
         from rich.text import Text
 
         body = Text()
-        for i, s in enumerate(summary.sentences):
-            if i:
-                body.append("\n\n")
-            body.append(f"{i + 1}. ", style="bold cyan")
-            body.append(_one_line(s.text))
-            body.append(_cite(_sentence_page(summary, s)), style="dim")
+        for title, sentences in _parts(summary):
+            if title is not None:
+                body.append(("\n\n" if body else "") + _one_line(title), style="bold")
+            for i, s in enumerate(sentences):
+                if body:
+                    body.append("\n\n")
+                body.append(f"{i + 1}. ", style="bold cyan")
+                body.append(_one_line(s.text))
+                body.append(_cite(_sentence_page(summary, s)), style="dim")
         title = f"[bold]{escape(summary.source)}[/] · {escape(summary.model)} · {summary.strategy}"
         self._rich().print(Panel(body, title=title, title_align="left", border_style="dim"))
 
@@ -285,7 +323,8 @@ class Renderer(Sink):
             if i:
                 body.append("\n\n")
             body.append(_one_line(a.text), style="bold green")
-            body.append(f"  score {a.score:.3f}{_cite(getattr(a, 'page', None))}", style="dim")
+            section = f" · {a.section}" if getattr(a, "section", None) else ""
+            body.append(f"  score {a.score:.3f}{_cite(getattr(a, 'page', None))}{section}", style="dim")
             if result.across:
                 body.append(f"  {a.source}", style="cyan")
             body.append("\n")

@@ -9,6 +9,7 @@ as `best_guess`: "no answer in this document".
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ..read.document import Document
 from ..sentences import Sentence
@@ -36,16 +37,28 @@ def probability(span: Span, seen: Evidence, verifier: Verifier | None) -> float:
 def answers_from_spans(question: str, spans: Sequence[Span], contexts: Sequence[tuple[int, str]],
                        ranks: Sequence[int], doc: Document, sentences: Sequence[Sentence],
                        doc_words: frozenset[str], verifier: Verifier | None) -> list[Answer]:
-    """Every span as an Answer of `doc`: its sentence, page, evidence and calibrated score."""
+    """Every span as an Answer of `doc`: its sentence, page, section, evidence and calibrated
+    score. A span never crosses a block boundary (a blank line): it ends with its first block."""
     answers = []
     for span in spans:
+        span = within_block(span)
         context, context_start = sentence_around(sentences, span.start, span.end, doc.text)
         seen = evidence(question, span.text, context, contexts[span.context_index][1],
                         span.margin, span.score, span.null, span.windows,
                         ranks[span.context_index], doc_words)
         answers.append(Answer(span.text, span.start, span.end, probability(span, seen, verifier), context,
-                              context_start, doc.source, doc.page_at(span.start), seen))
+                              context_start, doc.source, doc.page_at(span.start), seen,
+                              doc.section_at(span.start)))
     return answers
+
+
+def within_block(span: Span) -> Span:
+    """`span` cut at the first block boundary in it ("4000.\n\n5.4" -> "4000.")."""
+    cut = span.text.find("\n\n")
+    if cut <= 0:
+        return span
+    text = span.text[:cut].rstrip()
+    return replace(span, text=text, end=span.start + len(text))
 
 
 def decide(result: AskResult, abstain: bool, min_score: float | None,

@@ -23,6 +23,7 @@ class Answer:
     page: int | None = None  # the 1-based page the answer starts on, for a PDF
     # what the answerability check read (bertcli.ask.verify); not part of any output
     evidence: Evidence | None = field(default=None, repr=False, compare=False)
+    section: str | None = None  # the title of the section it lies in, if the document has any
 
 
 @dataclass

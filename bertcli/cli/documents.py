@@ -57,6 +57,10 @@ def summarize(
     ratio: float | None = typer.Option(
         None, "--ratio", help="Pick this fraction of the sentences instead, in (0, 1]."
     ),
+    by_section: bool = typer.Option(
+        False, "--by-section", help="A summary per top-level section or chapter (its headings "
+        "from the PDF, HTML or Markdown, or CHAPTER lines in plain text): -n/--ratio per section."
+    ),
     strategy: Strategy = typer.Option(
         Strategy.learned, "--strategy", "-s",
         help="learned (a trained scorer: content, position, centrality), central (centrality + "
@@ -96,7 +100,8 @@ def summarize(
                                             precision=precision.value, strategy=strategy.value,
                                             lang=lang)
                 result = summarizer(doc, num_sentences=num_sentences, ratio=ratio,
-                                    strategy=strategy.value, progress=progress)
+                                    strategy=strategy.value, progress=progress,
+                                    by_section=by_section)
                 for message in result.notes:
                     note(message)
                 renderer.summary(result)
@@ -254,12 +259,17 @@ def text_command(
     encoding: str | None = ENCODING_OPT,
     max_bytes: int | None = MAX_BYTES_OPT,
     offline: bool = typer.Option(False, "--offline", help="Never use the network: URL inputs are refused."),
+    show_removed: bool = typer.Option(
+        False, "--show-removed", help="Also show each line reading left out (running heads, "
+        "footnotes, references, figure text...), marked [removed: REASON], where it was. "
+        "Offsets do not index this output."),
     verbose: bool = VERBOSE_OPT,
     quiet: bool = QUIET_OPT,
 ) -> None:
     """Print the text bertcli reads from each input (HTML, Markdown and PDF converted).
 
     The offsets that summarize and ask report index into exactly this text. No model loads.
+    With --format json: the text, its blocks (kind, offsets, section) and the removed lines.
     """
 
     def body() -> int:
@@ -269,7 +279,7 @@ def text_command(
         renderer = Renderer(fmt.value, several=len(inputs) > 1)
         with ProgressDisplay(progress_wanted(fmt.value)) as progress:
             for doc in documents(inputs, encoding, max_bytes, failed, input_format, progress):
-                renderer.document(doc)
+                renderer.document(doc, show_removed)
         renderer.close()
         return EXIT_INPUT if failed else 0
 

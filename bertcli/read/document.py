@@ -13,10 +13,12 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import BinaryIO
 
 from ..errors import InputError, UsageError
 from ..progress import ProgressCallback
+from .blocks import Block, BlockIndex, Converted, Removed, derive_blocks
 
 STDIN = "-"
 # Documents larger than this are refused before anything is decoded (override with
@@ -28,12 +30,25 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 class Document:
     """A decoded document. `source` is the path or URL as given, or "-" for stdin;
     `format` is what it was read as: text, html, markdown or pdf. `pages` (PDF only) holds the
-    offset in `text` where each page begins."""
+    offset in `text` where each page begins. `blocks` are the converter's (bertcli.read.blocks);
+    `removed`, the lines it left out and why."""
 
     source: str
     text: str
     format: str = "text"
     pages: tuple[int, ...] = ()
+    blocks: tuple[Block, ...] = ()
+    removed: tuple[Removed, ...] = ()
+
+    @cached_property
+    def structure(self) -> BlockIndex:
+        """The document's blocks: the converter's, or for plain text those that blank lines
+        separate (bertcli.read.blocks.derive_blocks)."""
+        return BlockIndex(self.blocks or derive_blocks(self.text))
+
+    def section_at(self, offset: int) -> str | None:
+        """The title of the innermost section that holds `offset`, if the document has any."""
+        return self.structure.section(offset)
 
     def page_at(self, offset: int) -> int | None:
         """The 1-based page that holds `offset`, for a PDF; None for other formats."""
@@ -184,24 +199,22 @@ def convert(data: bytes, source: str, fmt: str, encoding: str | None = None,
     from . import formats
 
     if fmt == "pdf":
-        from .pdf import pdf_text
+        from .pdf import pdf_document
 
-        text, pages = pdf_text(data, source, progress)
-        checked = _checked(source, text, fmt)
-        return Document(source=source, text=checked.text, format=fmt, pages=tuple(pages))
+        return _checked(source, pdf_document(data, source, progress), fmt)
     if fmt == "html":
-        return _checked(source, formats.html_to_text(data, source, encoding), fmt)
+        return _checked(source, formats.html_document(data, source, encoding), fmt)
     doc = decode(data, source, encoding)
     if fmt == "markdown":
-        return _checked(source, formats.markdown_to_text(doc.text), fmt)
+        return _checked(source, formats.markdown_document(doc.text), fmt)
     return doc
 
 
-def _checked(source: str, text: str, fmt: str) -> Document:
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
+def _checked(source: str, converted: Converted, fmt: str) -> Document:
+    if not converted.text.strip():
         raise InputError(f"{source}: no text in this {fmt} document")
-    return Document(source=source, text=text, format=fmt)
+    return Document(source=source, text=converted.text, format=fmt, pages=converted.pages,
+                    blocks=converted.blocks, removed=converted.removed)
 
 
 def _read_source(source: str, limit: int) -> bytes:

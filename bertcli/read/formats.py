@@ -14,6 +14,7 @@ import re
 from enum import Enum
 
 from ..errors import InputError
+from .blocks import BlockKind, Converted, TextBuilder
 
 
 class InputFormat(str, Enum):
@@ -69,6 +70,11 @@ def detect(name: str, data: bytes, content_type: str | None = None) -> str:
 
 
 def html_to_text(data: bytes, source: str, encoding: str | None = None) -> str:
+    """The main text of a web page (see `html_document`)."""
+    return html_document(data, source, encoding).text
+
+
+def html_document(data: bytes, source: str, encoding: str | None = None) -> Converted:
     """The main text of a web page (trafilatura): no navigation, banners, scripts or footers."""
     logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
     logging.getLogger("htmldate").setLevel(logging.CRITICAL)
@@ -85,8 +91,10 @@ def html_to_text(data: bytes, source: str, encoding: str | None = None) -> str:
     text = _extract(page)
     if not text or not text.strip():
         raise InputError(f"{source}: no extractable text in this HTML page")
-    blocks = [line.strip() for line in text.splitlines() if line.strip()]
-    return "\n\n".join(blocks)
+    builder = TextBuilder()
+    for line in text.splitlines():
+        builder.add(line)
+    return builder.result()
 
 
 def _extract(page: bytes | str) -> str | None:
@@ -148,22 +156,27 @@ _BLOCK_START = re.compile(r"^( {0,3}([-*+]|\d{1,9}[.)])[ \t]| {0,3}#{1,6}[ \t]| 
 
 
 def markdown_to_text(markdown: str) -> str:
-    """Prose of a Markdown document: no markup, code blocks or raw HTML; one block per
-    heading, paragraph, list item or table row. Large documents are parsed in pieces (memory
-    a few times the text's size, whatever its length)."""
+    """Prose of a Markdown document (see `markdown_document`)."""
+    return markdown_document(markdown).text
+
+
+def markdown_document(markdown: str) -> Converted:
+    """A Markdown document's text and blocks: no markup or raw HTML; one block per heading,
+    paragraph, list item, table row or code block. Large documents are parsed in pieces
+    (memory a few times the text's size, whatever its length)."""
     from markdown_it import MarkdownIt
 
     markdown = _FRONT_MATTER.sub("", markdown, count=1)
     parser = MarkdownIt("commonmark").enable("table")
     env: dict = {}  # link reference definitions carry over from piece to piece
-    blocks: list = []
+    builder = TextBuilder()
     if len(markdown) <= MARKDOWN_WHOLE:
-        _markdown_blocks(parser, markdown, env, blocks, skip_first_row=False)
+        _markdown_blocks(parser, markdown, env, builder, skip_first_row=False)
     else:
         _references(markdown, env)
         for piece, repeated_header in _markdown_pieces(markdown):
-            _markdown_blocks(parser, piece, env, blocks, skip_first_row=repeated_header)
-    return "\n\n".join(blocks)
+            _markdown_blocks(parser, piece, env, builder, skip_first_row=repeated_header)
+    return builder.result()
 
 
 _REFERENCE = re.compile(r"^ {0,3}\[([^\]\n]{1,999})\]:[ \t]*<?([^\s>]+)>?", re.M)
@@ -181,8 +194,11 @@ def _references(markdown: str, env: dict) -> None:
             references[label] = {"title": "", "href": match.group(2)}
 
 
-def _markdown_blocks(parser, markdown: str, env: dict, blocks: list, skip_first_row: bool) -> None:
+def _markdown_blocks(parser, markdown: str, env: dict, builder: TextBuilder,
+                     skip_first_row: bool) -> None:
     row: list[str] | None = None
+    heading = 0  # the level of the heading being read
+    items = 0  # depth of list items around
     for token in parser.parse(markdown, env):
         if token.type == "tr_open":
             row = []
@@ -190,15 +206,25 @@ def _markdown_blocks(parser, markdown: str, env: dict, blocks: list, skip_first_
             if skip_first_row:  # a table's header, repeated to continue it in this piece
                 skip_first_row = False
             elif row is not None and any(cell.strip() for cell in row):
-                blocks.append(" | ".join(cell for cell in row if cell.strip()))
+                builder.add(" | ".join(cell for cell in row if cell.strip()), BlockKind.table.value)
             row = None
+        elif token.type == "heading_open":
+            heading = int(token.tag[1:])
+        elif token.type == "heading_close":
+            heading = 0
+        elif token.type in ("list_item_open", "list_item_close"):
+            items += 1 if token.type == "list_item_open" else -1
+        elif token.type in ("fence", "code_block"):
+            builder.add(token.content, BlockKind.code.value)
         elif token.type == "inline":
             text = _inline_text(token.children or [])
             if row is not None:
                 row.append(text)
-            elif text.strip():
-                blocks.append(text.strip())
-        # fence, code_block, html_block and hr carry no prose: skipped
+            elif heading:
+                builder.add(text, BlockKind.heading.value, heading)
+            else:
+                builder.add(text, BlockKind.list_item.value if items else BlockKind.paragraph.value)
+        # html_block and hr carry no prose: skipped
 
 
 def _closes(closer: str, line: str) -> bool:

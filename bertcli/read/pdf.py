@@ -1,54 +1,45 @@
-"""PDF text for reading: lines with their font size and position (pypdfium2), cleaned.
+"""PDF text for reading: lines with their font size and position (pypdfium2), in blocks.
 
 Why pypdfium2 (measured with benchmarks/pdf_extractors.py): on the BERT paper (16 pages) it
-extracts in 0.13 s against pypdf's 1.22 s and pdfminer.six's 3.54 s (per page 0.008 s, 0.08 s,
-0.22 s); pdfminer.six's layout boxes would order columns too, but at ~0.2 s a page. PDFium
-follows the content order that LaTeX two-column papers are written in (left column, then
-right), marks the hyphens it finds at line ends, and gives each character's font size and
-box, which is what the cleaning below needs.
+extracts in 0.13 s against pypdf's 1.22 s and pdfminer.six's 3.54 s; PDFium follows the content
+order that LaTeX two-column papers are written in, marks the hyphens it finds at line ends, and
+gives each character's font size, weight and box, which is what the rules below need.
 
-Cleaning (every step works on whole lines; nothing is rewritten inside a line except
-hyphenation and NFKC):
-- running headers and footers (lines repeated near the top or bottom of many pages), bare page
-  numbers, arXiv stamps and copyright/proceedings lines are dropped;
-- text set smaller than the body (footnotes, figure labels, table bodies) and label runs
-  (several short lines in a row, or lines that are mostly not words) are dropped;
-- on the first page, the title/author/affiliation block before "Abstract" is dropped, and lines
-  with an e-mail address anywhere;
-- figure and table captions ("Figure 2: ...", up to the caption's last line) are dropped;
-- a reference list (after a "References" or "Bibliography" heading) is dropped up to an
-  appendix heading or the end;
-- a word hyphenated across a line end is joined unless the document itself writes it with a
-  hyphen (`representa-|tion` -> `representation`, `task-|specific` stays);
-- Unicode NFKC (the ligature `ﬁ` becomes `fi`);
-- a short line (a heading, a paragraph's last line) ends a block (a blank line follows), so a
-  heading never joins the sentence after it.
+What is left out, each by a named rule (bertcli.read.pdf_rules; `bertcli text --show-removed`
+lists them): running heads and footers, page numbers, stamps; footnotes; the title and author
+block before "Abstract" and e-mail lines; the references (up to an appendix); text inside
+figures, and table cells (a table's caption is kept: tables are not read as rows). A line that
+reads as prose is never left out as figure or table text.
 
-`pdf_text` returns the text and the offset where each page begins in it.
+What is kept, as blocks (bertcli.read.blocks): paragraphs; headings (numbered and bold or
+larger, or named: "Abstract", "References"), which give each block its section; captions
+("Table 2: ..."), which `ask` reads and summaries do not pick. A word hyphenated across a line
+end is joined unless the document itself writes it with a hyphen (`representa-|tion` ->
+`representation`, `task-|specific` stays), and the text is NFKC-normalised (`ﬁ` -> `fi`).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 
 from ..errors import InputError
 from ..progress import ProgressCallback
+from .blocks import BlockKind, Converted, TextBuilder
 from .pdf_lines import _SOFT, Line, read_lines  # noqa: F401  (read_lines: re-exported)
+from .pdf_rules import (
+    ABSTRACT,
+    CAPTION,
+    mark_captions,
+    mark_code,
+    mark_front_and_back,
+    mark_headings,
+    mark_labels,
+    mark_running,
+    mark_small,
+)
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(\.[\w-]+)+|\}@[\w-]+\.")
-_BARE_NUMBER = re.compile(r"^\W*(\d{1,4}|[ivxlcdm]{1,7})\W*$", re.I)
-_STAMP = re.compile(r"^(arXiv:\d{4}\.\d{4,5}|Proceedings of\b.*\bpages\b|.*(©|\(c\)\s*\d{4}|"
-                    r"\bcopyright\b).*\d{4})", re.I)
-_ABSTRACT = re.compile(r"^\s*(abstract|a\s?b\s?s\s?t\s?r\s?a\s?c\s?t)\s*[.:—–-]?\s*", re.I)
-_REFERENCES = re.compile(r"^\s*(\d+\.?\s*)?(references|bibliography|works cited|literature cited)\s*$",
-                         re.I)
-# The heading of an appendix after the references: "A Additional Details", "Appendix B", ...
-_APPENDIX = re.compile(r"^\s*(appendix\b|appendices\b|[A-H](\.\d+)?\s+[A-Z][a-z]+)")
-_CAPTION = re.compile(r"^\s*(figure|fig\.|table)\s+\d+\s*[:.]", re.I)
-_PROSE_WORD = re.compile(r"[^\W\d_]*[^\W\d_A-Z][^\W\d_]*(-[^\W\d_]+)*")
 _HYPHENATED = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)+")
 _LETTERS = re.compile(r"[^\W\d_]+")
 # First parts that usually keep their hyphen when the document does not say otherwise.
@@ -57,15 +48,13 @@ _HYPHEN_PREFIXES = frozenset(
     "one two three four real long short large small first second third top bottom full half "
     "word sentence token data domain user data-to".split()
 )
-SMALL_TEXT = 0.85  # lines below this fraction of the body's font size are not body text
 SHORT_LINE = 0.6  # ragged text: lines below this fraction of a typical line's length are short
 JUSTIFIED_SHORT = 0.93  # justified text: lines narrower than this fraction of the column
-MARGIN = 0.1  # the top and bottom tenth of a page: where running headers and footers sit
 
 
-def pdf_text(data: bytes, source: str,
-             progress: ProgressCallback | None = None) -> tuple[str, list[int]]:
-    """The cleaned text of a PDF and the offset where each page begins in it."""
+def pdf_document(data: bytes, source: str,
+                 progress: ProgressCallback | None = None) -> Converted:
+    """The text of a PDF in blocks, what was left out, and where each page begins."""
     pages, count = read_lines(data, source, progress)
     if not any(line.text.strip() for lines in pages for line in lines):
         raise InputError(
@@ -73,6 +62,13 @@ def pdf_text(data: bytes, source: str,
             "run OCR first (e.g. ocrmypdf) and try again"
         )
     return clean(pages)
+
+
+def pdf_text(data: bytes, source: str,
+             progress: ProgressCallback | None = None) -> tuple[str, list[int]]:
+    """The text of a PDF and the offset where each page begins in it."""
+    converted = pdf_document(data, source, progress)
+    return converted.text, list(converted.pages)
 
 
 def _plain(text: str) -> str:
@@ -86,84 +82,6 @@ def _mode_size(lines: Sequence[Line]) -> float:
         if line.size > 0:
             weights[round(line.size * 2) / 2] += len(line.text)
     return weights.most_common(1)[0][0] if weights else 0.0
-
-
-def _key(text: str) -> str:
-    return re.sub(r"\d+", "#", " ".join(text.lower().split()))
-
-
-def _mark_running(pages: list[list[Line]]) -> None:
-    """Headers, footers and page numbers: lines near the top or bottom of a page that repeat
-    (digits aside) on several pages, bare numbers there, and stamps anywhere."""
-    seen: Counter = Counter()
-    for lines in pages:
-        seen.update({_key(line.text) for line in lines if line.top < MARGIN or line.top > 1 - MARGIN})
-    enough = max(2, int(0.4 * len(pages)))
-    for lines in pages:
-        for line in lines:
-            edge = line.top < MARGIN or line.top > 1 - MARGIN
-            text = line.text.strip()
-            if (edge and (seen[_key(text)] >= enough or _BARE_NUMBER.match(text))) \
-                    or _STAMP.match(text):
-                line.drop = True
-
-
-def _is_label(text: str) -> bool:
-    """Not prose: few lower-case words (figure labels, table rows, formulas)."""
-    tokens = text.split()
-    if len(tokens) < 4:
-        return False
-    words = sum(1 for t in tokens if _PROSE_WORD.fullmatch(t.strip(".,;:()[]'\"’”“")))
-    return words / len(tokens) < 0.4
-
-
-def _mark_front_and_back(lines: list[Line]) -> None:
-    """The block before "Abstract" on the first page; reference lists; e-mail lines."""
-    first_page = [line for line in lines if line.page == lines[0].page]
-    for i, line in enumerate(first_page[:40]):
-        match = _ABSTRACT.match(line.text)
-        if match and (match.end() == len(line.text) or line.text[match.end() - 1] in ".:—–-"):
-            for before in first_page[:i]:
-                before.drop = True
-            rest = line.text[match.end():].strip()
-            if rest:
-                line.text = rest
-            else:
-                line.drop = True
-            break
-    in_references = False
-    for line in lines:
-        text = line.text.strip()
-        if _EMAIL.search(text):
-            line.drop = True
-        if _REFERENCES.match(text):
-            in_references = True
-        elif in_references and _APPENDIX.match(text) and len(text) < 60 \
-                and not re.search(r"\b(1[89]|20)\d\d\b", text):
-            in_references = False
-        if in_references:
-            line.drop = True
-
-
-def _mark_labels(lines: list[Line], is_short) -> None:
-    """Runs of three or more short lines that do not end a sentence, and word-poor lines."""
-    run: list[Line] = []
-
-    def flush() -> None:
-        if len(run) >= 3:
-            for line in run:
-                if not line.text.rstrip().endswith((".", "?", "!")):
-                    line.drop = True
-        run.clear()
-
-    for line in lines:
-        if _is_label(line.text.replace(_SOFT, "-")):
-            line.drop = True
-        if is_short(line):
-            run.append(line)
-        else:
-            flush()
-    flush()
 
 
 def _vocabulary(lines: Sequence[Line]) -> tuple[Counter, Counter]:
@@ -213,7 +131,7 @@ def _short_test(lines: Sequence[Line], body: float):
     Justified text (most body lines equally wide) is judged by width against the wider of the
     lines around it (an indented abstract is narrower than the columns, but no line of it is
     narrower than its neighbours except its last); ragged text by length."""
-    body_lines = [line for line in lines if not line.drop and (body == 0 or abs(line.size - body) <= 0.5)]
+    body_lines = [line for line in lines if line.kept and (body == 0 or abs(line.size - body) <= 0.5)]
     widths = sorted(line.width for line in body_lines if line.width > 0)
     if widths:
         typical_width = widths[len(widths) // 2]
@@ -228,70 +146,128 @@ def _short_test(lines: Sequence[Line], body: float):
     return lambda line, neighbours: _last_line_length(line) < SHORT_LINE * typical
 
 
+def _typical_width(lines: Sequence[Line], body: float) -> float:
+    """The median width of body-size lines: a column's width, in justified text."""
+    widths = sorted(line.width for line in lines if line.width > 0 and abs(line.size - body) <= 0.5)
+    return widths[len(widths) // 2] if widths else 0.0
+
+
 def _short_by_length(lines: Sequence[Line], body: float):
     lengths = sorted(_last_line_length(line) for line in lines
-                     if not line.drop and (body == 0 or abs(line.size - body) <= 0.5))
+                     if line.kept and (body == 0 or abs(line.size - body) <= 0.5))
     typical = lengths[len(lengths) // 2] if lengths else 0
     return lambda line: _last_line_length(line) < SHORT_LINE * typical
 
 
-def clean(pages: list[list[Line]]) -> tuple[str, list[int]]:
-    """Cleaned text and page start offsets (see the module's docstring)."""
+def clean(pages: list[list[Line]]) -> Converted:
+    """The text in blocks, what was left out, and page start offsets (see the module's docstring)."""
     for lines in pages:
         for line in lines:
             line.text = _plain(line.text).strip()
     pages = [[line for line in lines if line.text] for lines in pages]
     every = [line for lines in pages for line in lines]
     body = _mode_size(every)
-    if body > 0:
-        for line in every:
-            if 0 < line.size < SMALL_TEXT * body:
-                line.drop = True
     is_short = _short_test(every, body)
-    is_label_length = _short_by_length(every, body)
-    _mark_running(pages)
-    kept = [line for line in every if not line.drop]
-    if kept:
-        _mark_front_and_back(kept)
-        _mark_labels([line for line in kept if not line.drop], is_label_length)
-    kept = [line for line in every if not line.drop]
-    if not kept:  # nothing looked like body text: keep it all rather than return nothing
+    mark_running(pages)
+    if any(line.kept for line in every):
+        mark_front_and_back([line for line in every if line.kept])
+    mark_captions(every, body, is_short)
+    mark_code(every)
+    mark_small(every, body)
+    mark_labels(every, _short_by_length(every, body), _typical_width(every, body))
+    mark_headings(every, body)
+    if not any(line.kept for line in every):  # nothing looked like body text: keep it all
         for line in every:
-            line.drop = False
-        kept = every
-    words, pairs = _vocabulary(kept)
-    page_texts = []
-    for number in range(len(pages)):
-        page_lines = [line for line in pages[number] if not line.drop]
-        blocks: list[list[str]] = [[]]
-        for i, line in enumerate(page_lines):
-            text = _dehyphenate(line.text, words, pairs)
-            if blocks[-1] and (_CAPTION.match(text) or abs(line.size - page_lines[i - 1].size) > 0.5):
-                blocks.append([])
-            blocks[-1].append(text)
-            if is_short(line, page_lines[max(0, i - 1):i] + page_lines[i + 1:i + 2]):
-                blocks.append([])
-        # a figure's or table's caption is not the text's own prose: never a candidate
-        page_texts.append("\n\n".join("\n".join(b) for b in blocks if b and not _CAPTION.match(b[0])))
-    page_texts = _join_split_words(page_texts)
-    text, starts = "", []
-    for page in page_texts:
-        page = unicodedata.normalize("NFKC", page).strip()
-        if text and page:
-            text += "\n\n"
-        starts.append(len(text))
-        text += page
-    return text, starts
+            line.reason = None
+    words, pairs = _vocabulary([line for line in every if line.kept])
+    page_items = [_page_items(lines, number, is_short, words, pairs)
+                  for number, lines in enumerate(pages)]
+    _join_split_words(page_items)
+    builder = TextBuilder(normalize=True)
+    starts = []
+    for number, items in enumerate(page_items):
+        starts.append(builder.next_start() if builder.length else 0)
+        for kind, level, text in items:
+            if kind == _REMOVED:
+                builder.remove(text, level, number + 1)
+            else:
+                builder.add(text, kind, level, number + 1)
+    return builder.result(starts)
 
 
-def _join_split_words(pages: list[str]) -> list[str]:
+_REMOVED = "removed"  # an item [_REMOVED, reason, text]: a line left out
+
+
+def _page_items(lines: Sequence[Line], number: int, is_short, words: Counter,
+                pairs: Counter) -> list[list]:
+    """A page as [kind, level, text] items in reading order: blocks of kept lines, and each
+    line left out as [_REMOVED, reason, text], listed before the next block begins (a paragraph
+    goes on across a footnote or figure set in its middle)."""
+    items: list[list] = []
+    pending: list[list] = []
+    footnotes: list[list] = []  # at the end of the page, where they do not cut a paragraph
+    kept = [line for line in lines if line.kept]
+    previous: Line | None = None
+    ended = True  # whether the last kept line ended its block
+    for line in lines:
+        if not line.kept:
+            pending.append([_REMOVED, line.reason, line.text.replace(_SOFT, "-")])
+            continue
+        text = _dehyphenate(line.text, words, pairs)
+        abstract = ABSTRACT.match(text) if number == 0 else None
+        if abstract and abstract.end() < len(text) and text[abstract.end() - 1] in ".:—–-":
+            items.append([BlockKind.heading.value, 1, text[:abstract.end()].strip(" .:—–-")])
+            text, ended = text[abstract.end():], True
+        if line.kind == BlockKind.heading.value and line.level == 0 and items \
+                and items[-1][0] == BlockKind.heading.value:
+            items[-1][2] += " " + text  # a heading's second line
+        elif line.kind == BlockKind.footnote.value:
+            _add_footnote(footnotes, text)
+            continue
+        elif previous is None or line.kind != previous.kind \
+                or (ended and line.kind != BlockKind.code.value) \
+                or line.kind == BlockKind.heading.value or abs(line.size - previous.size) > 0.5 \
+                or (line.kind == BlockKind.caption.value and CAPTION.match(text)):
+            items.extend(pending)
+            pending.clear()
+            items.append([line.kind, line.level, text])
+        else:
+            items[-1][2] += "\n" + text
+        i = kept.index(line)
+        ended = line.kind == BlockKind.heading.value \
+            or is_short(line, kept[max(0, i - 1):i] + kept[i + 1:i + 2])
+        previous = line
+    return items + pending + footnotes
+
+
+_MARKER = re.compile(r"^(\d{1,2}|[∗*†‡§¶])(?=[^\W\d_]|http)")
+
+
+def _add_footnote(footnotes: list[list], text: str) -> None:
+    """A footnote line: a marker starts a footnote ("4We note" -> "4 We note"; a marker alone
+    on its line joins the line after it); other lines continue the last one."""
+    if footnotes and (footnotes[-1][2].strip() in _ALONE or not _MARKER.match(text)
+                      and not _ALONE_MARK.match(text)):
+        footnotes[-1][2] += (" " if footnotes[-1][2].strip() in _ALONE else "\n") + text
+    else:
+        footnotes.append([BlockKind.footnote.value, 0, _MARKER.sub(r"\1 ", text)])
+
+
+_ALONE_MARK = re.compile(r"^\s*(\d{1,2}|[∗*†‡§¶])\s*$")
+_ALONE = frozenset([*"∗*†‡§¶", *(str(n) for n in range(100))])
+
+
+def _join_split_words(pages: list[list[list]]) -> None:
     """A word hyphenated across a page break ("scenar-" | "ios ...") goes whole to the first
     page; the rest of it may come after a figure at the top of the next page."""
-    pages = list(pages)
-    for i in range(len(pages) - 1):
-        tail = re.search(r"([^\W\d_]+)-$", pages[i])
-        head = re.compile(r"(?:^|\n\n)([^\W\d_A-Z]+)([.,;:!?)]*)(\s|$)").search(pages[i + 1][:2000])
+    head_word = re.compile(r"^([^\W\d_A-Z]+)([.,;:!?)]*)(\s|$)")
+    for page, following in zip(pages, pages[1:]):
+        last = next((item for item in reversed(page) if item[0] != _REMOVED), None)
+        first = next((item for item in following if item[0] != _REMOVED), None)
+        if last is None or first is None or last[0] != BlockKind.paragraph.value:
+            continue
+        tail = re.search(r"([^\W\d_]+)-$", last[2])
+        head = head_word.search(first[2])
         if tail and head:
-            pages[i] = pages[i][:-1] + head.group(1) + head.group(2)
-            pages[i + 1] = (pages[i + 1][:head.start(1)] + pages[i + 1][head.end():]).strip()
-    return pages
+            last[2] = last[2][:-1] + head.group(1) + head.group(2)
+            first[2] = first[2][head.end():].strip()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 from ..errors import InputError, first_line
@@ -19,7 +20,15 @@ class Line:
     size: float  # font size (median of a few of its characters)
     top: float  # fraction of the page height from the top
     width: float = 0.0  # of the printed line that ends it (PDFium joins hyphenated lines)
-    drop: bool = False
+    weight: int = 400  # font weight (700: bold), of the same characters as `size`
+    mono: bool = False  # set in a fixed-pitch font (code)
+    reason: str | None = None  # why it is left out of the text (bertcli.read.blocks.Reason)
+    kind: str = "paragraph"  # the kind of block it belongs to (bertcli.read.blocks.BlockKind)
+    level: int = 0  # a heading's depth
+
+    @property
+    def kept(self) -> bool:
+        return self.reason is None
 
 
 def read_lines(data: bytes, source: str,
@@ -76,11 +85,14 @@ def read_lines(data: bytes, source: str,
     return pages, count
 
 
-def _size(textpage, pdfium_c, start: int, length: int) -> float:
-    """The median font size of five characters spread over [start, start + length)."""
-    picks = sorted({start + (length * k) // 6 for k in range(1, 6)})
-    sizes = sorted(pdfium_c.FPDFText_GetFontSize(textpage, i) for i in picks)
-    return round(sizes[len(sizes) // 2], 1)
+def _size(textpage, pdfium_c, start: int, length: int) -> tuple[float, int]:
+    """The most common font size among up to eleven characters spread over
+    [start, start + length) (subscripts and symbols are the minority), and their median weight."""
+    picks = sorted({start + (length * k) // 12 for k in range(1, 12)})
+    sizes = Counter(round(pdfium_c.FPDFText_GetFontSize(textpage, i) * 2) / 2 for i in picks)
+    weights = sorted(pdfium_c.FPDFText_GetFontWeight(textpage, i) for i in picks)
+    size = max(sizes.items(), key=lambda item: (item[1], item[0]))[0]
+    return round(size, 1), int(weights[len(weights) // 2])
 
 
 def _by_size(raw: str, position: int, page: int, top: float, textpage, pdfium_c) -> list[Line]:
@@ -89,16 +101,30 @@ def _by_size(raw: str, position: int, page: int, top: float, textpage, pdfium_c)
     out: list[Line] = []
     offset = position
     for piece in raw.split(_SOFT):
-        size = _size(textpage, pdfium_c, offset, len(piece)) if piece else 0.0
+        size, weight = _size(textpage, pdfium_c, offset, len(piece)) if piece else (0.0, 400)
         if out and abs(out[-1].size - size) <= 0.5:
             out[-1].text += _SOFT + piece
         elif out:
             out[-1].text += "-"
-            out.append(Line(page, piece, size, top))
+            out.append(Line(page, piece, size, top, weight=weight))
         else:
-            out.append(Line(page, piece, size, top))
+            out.append(Line(page, piece, size, top, weight=weight))
         if piece:
+            out[-1].mono = out[-1].mono or _fixed_pitch(textpage, pdfium_c, offset + len(piece) // 2)
             left, right = textpage.get_charbox(offset)[0], textpage.get_charbox(offset + len(piece) - 1)[2]
             out[-1].width = max(0.0, right - left)
         offset += len(piece) + 1
     return out
+
+
+_MONO_NAME = re.compile(rb"mono|courier|cmtt|consol|menlo|inconsolata|typewriter|sftt|lmmono|tt\d", re.I)
+
+
+def _fixed_pitch(textpage, pdfium_c, index: int) -> bool:
+    """Whether the character at `index` is set in a fixed-pitch font (by its flags or name)."""
+    import ctypes
+
+    name = ctypes.create_string_buffer(96)
+    flags = ctypes.c_int(0)
+    pdfium_c.FPDFText_GetFontInfo(textpage, index, name, 96, ctypes.byref(flags))
+    return bool(flags.value & 1) or bool(_MONO_NAME.search(name.value.split(b"+")[-1]))

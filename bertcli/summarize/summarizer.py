@@ -22,6 +22,7 @@ from ..models import (
     resolve,
 )
 from ..progress import ProgressCallback, embed_in_chunks
+from ..read.blocks import PROSE_KINDS, BlockIndex, BlockKind
 from ..read.document import Document, as_document, page_at
 from ..sentences import Sentence, split_sentences, word_count
 from .candidates import is_boilerplate, is_fragment, length_filtered, without_dateline  # noqa: F401
@@ -54,10 +55,43 @@ class Summary:
     format: str = "text"  # what the input was read as
     page_starts: tuple[int, ...] = ()  # a PDF's page start offsets (Document.pages)
     language: str | None = None  # ISO 639-1, given (--lang) or detected; None: no letters
+    sections: list[SectionSummary] = field(default_factory=list)  # --by-section
+    structure: BlockIndex | None = field(default=None, repr=False, compare=False)
 
     def page(self, sentence: Sentence) -> int | None:
         """The 1-based page a sentence starts on, for a PDF; None otherwise."""
         return page_at(self.page_starts, sentence.start)
+
+    def section(self, sentence: Sentence) -> str | None:
+        """The title of the section a sentence lies in, if the document has headings."""
+        return self.structure.section(sentence.start) if self.structure is not None else None
+
+
+@dataclass
+class SectionSummary:
+    """The sentences picked from one section: `text[start:end]` is the section, heading first."""
+
+    title: str | None
+    start: int
+    end: int
+    sentences: list[Sentence]
+
+
+def sections_of(structure: BlockIndex, length: int) -> list[tuple[str | None, int, int]]:
+    """The document's top-level sections as (title, start, end): split at the headings of the
+    outermost level that has two or more of them (chapters of a book, numbered sections of a
+    paper); text before the first such heading is a section without a title."""
+    headings = [b for b in structure.blocks if b.kind == BlockKind.heading.value]
+    levels = sorted({b.level for b in headings})
+    level = next((lv for lv in levels if sum(1 for b in headings if b.level == lv) >= 2), None)
+    if level is None:
+        return [(None, 0, length)]
+    cuts = [b for b in headings if b.level <= level]
+    parts = [(None, 0, cuts[0].start)] if cuts[0].start > 0 else []
+    for block, following in zip(cuts, [*cuts[1:], None]):
+        parts.append((block.section[-1] if block.section else None, block.start,
+                      following.start if following is not None else length))
+    return parts
 
 
 def sentence_count(available: int, num_sentences: int | None, ratio: float | None) -> int:
@@ -211,15 +245,51 @@ class Summarizer:
         ratio: float | None = None,
         strategy: str | None = None,
         progress: ProgressCallback | None = None,
+        by_section: bool = False,
     ) -> Summary:
         """Summarize one document; `strategy` defaults to the one given at construction.
-        `progress(what, advance, total)` hears of the sentences embedded (bertcli.progress)."""
+        `by_section` picks `num_sentences` (or `ratio`) from each top-level section instead
+        (`Summary.sections`). `progress(what, advance, total)` hears of the sentences embedded
+        (bertcli.progress)."""
         doc = as_document(document)
         strategy = strategy or self.strategy
         check_strategy(strategy)
         language = resolve_language(doc.text, self.lang)
         warn_if_english_only(self.model_name, language, "summarize", self.notice)
+        structure = doc.structure
         sentences = [without_dateline(s) for s in split_sentences(doc.text, language)]
+        # headings, captions, footnotes, tables and code are never summary sentences
+        sentences = [s for s in sentences if structure.kind(s.start) in PROSE_KINDS] or sentences
+        sections: list[SectionSummary] = []
+        if by_section:
+            sentence_count(10, num_sentences, ratio)
+            for title, start, end in sections_of(structure, len(doc.text)):
+                inside = [s for s in sentences if start <= s.start < end]
+                if inside:
+                    picked, _, _ = self._pick(inside, num_sentences, ratio, strategy, progress)
+                    sections.append(SectionSummary(title, start, end, picked))
+            picked = [s for part in sections for s in part.sentences]
+            candidates, notes = len(sentences), []
+        else:
+            picked, candidates, notes = self._pick(sentences, num_sentences, ratio, strategy, progress)
+            notes = [f"{doc.source}: {note}" for note in notes]
+        return Summary(
+            source=doc.source,
+            model=self.model_name,
+            strategy=strategy,
+            sentences=picked,
+            candidates=candidates,
+            notes=notes,
+            format=doc.format,
+            page_starts=doc.pages,
+            language=language,
+            sections=sections,
+            structure=structure,
+        )
+
+    def _pick(self, sentences: Sequence[Sentence], num_sentences: int | None, ratio: float | None,
+              strategy: str, progress: ProgressCallback | None) -> tuple[list[Sentence], int, list[str]]:
+        """(the sentences picked in document order, how many were candidates, notes)."""
         kept = length_filtered(sentences)
         # --ratio counts candidates. When the length filter leaves too few, any sentence that
         # is not a fragment is a candidate, however short (-n N of a text of N short sentences
@@ -228,27 +298,13 @@ class Summarizer:
         candidates = kept
         if len(candidates) < wanted:
             candidates = [s for s in sentences if not is_fragment(s)] or list(sentences)
-        notes: list[str] = []
         if len(candidates) <= wanted:
-            picked = candidates
-            if len(candidates) < wanted:
-                notes.append(
-                    f"{doc.source}: only {len(candidates)} sentence(s), fewer than the "
-                    f"{wanted} asked for; returning all of them"
-                )
-        else:
-            picked = [candidates[i] for i in self.select(candidates, wanted, strategy, progress)]
-        return Summary(
-            source=doc.source,
-            model=self.model_name,
-            strategy=strategy,
-            sentences=picked,
-            candidates=len(candidates),
-            notes=notes,
-            format=doc.format,
-            page_starts=doc.pages,
-            language=language,
-        )
+            notes = [] if len(candidates) == wanted else [
+                f"only {len(candidates)} sentence(s), fewer than the {wanted} asked for; "
+                "returning all of them"]
+            return list(candidates), len(candidates), notes
+        return [candidates[i] for i in self.select(candidates, wanted, strategy, progress)], \
+            len(candidates), []
 
 
 def summarize(
@@ -261,7 +317,9 @@ def summarize(
     offline: bool = False,
     precision: str = "auto",
     lang: str = AUTO,
+    by_section: bool = False,
 ) -> Summary:
     """Summarize one document (a `Document` or a string). See `Summarizer` for many."""
     return Summarizer(model=model, device=device, offline=offline, precision=precision,
-                      strategy=strategy, lang=lang)(document, num_sentences=num_sentences, ratio=ratio)
+                      strategy=strategy, lang=lang)(document, num_sentences=num_sentences,
+                                                    ratio=ratio, by_section=by_section)

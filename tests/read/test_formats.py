@@ -11,7 +11,7 @@ import pytest
 
 from bertcli.errors import InputError
 from bertcli.read.document import read_document
-from bertcli.read.formats import detect, markdown_to_text
+from bertcli.read.formats import detect, markdown_document, markdown_to_text
 from bertcli.sentences import split_sentences
 
 from ..conftest import make_pdf
@@ -73,20 +73,40 @@ def test_html_without_text_is_a_clear_error(tmp_path):
 # --- Markdown -------------------------------------------------------------------------------
 
 
-def test_markdown_to_text_drops_markup_and_code():
-    text = markdown_to_text(
-        "---\ntitle: Notes\n---\n# Results\n\nThe *board* approved the [budget](http://x.y/b) "
-        "on `Monday`.\nIt meets again in May.\n\n```python\nprint('code')\n```\n\n"
-        "- first item\n- second item\n\n| city | people |\n|---|---|\n| Orléans | 116,000 |\n\n"
-        "<div>raw html</div>\n"
-    )
+MARKDOWN = (
+    "---\ntitle: Notes\n---\n# Results\n\nThe *board* approved the [budget](http://x.y/b) "
+    "on `Monday`.\nIt meets again in May.\n\n```python\nprint('code')\n```\n\n"
+    "- first item\n- second item\n\n| city | people |\n|---|---|\n| Orléans | 116,000 |\n\n"
+    "<div>raw html</div>\n\n## Budget details\n\nIt grew.\n"
+)
+
+
+def test_markdown_to_text_drops_markup_keeps_code_as_its_own_block():
+    text = markdown_to_text(MARKDOWN)
     assert text.split("\n\n") == [
         "Results",
         "The board approved the budget on Monday. It meets again in May.",
-        "first item", "second item", "city | people", "Orléans | 116,000",
+        "print('code')", "first item", "second item", "city | people", "Orléans | 116,000",
+        "Budget details", "It grew.",
     ]
     assert [s.text for s in split_sentences(text)][:3] == [
         "Results", "The board approved the budget on Monday.", "It meets again in May."]
+
+
+def test_markdown_blocks_have_kinds_offsets_and_sections():
+    converted = markdown_document(MARKDOWN)
+    kinds = [(b.kind, converted.text[b.start:b.end]) for b in converted.blocks]
+    assert kinds == [
+        ("heading", "Results"),
+        ("paragraph", "The board approved the budget on Monday. It meets again in May."),
+        ("code", "print('code')"), ("list_item", "first item"), ("list_item", "second item"),
+        ("table", "city | people"), ("table", "Orléans | 116,000"),
+        ("heading", "Budget details"), ("paragraph", "It grew."),
+    ]
+    assert converted.blocks[1].section == ("Results",)
+    # a level-2 heading nests under the level-1 heading before it
+    assert converted.blocks[-1].section == ("Results", "Budget details")
+    assert [b.level for b in converted.blocks if b.kind == "heading"] == [1, 2]
 
 
 # --- PDF ------------------------------------------------------------------------------------
