@@ -16,11 +16,13 @@ hyphens). Per PDF:
   in ALLOWED. The first 20 missing lines per PDF go to the JSON.
 * captions: raw lines starting "Figure 1:", "Fig. 2.", "Table 3:"...; kept when the norm of the
   first 60 characters is found in bertcli's text.
-* junk left: lines of bertcli's text that are a bare page number, equal a running head/footer
+* junk left: lines of bertcli's text that are a bare page number (not the "2019)." or "2018."
+  of a wrapped citation), equal a running head/footer
   of the raw layer (whitespace squeezed, digits as #; a raw line in the top or bottom 10% of
   its page that repeats on >= 40% and >= 2 pages), or hold a footnote line (a raw line below
   0.85 x the page's modal font size, in the bottom 30% of the page, starting with a digit or
-  symbol marker and a word, and the small lines under it).
+  symbol marker and a word, and the small lines under it; one of >= 3 words and 20 letters or
+  digits is found inside a line of bertcli's text).
 * summary junk (papers): of 8 sentences from `summarize` (default strategy, offline, bundled
   encoder), those that start with a heading (numbered "2.1 Title" of <= 8 words, or <= 6
   words in a font larger than the page's body: its words, then none or a capitalised word),
@@ -62,6 +64,7 @@ REFERENCES = re.compile(r"^\s*(\d+\.?\s*)?(references|bibliography)\s*$", re.I)
 CAPTION = re.compile(r"^\s*(Figure|Fig\.|Table)\s+\d+\s*[:.]")
 PAGE_NUMBER = re.compile(r"^\W*\d{1,4}\W*$")
 FOOTNOTE_START = re.compile(r"^\s*(\d{1,2}|[*∗†‡§¶⋆♯#])\s*[A-Za-z]{2}")
+CITED_YEAR = re.compile(r"^\W*(19|20)\d\d\W*[.,)]")  # "2019)." of a wrapped citation
 NUMBERED_HEADING = re.compile(r"^\d+(\.\d+)*\.?\s+[A-Z]")
 
 
@@ -75,34 +78,39 @@ def head_key(text: str) -> str:
 
 def raw_lines(path: Path) -> list[list[dict]]:
     """Per page, its lines: text, median font size, vertical place (0 top .. 1 bottom)."""
-    pages = []
-    pdf = pdfium.PdfDocument(str(path))
-    for page in pdf:
-        height = page.get_height() or 1.0
-        textpage = page.get_textpage()
-        lines, chars, sizes, tops, bottoms = [], [], [], [], []
+    return [page_lines(page) for page in pdfium.PdfDocument(str(path))]
 
-        def close() -> None:
-            if "".join(chars).strip():
-                lines.append({"text": "".join(chars).strip(),
-                              "size": statistics.median(sizes) if sizes else 0.0,
-                              "top": 1 - max(tops) / height, "bottom": 1 - min(bottoms) / height})
-            chars.clear(), sizes.clear(), tops.clear(), bottoms.clear()
 
-        for i in range(textpage.count_chars()):
-            code = pdfium_c.FPDFText_GetUnicode(textpage, i)
-            if code in (0x0D, 0x0A, 0xFFFE, 0x02):
-                close()
-                continue
-            char = chr(code) if code < 0x110000 else ""
-            chars.append(char)
-            if char and not char.isspace():
-                sizes.append(pdfium_c.FPDFText_GetFontSize(textpage, i))
-                left, bottom, right, top = textpage.get_charbox(i)
-                tops.append(top), bottoms.append(bottom)
-        close()
-        pages.append(lines)
-    return pages
+def page_lines(page) -> list[dict]:
+    height = page.get_height() or 1.0
+    textpage = page.get_textpage()
+    lines: list[dict] = []
+    chars: list[str] = []
+    sizes: list[float] = []
+    tops: list[float] = []
+    bottoms: list[float] = []
+
+    def close() -> None:
+        if "".join(chars).strip():
+            lines.append({"text": "".join(chars).strip(),
+                          "size": statistics.median(sizes) if sizes else 0.0,
+                          "top": 1 - max(tops, default=height) / height,
+                          "bottom": 1 - min(bottoms, default=0.0) / height})
+        chars.clear(), sizes.clear(), tops.clear(), bottoms.clear()
+
+    for i in range(textpage.count_chars()):
+        code = pdfium_c.FPDFText_GetUnicode(textpage, i)
+        if code in (0x0D, 0x0A, 0xFFFE, 0x02):  # CR, LF, joined hyphen: a line ends
+            close()
+            continue
+        char = chr(code) if code < 0x110000 else ""
+        chars.append(char)
+        if char and not char.isspace():
+            sizes.append(pdfium_c.FPDFText_GetFontSize(textpage, i))
+            left, bottom, right, top = textpage.get_charbox(i)
+            tops.append(top), bottoms.append(bottom)
+    close()
+    return lines
 
 
 def classify(pages: list[list[dict]]) -> dict:
@@ -117,7 +125,7 @@ def classify(pages: list[list[dict]]) -> dict:
     out["heads"] = {k for k, p in on_pages.items() if len(p) >= 2 and len(p) >= 0.4 * len(pages)}
     in_references = False
     for lines in pages:
-        sizes = Counter(round(l["size"] * 2) / 2 for l in lines for _ in l["text"])
+        sizes = Counter(round(line["size"] * 2) / 2 for line in lines for _ in line["text"])
         body = sizes.most_common(1)[0][0] if sizes else 0.0
         in_footnote = False
         for line in lines:
@@ -141,13 +149,18 @@ def classify(pages: list[list[dict]]) -> dict:
     return out
 
 
+def distinctive(line: str) -> bool:
+    """Long enough to be matched inside other text (not a URL tail like "transformer-xl")."""
+    return len(line.split()) >= 3 and len(norm(line)) >= 20
+
+
 def junk_left(text: str, raw: dict) -> dict[str, list[str]]:
     found = {"page-number": [], "running-head": [], "footnote": []}
-    notes = {norm(f) for f in raw["footnotes"] if len(norm(f)) >= 12}
+    notes = {norm(f) for f in raw["footnotes"] if distinctive(f)}
     for line in text.split("\n"):
         if not line.strip():
             continue
-        if PAGE_NUMBER.match(line):
+        if PAGE_NUMBER.match(line) and not CITED_YEAR.match(line):
             found["page-number"].append(line)
         elif head_key(line) in raw["heads"]:
             found["running-head"].append(line)
@@ -169,8 +182,8 @@ def summary_junk(doc, raw: dict) -> tuple[list[str], list[str]]:
                 return True
         return False
 
-    marks = {norm(t) for t in raw["footnotes"] + raw["head_lines"]}
-    marks = {m for m in marks if len(m) >= 4}
+    marks = {norm(t) for t in raw["footnotes"] if distinctive(t)}
+    marks |= {norm(t) for t in raw["head_lines"] if len(norm(t)) >= 4}
     sentences = [s.text for s in summarize(doc, num_sentences=8, offline=True).sentences]
     junk = [s for s in sentences
             if starts_with_heading(s) or any(norm(s).startswith(m) for m in marks)]

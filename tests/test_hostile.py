@@ -568,7 +568,8 @@ def test_markdown_in_pieces_reads_the_same(monkeypatch):
     monkeypatch.setattr(formats, "MARKDOWN_WHOLE", 0, raising=False)
     monkeypatch.setattr(formats, "MARKDOWN_PIECE", 30, raising=False)
     assert formats.markdown_to_text(RICH_MARKDOWN * 3) == whole
-    assert "code block" not in whole and "reference link" in whole and "[ref]" not in whole
+    # code is kept as its own block (issue #35), the same whether read whole or in pieces
+    assert "code block" in whole and "reference link" in whole and "[ref]" not in whole
 
 
 def test_markdown_table_memory_is_bounded(monkeypatch):

@@ -12,7 +12,7 @@ import bisect
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 
@@ -131,7 +131,10 @@ class TextBuilder:
         return "".join(self._parts)
 
     def result(self, pages: Sequence[int] = ()) -> Converted:
-        return Converted(self.text(), tuple(self.blocks), tuple(self.removed), tuple(pages))
+        # lines removed after the last block are "at" the text's end
+        removed = tuple(r if r.at <= self._length else replace(r, at=self._length)
+                        for r in self.removed)
+        return Converted(self.text(), tuple(self.blocks), removed, tuple(pages))
 
 
 # Plain-text headings: "CHAPTER IV", "Chapter 12. The Return", "BOOK II", "Part One".

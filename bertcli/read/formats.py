@@ -8,12 +8,10 @@ an input needs them.
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from enum import Enum
 
-from ..errors import InputError
 from .blocks import BlockKind, Converted, TextBuilder
 
 
@@ -70,76 +68,15 @@ def detect(name: str, data: bytes, content_type: str | None = None) -> str:
 
 
 def html_to_text(data: bytes, source: str, encoding: str | None = None) -> str:
-    """The main text of a web page (see `html_document`)."""
+    """The main text of a web page (bertcli.read.html)."""
     return html_document(data, source, encoding).text
 
 
 def html_document(data: bytes, source: str, encoding: str | None = None) -> Converted:
-    """The main text of a web page (trafilatura): no navigation, banners, scripts or footers."""
-    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
-    logging.getLogger("htmldate").setLevel(logging.CRITICAL)
-    page: bytes | str = data
-    if encoding:
-        try:
-            page = data.decode(encoding, errors="replace")
-        except LookupError:
-            raise InputError(f"{source}: unknown encoding {encoding!r}") from None
-    if _too_deep(page):
-        # libxml2 stops at 256 levels of nesting and drops what lies deeper, so a page of
-        # hundreds of nested wrappers would lose its text: read it without the wrappers.
-        page = _unwrapped(page, encoding)
-    text = _extract(page)
-    if not text or not text.strip():
-        raise InputError(f"{source}: no extractable text in this HTML page")
-    builder = TextBuilder()
-    for line in text.splitlines():
-        builder.add(line)
-    return builder.result()
+    """The main text of a web page in blocks (bertcli.read.html)."""
+    from .html import html_document as read_html
 
-
-def _extract(page: bytes | str) -> str | None:
-    import trafilatura
-
-    return trafilatura.extract(page, output_format="txt", include_comments=False,
-                               include_tables=True, include_images=False, deduplicate=False,
-                               favor_precision=True)
-
-
-# Deeper than this, libxml2's HTML parser (without its "huge" option) drops elements.
-MAX_HTML_DEPTH = 250
-_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)\b[^>]*?(/?)>")
-# Kept when a page is too deeply nested: what trafilatura needs to find blocks and drop junk.
-_KEEP_TAGS = {"html", "head", "body", "title", "meta", "p", "h1", "h2", "h3", "h4", "h5", "h6",
-              "br", "script", "style", "noscript", "nav", "header", "footer", "aside", "template"}
-_VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
-              "source", "track", "wbr", "p", "li", "dt", "dd", "option"}  # may lack a close tag
-
-
-def _as_text(page: bytes | str, encoding: str | None = None) -> str:
-    if isinstance(page, str):
-        return page
-    return page.decode(encoding or "utf-8", errors="replace")
-
-
-def _too_deep(page: bytes | str) -> bool:
-    """Whether some element is nested deeper than libxml2 keeps (a linear scan of the tags)."""
-    depth = 0
-    for match in _TAG.finditer(_as_text(page)):
-        closing, name, selfclosing = match.group(1), match.group(2).lower(), match.group(3)
-        if name in _VOID_TAGS or selfclosing:
-            continue
-        depth += -1 if closing else 1
-        if depth > MAX_HTML_DEPTH:
-            return True
-    return False
-
-
-def _unwrapped(page: bytes | str, encoding: str | None) -> str:
-    """The page less its wrapper tags (div, span, tables, lists, ...): text and blocks stay."""
-    def keep(match: re.Match[str]) -> str:
-        return match.group(0) if match.group(2).lower() in _KEEP_TAGS else " "
-
-    return _TAG.sub(keep, _as_text(page, encoding))
+    return read_html(data, source, encoding)
 
 
 _FRONT_MATTER = re.compile(r"\A---\n.*?\n(---|\.\.\.)\n", re.S)

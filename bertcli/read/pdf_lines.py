@@ -85,6 +85,30 @@ def read_lines(data: bytes, source: str,
     return pages, count
 
 
+_WORD = re.compile(r"[^\W\d_]{4,}")
+SUBSCRIPT = 0.8  # letters below this fraction of the word's first letter's size
+
+
+def _spaced_subscripts(piece: str, offset: int, textpage, pdfium_c) -> str:
+    """`piece` with a space before letters set as a subscript or superscript that the text
+    layer glues to the word before them: "BERT" + small "LARGE" -> "BERT LARGE" (so the
+    question "BERT LARGE" finds it). Only words whose last letter is smaller than their first
+    are looked at letter by letter."""
+    size = pdfium_c.FPDFText_GetFontSize
+    out, last = [], 0
+    for match in _WORD.finditer(piece):
+        a, b = match.start(), match.end() - 1
+        first = size(textpage, offset + a)
+        if first <= 0 or size(textpage, offset + b) >= SUBSCRIPT * first:
+            continue
+        cut = next((k for k in range(a + 1, b + 1)
+                    if size(textpage, offset + k) < SUBSCRIPT * first), None)
+        if cut is not None and cut - a >= 1 and b - cut >= 1:
+            out.append(piece[last:cut] + " ")
+            last = cut
+    return "".join(out) + piece[last:]
+
+
 def _size(textpage, pdfium_c, start: int, length: int) -> tuple[float, int]:
     """The most common font size among up to eleven characters spread over
     [start, start + length) (subscripts and symbols are the minority), and their median weight."""
@@ -102,13 +126,14 @@ def _by_size(raw: str, position: int, page: int, top: float, textpage, pdfium_c)
     offset = position
     for piece in raw.split(_SOFT):
         size, weight = _size(textpage, pdfium_c, offset, len(piece)) if piece else (0.0, 400)
+        shown = _spaced_subscripts(piece, offset, textpage, pdfium_c)
         if out and abs(out[-1].size - size) <= 0.5:
-            out[-1].text += _SOFT + piece
+            out[-1].text += _SOFT + shown
         elif out:
             out[-1].text += "-"
-            out.append(Line(page, piece, size, top, weight=weight))
+            out.append(Line(page, shown, size, top, weight=weight))
         else:
-            out.append(Line(page, piece, size, top, weight=weight))
+            out.append(Line(page, shown, size, top, weight=weight))
         if piece:
             out[-1].mono = out[-1].mono or _fixed_pitch(textpage, pdfium_c, offset + len(piece) // 2)
             left, right = textpage.get_charbox(offset)[0], textpage.get_charbox(offset + len(piece) - 1)[2]

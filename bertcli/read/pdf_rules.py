@@ -48,9 +48,10 @@ def _words(text: str) -> tuple[int, int]:
 
 
 def is_prose(text: str) -> bool:
-    """A line of running prose: four or more tokens, half of them words."""
+    """A line of running prose: five or more tokens, half of them words (or four, three of
+    them words)."""
     tokens, words = _words(text)
-    return tokens >= 4 and words >= 0.5 * tokens
+    return (tokens >= 5 and words >= 0.5 * tokens) or (tokens == 4 and words >= 3)
 
 
 def is_label(text: str) -> bool:
