@@ -204,8 +204,9 @@ def article_files(tmp_path_factory):
     return paths
 
 
-def make_pdf(pages) -> bytes:
-    """A minimal PDF whose pages hold the given lines of text (Helvetica), or none."""
+def make_pdf(pages, rotate: int = 0) -> bytes:
+    """A minimal PDF whose pages hold the given lines of text (Helvetica), or none; `rotate`
+    turns every page (the /Rotate entry: 90, 180, 270)."""
     objects = ["<< /Type /Catalog /Pages 2 0 R >>", None,
                "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
     kids = []
@@ -218,7 +219,7 @@ def make_pdf(pages) -> bytes:
         stream = "\n".join(ops) if lines else ""
         objects.append(f"<< /Length {len(stream.encode('latin-1'))} >>\nstream\n{stream}\nendstream")
         content = len(objects)
-        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+        objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Rotate {rotate} "
                        f"/Resources << /Font << /F1 3 0 R >> >> /Contents {content} 0 R >>")
         kids.append(f"{len(objects)} 0 R")
     objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"

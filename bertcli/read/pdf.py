@@ -61,7 +61,35 @@ def pdf_document(data: bytes, source: str,
             f"{source}: this PDF has no text layer ({count} page(s), probably scanned); "
             "run OCR first (e.g. ocrmypdf) and try again"
         )
+    _tell_of_poor_pages(pages, source)
     return clean(pages)
+
+
+def _page_list(numbers: list[int]) -> str:
+    shown = ", ".join(str(n) for n in numbers[:5])
+    return shown + (f" and {len(numbers) - 5} more" if len(numbers) > 5 else "")
+
+
+def _tell_of_poor_pages(pages: list[list[Line]], source: str) -> None:
+    """A notice for pages whose text layer gives nothing (a scanned page among text pages) or
+    gives few letters (a broken text layer: glyphs without Unicode, "(cid:12)" codes)."""
+    from .. import notices
+
+    empty, broken = [], []
+    for number, lines in enumerate(pages, 1):
+        chars = "".join(line.text for line in lines).replace(" ", "")
+        letters = sum(ch.isalpha() for ch in chars)
+        if not chars:
+            empty.append(number)
+        elif len(chars) >= 200 and (letters < 0.3 * len(chars) or "(cid:" in chars
+                                    or chars.count("\ufffd") > 0.05 * len(chars)):
+            broken.append(number)
+    if empty:
+        notices.notice(f"{source}: no text layer on page(s) {_page_list(empty)} (scanned?); "
+                       "read the others; OCR would read those too (e.g. ocrmypdf --skip-text)")
+    if broken:
+        notices.notice(f"{source}: the text layer of page(s) {_page_list(broken)} looks broken "
+                       "(few letters); read as it is")
 
 
 def pdf_text(data: bytes, source: str,

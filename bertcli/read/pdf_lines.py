@@ -57,6 +57,10 @@ def read_lines(data: bytes, source: str,
             raise InputError(f"{source}: this PDF has no pages")
         for number in range(count):
             page = doc[number]
+            if page.get_rotation():
+                # PDFium orders a turned page's lines as shown turned (a page turned 90° reads
+                # bottom line first); read it as written. The file is not changed.
+                page.set_rotation(0)
             height = page.get_height() or 1.0
             textpage = page.get_textpage()
             n = textpage.count_chars()
@@ -135,7 +139,10 @@ def _by_size(raw: str, position: int, page: int, top: float, textpage, pdfium_c)
         else:
             out.append(Line(page, shown, size, top, weight=weight))
         if piece:
-            out[-1].mono = out[-1].mono or _fixed_pitch(textpage, pdfium_c, offset + len(piece) // 2)
+            mono, bold = _font_traits(textpage, pdfium_c, offset + len(piece) // 2)
+            out[-1].mono = out[-1].mono or mono
+            if bold:  # fonts that do not state their weight: "CMBX12", "Times-Bold"
+                out[-1].weight = max(out[-1].weight, 700)
             left, right = textpage.get_charbox(offset)[0], textpage.get_charbox(offset + len(piece) - 1)[2]
             out[-1].width = max(0.0, right - left)
         offset += len(piece) + 1
@@ -143,13 +150,17 @@ def _by_size(raw: str, position: int, page: int, top: float, textpage, pdfium_c)
 
 
 _MONO_NAME = re.compile(rb"mono|courier|cmtt|consol|menlo|inconsolata|typewriter|sftt|lmmono|tt\d", re.I)
+_BOLD_NAME = re.compile(rb"bold|cmbx|\bbx\d|medi|semibold|demi|heavy|black", re.I)
+_FIXED_PITCH, _FORCE_BOLD = 1, 1 << 18  # PDF font descriptor flags
 
 
-def _fixed_pitch(textpage, pdfium_c, index: int) -> bool:
-    """Whether the character at `index` is set in a fixed-pitch font (by its flags or name)."""
+def _font_traits(textpage, pdfium_c, index: int) -> tuple[bool, bool]:
+    """(fixed-pitch, bold) for the font of the character at `index`, by its flags or name."""
     import ctypes
 
     name = ctypes.create_string_buffer(96)
     flags = ctypes.c_int(0)
     pdfium_c.FPDFText_GetFontInfo(textpage, index, name, 96, ctypes.byref(flags))
-    return bool(flags.value & 1) or bool(_MONO_NAME.search(name.value.split(b"+")[-1]))
+    base = name.value.split(b"+")[-1]
+    return (bool(flags.value & _FIXED_PITCH) or bool(_MONO_NAME.search(base)),
+            bool(flags.value & _FORCE_BOLD) or bool(_BOLD_NAME.search(base)))

@@ -100,8 +100,7 @@ def mark_front_and_back(lines: list[Line]) -> None:
             in_references = True
             line.kind, line.level = BlockKind.heading.value, 1
             continue  # the heading stays: a section of its own
-        elif in_references and _APPENDIX.match(text) and len(text) < 60 \
-                and not re.search(r"\b(1[89]|20)\d\d\b", text):
+        elif in_references and _ends_references(line, text):
             in_references = False
         if in_references:
             line.reason = line.reason or Reason.references.value
@@ -118,6 +117,15 @@ def _starts_caption(lines: Sequence[Line], i: int, body: float,
         return True
     before = [line for line in lines[max(0, i - 3):i] if line.kept and line.page == lines[i].page]
     return not before or ends_block(before[-1], before[-2:-1] + [lines[i]])
+
+
+def _ends_references(line: Line, text: str) -> bool:
+    """An appendix heading ("A Details", "Appendix B"), a short bold line, or a figure's
+    caption: what follows a reference list is not part of it."""
+    if len(text) >= 60 or re.search(r"\b(1[89]|20)\d\d\b", text):
+        return bool(CAPTION.match(text)) and ":" in text[:20]
+    return bool(_APPENDIX.match(text) or CAPTION.match(text)
+                or (line.weight >= BOLD and len(text.split()) <= 8 and not text.endswith(".")))
 
 
 def mark_captions(lines: Sequence[Line], body: float,

@@ -125,6 +125,26 @@ def test_page_offsets_index_into_text(tmp_path):
     assert doc.page_at(doc.text.index("second")) == 2 and doc.page_at(0) == 1
 
 
+def test_a_page_without_text_among_text_pages_gets_a_notice(run_cli, tmp_path):
+    path = tmp_path / "mixed.pdf"
+    path.write_bytes(make_pdf([["The board met on Monday and approved the budget."], [],
+                               ["The third page closes the report with a note."]]))
+    proc = run_cli("text", path)
+    assert proc.returncode == 0
+    assert "approved the budget" in proc.out and "closes the report" in proc.out
+    assert "no text layer on page(s) 2 (scanned?)" in proc.err and "ocrmypdf" in proc.err
+    assert len(proc.err.strip().splitlines()) == 1
+
+
+def test_rotated_pages_read_like_upright_ones(tmp_path):
+    lines = [[f"Line {k} of the turned page says the river rose again today." for k in range(12)]]
+    upright, turned = tmp_path / "upright.pdf", tmp_path / "turned.pdf"
+    upright.write_bytes(make_pdf(lines))
+    turned.write_bytes(make_pdf(lines, rotate=90))
+    assert read_document(str(turned)).text == read_document(str(upright)).text
+    assert "Line 11 of the turned page" in read_document(str(turned)).text
+
+
 def test_text_formats_have_no_pages():
     from bertcli.read.document import Document
 
