@@ -116,7 +116,7 @@ def _starts_caption(lines: Sequence[Line], i: int, body: float,
     if match.group(0).rstrip().endswith(":") or abs(lines[i].size - body) > 0.3:
         return True
     before = [line for line in lines[max(0, i - 3):i] if line.kept and line.page == lines[i].page]
-    return not before or ends_block(before[-1], before[-2:-1] + [lines[i]])
+    return not before or ends_block(before[-1], [*before[-2:-1], lines[i]])
 
 
 def _ends_references(line: Line, text: str) -> bool:
@@ -138,7 +138,7 @@ def mark_captions(lines: Sequence[Line], body: float,
         if _starts_caption(lines, i, body, ends_block):
             line.kind = BlockKind.caption.value
             j = i
-            while j - i < 12 and not ends_block(lines[j], lines[max(0, j - 1):j] + lines[j + 1:j + 2]):
+            while j - i < 12 and not ends_block(lines[j], [*lines[max(0, j - 1):j], *lines[j + 1:j + 2]]):
                 following = lines[j + 1] if j + 1 < len(lines) else None
                 if following is None or following.page != line.page or not following.kept \
                         or abs(following.size - line.size) > 0.5 or CAPTION.match(following.text):

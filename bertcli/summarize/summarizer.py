@@ -87,7 +87,7 @@ def sections_of(structure: BlockIndex, length: int) -> list[tuple[str | None, in
     if level is None:
         return [(None, 0, length)]
     cuts = [b for b in headings if b.level <= level]
-    parts = [(None, 0, cuts[0].start)] if cuts[0].start > 0 else []
+    parts: list[tuple[str | None, int, int]] = [(None, 0, cuts[0].start)] if cuts[0].start > 0 else []
     for block, following in zip(cuts, [*cuts[1:], None]):
         parts.append((block.section[-1] if block.section else None, block.start,
                       following.start if following is not None else length))
@@ -269,7 +269,7 @@ class Summarizer:
                     picked, _, _ = self._pick(inside, num_sentences, ratio, strategy, progress)
                     sections.append(SectionSummary(title, start, end, picked))
             picked = [s for part in sections for s in part.sentences]
-            candidates, notes = len(sentences), []
+            candidates, notes = len(sentences), list[str]()
         else:
             picked, candidates, notes = self._pick(sentences, num_sentences, ratio, strategy, progress)
             notes = [f"{doc.source}: {note}" for note in notes]
