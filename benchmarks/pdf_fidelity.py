@@ -26,8 +26,8 @@ hyphens). Per PDF:
   digits is found inside a line of bertcli's text).
 * summary junk (papers): of 8 sentences from `summarize` (default strategy, offline, bundled
   encoder), those that start with a heading (numbered "2.1 Title" of <= 8 words, or <= 6
-  words in a font larger than the page's body: its words, then none or a capitalised word),
-  or whose norm equals or starts with the norm of a footnote line or a running head.
+  words in a font larger than the page's body) or a running head (its words, then none or a
+  capitalised word), or whose norm equals or starts with the norm of a footnote line.
 * ask (--ask): each manifest question through `Asker.ask` (offline, abstain=False); right when
   the SQuAD-normalised answer holds a gold answer as whole words, or F1 >= 0.5.
 * seconds: `read_document` time (after one warm-up read). For the largest PDF over 200 pages,
@@ -185,9 +185,11 @@ def summary_junk(doc, raw: dict) -> tuple[list[str], list[str]]:
     from bertcli import summarize
 
     def starts_with_heading(sentence: str) -> bool:
-        # a heading glued to a sentence: the heading's words, then a capitalised word (or none)
+        # a heading or running head glued to a sentence: its words, then a capitalised word
+        # (or none); "Latent Dirichlet allocation (LDA) is ..." is a sentence, not the running
+        # head "LATENT DIRICHLET ALLOCATION" glued to one
         words = sentence.split()
-        for heading in raw["headings"]:
+        for heading in [*raw["headings"], *raw["head_lines"]]:
             size = len(heading.split())
             if ([norm(w) for w in words[:size]] == [norm(w) for w in heading.split()]
                     and (len(words) == size or words[size][:1].isupper())):
@@ -195,7 +197,6 @@ def summary_junk(doc, raw: dict) -> tuple[list[str], list[str]]:
         return False
 
     marks = {norm(t) for t in raw["footnotes"] if distinctive(t)}
-    marks |= {norm(t) for t in raw["head_lines"] if len(norm(t)) >= 4}
     sentences = [s.text for s in summarize(doc, num_sentences=8, offline=True).sentences]
     junk = [s for s in sentences
             if starts_with_heading(s) or any(norm(s).startswith(m) for m in marks)]
