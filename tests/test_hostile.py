@@ -337,12 +337,14 @@ def test_utf16_without_bom_hints_the_encoding(tmp_path):
 # --- 18. option parse errors: one line, exit 2 ----------------------------------------------
 
 @pytest.mark.parametrize("args, message", [
-    (["summarize", "-n", "abc", "x.txt"], "Invalid value for '--num-sentences' / '-n': "),
-    (["summarize", "--device", "tpu", "x.txt"], "Invalid value for '--device': "),
-    (["text", "-f", "xml", "x.txt"], "Invalid value for '--format' / '-f': "),
-    (["text", "--nope", "x.txt"], "No such option: --nope"),
-    (["text"], "Missing argument 'inputs'."),
-    (["nosuch"], "No such command 'nosuch'."),
+    # bertcli's own wording (bertcli/cli/usage_errors.py), as its library errors say it
+    (["summarize", "-n", "abc", "x.txt"], "-n/--num-sentences wants a whole number ("),
+    (["summarize", "--ratio", "half", "x.txt"], "--ratio wants a number ("),
+    (["summarize", "--device", "tpu", "x.txt"], "--device tpu: choose one of auto, cpu, cuda, mps ("),
+    (["text", "-f", "xml", "x.txt"], "-f/--format xml: choose one of text, json, jsonl, markdown ("),
+    (["text", "--nope", "x.txt"], "unknown option --nope"),
+    (["text"], "missing INPUTS ("),
+    (["nosuch"], "no such command 'nosuch' ("),
 ])
 def test_option_errors_are_one_line(run_cli, args, message):
     proc = run_cli(*args, timeout=60)

@@ -29,6 +29,18 @@ from ..errors import (
 )
 from .options import Device, Format, InputFormat  # noqa: F401  (re-exported)
 
+def _usage_name(argument) -> str:
+    """An argument as the usage line shows it, the way every Unix tool does: `INPUTS...`,
+    `[CHOICE]` (typer 0.29 writes `{inputs}...`, which reads like shell brace expansion)."""
+    name = argument.metavar or argument.name.upper()
+    if not argument.required and not name.startswith("["):
+        name = f"[{name}]"
+    return name if argument.nargs == 1 or name.rstrip("]").endswith("...") else name + "..."
+
+
+if hasattr(typer.core.TyperArgument, "_usage_display_name"):
+    typer.core.TyperArgument._usage_display_name = _usage_name  # type: ignore[attr-defined,assignment]
+
 app = typer.Typer(
     name="bertcli",
     help="Run pretrained BERT-family models on documents: extractive summaries and answers.",
@@ -207,7 +219,9 @@ def main_callback(
 
 def _usage_line(err) -> str:
     """A click usage error as bertcli's one line: the message, then where help is."""
-    message = " ".join(err.format_message().split())
+    from .usage_errors import usage_message
+
+    message = usage_message(err) or " ".join(err.format_message().split())
     ctx = getattr(err, "ctx", None)
     where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
     return f"{message}{where}"

@@ -98,7 +98,7 @@ def test_fewer_sentences_than_asked(run_cli):
     (["--ratio", "0"], 2, "--ratio"),
     (["--ratio", "1.5"], 2, "--ratio"),
     (["-n", "2", "--ratio", "0.5"], 2, "cannot be used together"),
-    (["--strategy", "nope"], 2, "'nope' is not one of 'learned', 'central', 'cluster', 'lead'"),
+    (["--strategy", "nope"], 2, "--strategy nope: choose one of learned, central, cluster, lead"),
     (["--model", "someone/not-cached", "--offline"], 4, "someone/not-cached"),
     (["--model", "./no/such/dir"], 4, "no such model directory"),
 ])
@@ -268,3 +268,23 @@ def test_lead_needs_no_model_and_says_nothing_about_one(run_cli, article_files):
     proc = run_cli("summarize", article_files[0], "-s", "lead", "-n", "2", "--offline")
     assert proc.returncode == 0 and proc.err == ""
     assert len(proc.out.strip().splitlines()) == 2
+
+
+@pytest.mark.parametrize("command, usage", [
+    (["summarize"], "summarize [OPTIONS] INPUTS..."),
+    (["text"], "text [OPTIONS] INPUTS..."),
+    (["ask"], "ask [OPTIONS] [QUESTION] DOCUMENT..."),
+    (["chat"], "chat [OPTIONS] DOCUMENT..."),
+    (["batch", "summarize"], "batch summarize [OPTIONS] CORPUS"),
+])
+def test_usage_lines_name_arguments_as_unix_tools_do(run_cli, command, usage):
+    """Not typer 0.29's `{inputs}...`, which reads like shell brace expansion."""
+    proc = run_cli(*command, "--help")
+    first = next(line for line in proc.out.splitlines() if line.startswith("Usage:"))
+    assert first.endswith(usage) and "{" not in first
+
+
+def test_an_option_without_its_value_says_so_in_one_line(run_cli):
+    proc = run_cli("ask", "-q")
+    assert proc.returncode == 2
+    assert proc.err == "bertcli: error: -q needs a value\n"
