@@ -45,7 +45,7 @@ app = typer.Typer(
     name="bertcli",
     help="Run pretrained BERT-family models on documents: extractive summaries and answers.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish, PowerShell)
     pretty_exceptions_enable=False,
     # plain click-style help: no "<bool>" beside flags, and quick to print
     rich_markup_mode=None,
