@@ -127,68 +127,12 @@ def word_prf(true: str, pred: str) -> tuple[float, float, float]:
 
 
 # ---------------------------------------------------------------- trafilatura XML -> blocks
-_KINDS = {"head": "heading", "p": "paragraph", "item": "list_item", "code": "code",
-          "quote": "quote", "list": "list_item", "table": "table_row", "main": "paragraph",
-          "doc": "paragraph", "div": "paragraph", "cell": "table_row"}
-_BLOCK_TAGS = {"head", "p", "item", "code", "quote", "list", "table", "row", "main", "div"}
-_LEAF_KINDS = {"heading", "paragraph", "code"}  # everything inside these is inline
-
-
-def _inline(el) -> str:
-    parts = [el.text or ""]
-    for child in el:
-        parts.append("\n" if child.tag == "lb" else _inline(child))
-        parts.append(child.tail or "")
-    return "".join(parts)
-
-
-def _blocks(el, kind: str, out: list, attrs: dict) -> None:
-    if (kind in _LEAF_KINDS or el.tag == "p") and el.tag != "main":
-        text = _inline(el).strip()
-        if text:
-            out.append((kind, text, attrs))
-        return
-    buf = [el.text or ""]
-
-    def flush() -> None:
-        text = "".join(buf).strip()
-        if text:
-            out.append((kind, text, attrs))
-        buf.clear()
-
-    for child in el:
-        if child.tag == "row":
-            flush()
-            cells = [_inline(cell).strip() for cell in child]
-            if any(cells):
-                out.append(("table_row", " | ".join(c for c in cells if c), dict(child.attrib)))
-        elif child.tag in _BLOCK_TAGS:
-            flush()
-            inherit = child.tag == "p" and kind in ("quote", "list_item")  # <quote><p>, <item><p>
-            _blocks(child, kind if inherit else _KINDS.get(child.tag, kind), out,
-                    attrs if inherit else dict(child.attrib))
-        elif child.tag == "lb":
-            buf.append("\n")
-        elif child.tag != "graphic":
-            buf.append(_inline(child))
-        buf.append(child.tail or "")
-    flush()
-
-
 def xml_blocks(xml: str | None) -> list[tuple[str, str, dict]]:
-    """(kind, text, attributes) for each block of trafilatura's XML output, in order: kinds
-    heading (attributes {"rend": "h2"}), paragraph, list_item, table_row (cells joined by
-    " | "), code, quote. Items holding nested lists give their own text, then the nested items."""
-    if not xml:
-        return []
-    from lxml import etree
+    """(kind, text, attributes) of each block of trafilatura's XML output, as bertcli reads it
+    (bertcli.read.html.xml_blocks)."""
+    from bertcli.read.html import xml_blocks as blocks
 
-    root = etree.fromstring(xml.encode("utf-8"))
-    main = root.find("main") if root.tag == "doc" else root
-    out: list = []
-    if main is not None:
-        _blocks(main, "paragraph", out, {})
-    return out
+    return [(kind, text, {"level": level} if level else {}) for kind, level, text in blocks(xml)]
 
 
 def xml_to_text(xml: str | None) -> str:

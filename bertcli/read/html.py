@@ -24,7 +24,7 @@ def html_document(data: bytes, source: str, encoding: str | None = None) -> Conv
         # libxml2 stops at 256 levels of nesting and drops what lies deeper, so a page of
         # hundreds of nested wrappers would lose its text: read it without the wrappers.
         page = _unwrapped(page, encoding)
-    blocks = _xml_blocks(_extract(page))
+    blocks = xml_blocks(_extract(page))
     if not any(text.strip() for _, _, text in blocks):
         raise InputError(f"{source}: no extractable text in this HTML page")
     builder = TextBuilder()
@@ -52,7 +52,7 @@ _CONTAINERS = {"head", "p", "item", "code", "quote", "list", "table", "main", "d
 _LEAVES = {"head", "p", "code"}  # everything inside these is inline
 
 
-def _xml_blocks(xml: str | None) -> list[tuple[str, int, str]]:
+def xml_blocks(xml: str | None) -> list[tuple[str, int, str]]:
     """(kind, heading level, text) of each block of trafilatura's XML, in order."""
     if not xml:
         return []
