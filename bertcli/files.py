@@ -47,8 +47,27 @@ def write_atomically(path: str, content: str) -> None:
         os.fchmod(fd, 0o666 & ~umask())
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())  # whole on disk before the rename makes it count
         os.replace(tmp, path)
     except OSError as err:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
         raise InputError(f"{path}: cannot write ({err.strerror or err})") from None
+
+
+def fsync_directory(directory: str) -> None:
+    """Make a rename in `directory` durable (a power cut after it keeps it). Best effort: some
+    systems (Windows, some network disks) cannot open or sync a directory."""
+    import os
+
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

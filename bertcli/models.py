@@ -151,9 +151,13 @@ def hub_status(repo_id: str, timeout: float = PROBE_TIMEOUT_S) -> str:
     return "ok" if response.ok else "unreachable"
 
 
-def download(repo_id: str) -> Path:
-    """Download a model snapshot into the HF cache, with huggingface_hub's progress bars on stderr."""
+def download(repo_id: str, force: bool = False) -> Path:
+    """Download a model snapshot into the HF cache, with huggingface_hub's progress bars on
+    stderr, and record its files' SHA-256 beside them (checked before use: bertcli.checksums).
+    `force`: fetch every file again (a damaged copy)."""
     from huggingface_hub import list_repo_files, snapshot_download
+
+    from .checksums import write_manifest
 
     files = list_repo_files(repo_id)
     patterns = list(DOWNLOAD_PATTERNS)
@@ -162,7 +166,9 @@ def download(repo_id: str) -> Path:
     else:
         patterns.append("pytorch_model*.bin")
     notices.notice(f"downloading {repo_id} (once; later runs use the local cache)")
-    return Path(snapshot_download(repo_id, allow_patterns=patterns))
+    path = Path(snapshot_download(repo_id, allow_patterns=patterns, force_download=force))
+    write_manifest(path)
+    return path
 
 
 Notice = Callable[[str], None]
@@ -202,6 +208,9 @@ def resolve(
 
     cached = cached_snapshot(repo_id)
     if cached is not None:
+        from .checksums import checked_model
+
+        checked_model(cached, repo_id)  # pulled files that changed since: a one-line error
         return ResolvedModel(repo_id, cached, "cache")
 
     reason: str

@@ -92,7 +92,8 @@ def answers_to_dict(result) -> dict[str, Any]:
         "answers": [_answer_dict(a, result) for a in result.answers],
         "no_answer_score": getattr(result, "no_answer_score", None),
         "best_guess": _answer_dict(guess, result) if guess is not None else None,
-        "passages": [{"start": p.start, "end": p.end} for p in result.passages],
+        "passages": [{"start": p.start, "end": p.end, "source": getattr(p, "source", "") or result.source}
+                     for p in result.passages],
     }
 
 

@@ -7,16 +7,18 @@ Validation, reading the text and fetching URLs happen on the request's own threa
 Responses are byte for byte what `summarize -f json` / `ask -f json` print for one document
 read from stdin (its source is "-").
 
-Every failure is one line of JSON, `{"error": "..."}`, with a 4xx status for bad requests and
-500 for bugs; the server keeps serving.
+Every failure is one line of JSON, `{"error": "..."}`, with a 4xx status for bad requests,
+429/503 over the limits (bertcli.server_limits) and 500 for bugs; the server keeps serving.
+GET /openapi.json describes every body (bertcli.server_schema).
 
 This module needs the `serve` extra (FastAPI, uvicorn); nothing else in bertcli imports it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import hmac
-import ipaddress
 import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -27,44 +29,42 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 
 from . import __version__, notices
 from .errors import BertcliError, InputError, ModelError, UsageError
+from .server_limits import (
+    DEFAULT_MAX_CONCURRENT,
+    DEFAULT_REQUEST_TIMEOUT_S,
+    RETRY_AFTER_S,
+    Deadline,
+    Gate,
+    check_limits,
+    is_loopback,
+    listening_socket,
+)
 from .server_requests import (
     RequestError,
     check_fields,
-    check_unicode,
     json_type,
     positive_int_field,
     probability_field,
+    questions_field,
     read_json_body,
+    request_document,
     string_field,
 )
+from .server_schema import ASK_FIELDS, SUMMARIZE_FIELDS, add_request_schemas, operation
 
 if TYPE_CHECKING:
     from .ask.asker import Asker
     from .read.document import Document
     from .summarize.summarizer import Summarizer
 
+__all__ = ["Service", "create_app", "is_loopback", "listening_socket", "serve"]
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024  # request bodies, and documents fetched with --allow-urls
-# Requests handled at once (the rest get 503 from uvicorn): each holds its body in memory
-# while it waits for the model worker.
-MAX_CONCURRENT = 64
 T = TypeVar("T")
 TEXT_SOURCE = "-"  # what the CLI calls a document read from stdin
-
-SUMMARIZE_FIELDS = {"text", "url", "num_sentences", "strategy"}
-ASK_FIELDS = {"text", "url", "question", "questions", "top_k", "min_score", "always_answer"}
-
-
-def is_loopback(host: str) -> bool:
-    """Whether binding to `host` keeps the API on this machine."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:  # a name: it may resolve anywhere
-        return False
 
 
 @dataclass
@@ -80,6 +80,8 @@ class Service:
     reader_precision: str = "auto"  # the reader's (ask --precision)
     max_bytes: int = DEFAULT_MAX_BYTES
     allow_urls: bool = False
+    max_concurrent: int = DEFAULT_MAX_CONCURRENT  # model requests at once (429 beyond)
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S  # seconds per request (503 beyond)
     notice: Callable[[str], None] = notices.notice
     _asker: Asker | None = field(default=None, init=False, repr=False)
     _summarizers: dict[str, Summarizer] = field(default_factory=dict, init=False, repr=False)
@@ -87,9 +89,11 @@ class Service:
         default_factory=lambda: ThreadPoolExecutor(max_workers=1, thread_name_prefix="bertcli-model"),
         init=False, repr=False)
 
-    def run_model(self, work: Callable[[], T]) -> T:
-        """Run `work` on the model thread, after the calls queued before it; wait for it."""
-        return self._worker.submit(work).result()
+    def run_model(self, work: Callable[[], T], deadline: Deadline | None = None) -> T:
+        """Run `work` on the model thread, after the calls queued before it; wait for it, until
+        `deadline` at most (then a 503)."""
+        future = self._worker.submit(work)
+        return future.result() if deadline is None else deadline.wait(future)
 
     def close(self) -> None:
         self._worker.shutdown(wait=False, cancel_futures=True)
@@ -120,33 +124,12 @@ class Service:
 
     # --- requests -> the CLI's JSON ---------------------------------------------------------
 
-    def document(self, body: dict[str, Any]) -> Document:
-        """The request's document: its "text", read as `bertcli summarize -` reads stdin, or
-        its "url" (only with --allow-urls)."""
-        from .read.document import convert, read_document
-        from .read.formats import detect
+    def document(self, body: dict[str, Any], deadline: Deadline | None = None) -> Document:
+        """The request's document: its "text" (read as stdin) or its "url" (--allow-urls)."""
+        left = deadline.remaining() if deadline is not None else self.request_timeout
+        return request_document(body, TEXT_SOURCE, self.max_bytes, self.allow_urls, self.offline, left)
 
-        has_text, has_url = "text" in body, "url" in body
-        if has_text == has_url:
-            raise RequestError(422, 'give the document as "text" (or "url"), exactly one of them')
-        if has_url:
-            url = string_field(body, "url")
-            if not self.allow_urls:
-                raise RequestError(403, "URLs are not fetched by this server (start it with --allow-urls)")
-            from .read.fetch import is_url
-
-            if not is_url(url):
-                raise RequestError(422, '"url" must be an http(s) URL')
-            if self.offline:
-                raise RequestError(403, "URLs are not fetched: the server runs --offline")
-            return read_document(url, max_bytes=self.max_bytes)
-        text = string_field(body, "text")
-        if "\x00" in text:
-            raise RequestError(422, '"text" looks like binary data (it holds NUL characters), not text')
-        data = text.encode("utf-8")
-        return convert(data, TEXT_SOURCE, detect(TEXT_SOURCE, data))
-
-    def summarize(self, body: dict[str, Any]) -> str:
+    def summarize(self, body: dict[str, Any], deadline: Deadline | None = None) -> str:
         from .render import summary_to_dict, to_json
         from .summarize.summarizer import STRATEGIES
 
@@ -155,34 +138,24 @@ class Service:
         if strategy not in STRATEGIES:
             raise RequestError(422, f'"strategy" {strategy!r}: choose one of {", ".join(STRATEGIES)}')
         num_sentences = positive_int_field(body, "num_sentences")
-        doc = self.document(body)
+        doc = self.document(body, deadline)
         result = self.run_model(lambda: self.summarizer(strategy)(doc, num_sentences=num_sentences,
-                                                                  strategy=strategy))
+                                                                  strategy=strategy), deadline)
         for message in result.notes:
             self.notice(message)
         return to_json(summary_to_dict(result)) + "\n"
 
-    def ask(self, body: dict[str, Any]) -> str:
+    def ask(self, body: dict[str, Any], deadline: Deadline | None = None) -> str:
         from .render import answers_to_dict, to_json
 
         check_fields(body, ASK_FIELDS)
-        if ("question" in body) == ("questions" in body):
-            raise RequestError(422, 'give "question" (a string) or "questions" (a list), exactly one of them')
-        if "question" in body:
-            questions = [string_field(body, "question")]
-        else:
-            questions = body["questions"]
-            if not isinstance(questions, list) or not questions \
-                    or not all(isinstance(q, str) for q in questions):
-                raise RequestError(422, '"questions" must be a non-empty list of strings')
-            for i, question in enumerate(questions):
-                check_unicode(question, f'"questions"[{i}]')
+        questions = questions_field(body)
         top_k = positive_int_field(body, "top_k") or 1
         min_score = probability_field(body, "min_score")
         always = body.get("always_answer", False)
         if not isinstance(always, bool):
             raise RequestError(422, f'"always_answer" must be true or false, got {json_type(always)}')
-        doc = self.document(body)
+        doc = self.document(body, deadline)
         single = "question" in body
 
         def answer() -> list[dict[str, Any]]:
@@ -197,7 +170,7 @@ class Service:
             return [answers_to_dict(r) for r in asker.ask_documents(
                 [doc], checked, top_k=top_k, abstain=not always, min_score=min_score)]
 
-        results = self.run_model(answer)
+        results = self.run_model(answer, deadline)
         # one question: one object, as `ask -f json`; "questions": a list, as `ask -q` with several
         return to_json(results[0] if single else results) + "\n"
 
@@ -215,17 +188,26 @@ def create_app(service: Service, token: str | None = None) -> FastAPI:
     """The API: GET /health, POST /summarize, POST /ask. With `token`, every request needs
     `Authorization: Bearer <token>`."""
     app = FastAPI(title="bertcli", version=__version__, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+                  openapi_url="/openapi.json",
+                  description="Summaries and answers over a document, as `bertcli summarize`/`ask -f json`.")
+    gate = app.state.gate = Gate(service.max_concurrent)
+    # digests of equal length: the comparison's time says nothing of the token, not even its length
+    expected = hashlib.sha256(token.encode()).digest() if token is not None else b""
 
     def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": _one_line(message)}, status_code=status)
+        response = JSONResponse({"error": _one_line(message)}, status_code=status)
+        if status in (429, 503):
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
 
     def authorized(request: Request) -> bool:
         if token is None:
             return True
         given = request.headers.get("authorization", "")
         scheme, _, value = given.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+        # the header's own bytes (starlette decodes them as Latin-1): a UTF-8 token matches
+        digest = hashlib.sha256(value.strip().encode("latin-1")).digest()
+        return hmac.compare_digest(digest, expected) and scheme.lower() == "bearer"
 
     async def guarded(request: Request, work: Callable[[], Any]) -> Response:
         """Run `work` (which may block) on a worker thread: one-line errors, never a traceback."""
@@ -258,48 +240,45 @@ def create_app(service: Service, token: str | None = None) -> FastAPI:
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         return error(exc.status_code, str(exc.detail))
 
-    @app.get("/health")
+    @app.get("/health", **operation("health", token is not None))
     async def health() -> Response:
-        # answered on the event loop: a busy model (all worker threads waiting) never delays it
+        # answered on the event loop, outside --max-concurrent: a busy model never delays it
         return JSONResponse(service.health())
 
-    async def with_body(request: Request, handle: Callable[[dict[str, Any]], str]) -> Response:
-        try:
-            body = await read_json_body(request, service.max_bytes)
-        except RequestError as err:
-            return error(err.status, err.message)
-        return await guarded(request, lambda: handle(body))
+    async def with_body(request: Request, handle: Callable[[dict[str, Any], Deadline], str]) -> Response:
+        if not gate.enter():
+            refusal = gate.refusal()
+            return error(refusal.status, refusal.message)
+        try:  # the slot is held from the first byte of the body to the response
+            deadline = Deadline(service.request_timeout)
+            try:
+                body = await asyncio.wait_for(read_json_body(request, service.max_bytes), deadline.remaining())
+            except RequestError as err:
+                return error(err.status, err.message)
+            except ClientDisconnect:  # gone mid-body: nobody to answer, nothing to log
+                return Response(status_code=400)
+            except asyncio.TimeoutError:  # a client that sends its body too slowly
+                late = deadline.expired("the request body did not arrive")
+                return error(late.status, late.message)
+            return await guarded(request, lambda: handle(body, deadline))
+        finally:
+            gate.leave()
 
-    @app.post("/summarize")
+    @app.post("/summarize", **operation("summarize", token is not None))
     async def summarize(request: Request) -> Response:
         return await with_body(request, service.summarize)
 
-    @app.post("/ask")
+    @app.post("/ask", **operation("ask", token is not None))
     async def ask(request: Request) -> Response:
         return await with_body(request, service.ask)
 
+    made = app.openapi
+    app.openapi = lambda: app.openapi_schema or add_request_schemas(made(), token is not None)  # type: ignore[method-assign]
     return app
 
 
 def _stop(signum: int, frame: object) -> None:
     raise SystemExit(0)
-
-
-def listening_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to `host:port` (not listening yet), or a one-line UsageError."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP spelt out: asyncio sets TCP_NODELAY only on connections of a socket whose
-    # protocol says TCP, and without it every keep-alive response waited ~40 ms for the
-    # client's delayed ACK (Nagle's algorithm).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host.strip("[]"), port))
-    except (OSError, OverflowError) as err:
-        sock.close()
-        reason = getattr(err, "strerror", None) or err
-        raise UsageError(f"cannot listen on {host}:{port} ({reason})") from None
-    return sock
 
 
 def serve(service: Service, host: str, port: int, token: str | None, quiet: bool = False) -> None:
@@ -317,6 +296,7 @@ def serve(service: Service, host: str, port: int, token: str | None, quiet: bool
         raise UsageError(f"--port must be in 0..65535, got {port}")
     if service.max_bytes < 1:
         raise UsageError(f"--max-bytes must be at least 1, got {service.max_bytes}")
+    check_limits(service.max_concurrent, service.request_timeout)
     # Bind first, so that a port in use is one line before minutes of model loading.
     sock = listening_socket(host, port)
     # SIGTERM is a requested stop: exit 0, while the models load as while serving (uvicorn
@@ -334,7 +314,10 @@ def serve(service: Service, host: str, port: int, token: str | None, quiet: bool
     shown = f"[{host.strip('[]')}]" if sock.family == socket.AF_INET6 else host
     notices.notice(f"serving on http://{shown}:{bound_port} (Ctrl-C to stop)")
     config = uvicorn.Config(create_app(service, token), log_level="warning" if quiet else "info",
-                            access_log=not quiet, limit_concurrency=MAX_CONCURRENT,
+                            access_log=not quiet,
+                            # a backstop for connections (idle keep-alive ones count too) above
+                            # --max-concurrent, which the app answers itself with one-line JSON
+                            limit_concurrency=2 * service.max_concurrent + 32,
                             timeout_graceful_shutdown=10, lifespan="off")
     server = uvicorn.Server(config)
     try:

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fastapi import Request
 
+    from .read.document import Document
+
 
 class RequestError(Exception):
     """A request the API refuses: an HTTP status and one line."""
@@ -89,3 +91,50 @@ async def read_json_body(request: Request, max_bytes: int) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise RequestError(422, f"the body must be a JSON object, got {json_type(body)}")
     return body
+
+
+def questions_field(body: dict[str, Any]) -> list[str]:
+    """/ask's questions: "question" (a string) or "questions" (a non-empty list of strings)."""
+    if ("question" in body) == ("questions" in body):
+        raise RequestError(422, 'give "question" (a string) or "questions" (a list), exactly one of them')
+    if "question" in body:
+        return [string_field(body, "question")]
+    questions = body["questions"]
+    if not isinstance(questions, list) or not questions or not all(isinstance(q, str) for q in questions):
+        raise RequestError(422, '"questions" must be a non-empty list of strings')
+    for i, question in enumerate(questions):
+        check_unicode(question, f'"questions"[{i}]')
+    return questions
+
+
+def request_document(body: dict[str, Any], source: str, max_bytes: int, allow_urls: bool,
+                     offline: bool, seconds_left: float) -> Document:
+    """The request's document: its "text", read as `bertcli summarize -` reads stdin (named
+    `source`), or its "url" (only with `allow_urls`), fetched from public addresses only,
+    within `seconds_left`."""
+    from .read.document import convert, known_encoding
+    from .read.formats import charset, detect
+
+    has_text, has_url = "text" in body, "url" in body
+    if has_text == has_url:
+        raise RequestError(422, 'give the document as "text" (or "url"), exactly one of them')
+    if has_url:
+        url = string_field(body, "url")
+        if not allow_urls:
+            raise RequestError(403, "URLs are not fetched by this server (start it with --allow-urls)")
+        from .read.fetch import fetch, is_url, timeout_default
+
+        if not is_url(url):
+            raise RequestError(422, '"url" must be an http(s) URL')
+        if offline:
+            raise RequestError(403, "URLs are not fetched: the server runs --offline")
+        # the whole download takes at most 3 x its timeout: keep it inside the request's time
+        fetched = fetch(url, max_bytes, timeout=min(timeout_default(), max(seconds_left / 3, 0.1)),
+                        public_only=True)
+        fmt = detect(fetched.url, fetched.data, fetched.content_type)
+        return convert(fetched.data, url, fmt, known_encoding(charset(fetched.content_type)))
+    text = string_field(body, "text")
+    if "\x00" in text:
+        raise RequestError(422, '"text" looks like binary data (it holds NUL characters), not text')
+    data = text.encode("utf-8")
+    return convert(data, source, detect(source, data))

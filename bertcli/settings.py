@@ -15,6 +15,7 @@ and a value that cannot be read is a one-line error naming the variable, not a s
 | BERTCLI_QUIET | any value: no notices | unset |
 | BERTCLI_NO_ONNX | any value: torch, not ONNX Runtime, on CPU | unset |
 | BERTCLI_THREADS | threads per model call (batch workers set it) | the runtime's own |
+| BERTCLI_FAULT | crash tests: `POINT:N`, SIGKILL at the N-th POINT (bertcli.faults) | unset |
 | HF_HUB_OFFLINE | 1/true/yes/on: never use the network | unset |
 | HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME | the hub's cache (as huggingface_hub) | ~/.cache/huggingface/hub |
 """
@@ -111,6 +112,17 @@ def threads() -> int | None:
     """Threads per model call, when a batch worker has set its share (None: the runtime's)."""
     value = whole_number("BERTCLI_THREADS", 0, "a whole number of threads")
     return value or None
+
+
+def fault() -> tuple[str, int] | None:
+    """BERTCLI_FAULT=POINT:N (crash tests): (POINT, N), or None when unset."""
+    raw = _raw("BERTCLI_FAULT")
+    if not raw:
+        return None
+    point, _, count = raw.rpartition(":")
+    if not point or not count.isdigit() or int(count) < 1:
+        raise UsageError(f"$BERTCLI_FAULT={raw[:40]!r} is not POINT:N (N at least 1)")
+    return point, int(count)
 
 
 def offline() -> bool:

@@ -53,11 +53,13 @@ def answers_from_spans(question: str, spans: Sequence[Span], contexts: Sequence[
 
 
 def within_block(span: Span) -> Span:
-    """`span` cut at the first block boundary in it ("4000.\n\n5.4" -> "4000.")."""
+    """`span` cut at the first block boundary in it ("4000.\n\n5.4" -> "4000."), without a
+    trailing comma, semicolon or colon ("1066," -> "1066")."""
     cut = span.text.find("\n\n")
-    if cut <= 0:
+    text = span.text[:cut] if cut > 0 else span.text
+    text = text.rstrip().rstrip(",;:").rstrip() or text
+    if text == span.text:
         return span
-    text = span.text[:cut].rstrip()
     return replace(span, text=text, end=span.start + len(text))
 
 
@@ -86,9 +88,12 @@ def pool(results: Sequence[AskResult], question: str, source: str, model: str, m
          top_k: int, abstain: bool, min_score: float | None,
          verifier: Verifier | None) -> AskResult:
     """The best `top_k` answers to one question among several documents' (`ask --across`);
-    each document's results were kept whole (not abstained), so the best of all is judged."""
+    each document's results were kept whole (not abstained), so the best of all is judged.
+    `passages` holds every document's passages read, each with its `source`."""
     answers = [a for r in results for a in (r.answers or ([r.best_guess] if r.best_guess else []))]
     best = sorted(answers, key=lambda a: -a.score)[:top_k]
     mode = results[0].mode if results else mode
-    return decide(AskResult(source, model, mode, question, best, [], across=True),
+    # every passage read, named by its document: offsets alone are ambiguous across documents
+    read = [replace(p, source=r.source) for r in results for p in r.passages]
+    return decide(AskResult(source, model, mode, question, best, read, across=True),
                   abstain, min_score, verifier)

@@ -11,15 +11,22 @@ document, model or setting never meets an old entry.
 - Bounded: after each write the least recently used entries (by modification time, touched on
   every read) go until the folder is under its limit: BERTCLI_INDEX_CACHE_MB, default
   DEFAULT_LIMIT_MB; 0 turns the cache off.
-- A damaged entry (truncated, not an .npz, arrays that do not fit together) is never used:
-  `load` reports it and removes it, and the caller rebuilds the index.
+- A damaged entry (truncated, not an .npz, arrays that do not fit together, or any byte
+  changed: each entry carries a SHA-256 of its arrays, checked on every read, ~1 ms for a
+  long document) is never used: `load` reports it and removes it, and the caller rebuilds it.
+- A cache that cannot be used (a full disk, no permission, its path under a regular file) is
+  no error: one notice per process and folder, then the run goes on without caching.
+- A writer killed mid-write leaves only its `.write-*` temporary file, never read as an entry
+  (removed after STALE_WRITE_S).
 
 Lives under bertcli's cache folder (bertcli.backends.onnx_backend.cache_root), in `index/`.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import io
 import os
 import tempfile
 import time
@@ -29,9 +36,14 @@ from pathlib import Path
 
 import numpy as np
 
-CACHE_VERSION = 2  # bump when what an entry holds, or how it is computed, changes
+CACHE_VERSION = 3  # 3: a checksum in every entry. Bump when what an entry holds, or how it is computed, changes
 DEFAULT_LIMIT_MB = 300
 SUFFIX = ".npz"
+CHECKSUM = "_sha256"  # the array in each entry that holds the SHA-256 of the others
+# Errors that say the folder, not an entry, is unusable (read-only, under a regular file, full).
+UNUSABLE = (errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
+            errno.EISDIR, errno.ELOOP)
+_unusable: set[str] = set()  # folders this process found unusable: said once, then skipped
 
 
 def cache_dir() -> Path:
@@ -60,10 +72,33 @@ def _path(key: str) -> Path:
     return cache_dir() / f"{key}{SUFFIX}"
 
 
+def checksum(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The SHA-256 of `arrays` (names, dtypes, shapes and bytes), as an array to store."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}\0{array.dtype.str}\0{array.shape}\0".encode())
+        digest.update(array.tobytes())
+    return np.frombuffer(digest.digest(), dtype=np.uint8)
+
+
+def _say_unusable(folder: Path, err: OSError, notice: Callable[[str], None] | None) -> None:
+    """One notice per process and folder; later reads and writes skip it."""
+    if str(folder) in _unusable:
+        return
+    _unusable.add(str(folder))
+    from .. import notices
+
+    reason = err.strerror or type(err).__name__
+    (notice or notices.notice)(f"cannot use the index cache in {folder} ({reason}); "
+                               "going on without it")
+
+
 def load(key: str, notice: Callable[[str], None] | None = None,
          source: str = "the document") -> dict[str, np.ndarray] | None:
-    """The arrays stored under `key`, or None (absent, cache off, or damaged: removed)."""
-    if limit_bytes() == 0:
+    """The arrays stored under `key`, or None (absent, cache off or unusable, or damaged:
+    removed)."""
+    if limit_bytes() == 0 or str(cache_dir()) in _unusable:
         return None
     path = _path(key)
     try:
@@ -71,8 +106,18 @@ def load(key: str, notice: Callable[[str], None] | None = None,
             arrays = {name: stored[name] for name in stored.files}
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+    except OSError as err:
+        if err.errno in UNUSABLE:
+            _say_unusable(path.parent, err, notice)
+            return None
         _damaged(path, err, notice, source)
+        return None
+    except (ValueError, EOFError, KeyError, zipfile.BadZipFile) as err:
+        _damaged(path, err, notice, source)
+        return None
+    stored_sum = arrays.pop(CHECKSUM, None)
+    if stored_sum is None or not np.array_equal(stored_sum, checksum(arrays)):
+        _damaged(path, ValueError("its checksum does not match"), notice, source)
         return None
     try:
         os.utime(path)  # recently used: evicted last
@@ -98,25 +143,27 @@ def discard(key: str, err: BaseException, notice: Callable[[str], None] | None =
     _damaged(_path(key), err, notice, source)
 
 
-def store(key: str, arrays: Mapping[str, np.ndarray]) -> bool:
-    """Write an entry atomically, then keep the cache under its limit. False when the cache is
-    off or the entry could not be written (a full or read-only disk is not an error here)."""
+def store(key: str, arrays: Mapping[str, np.ndarray],
+          notice: Callable[[str], None] | None = None) -> bool:
+    """Write an entry (with its checksum) atomically, then keep the cache under its limit.
+    False when the cache is off or the entry could not be written: a full or read-only disk
+    is not an error here (one notice, then no caching)."""
     limit = limit_bytes()
-    if limit == 0:
-        return False
     folder = cache_dir()
+    if limit == 0 or str(folder) in _unusable:
+        return False
+    buffer = io.BytesIO()
+    # numpy's stubs read the names as its flags
+    np.savez(buffer, **arrays, **{CHECKSUM: checksum(arrays)})  # type: ignore[arg-type]
     tmp_name = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=".write-", suffix=SUFFIX, dir=folder)
-        with os.fdopen(fd, "wb") as out:
-            # numpy's stubs read the names as its flags
-            np.savez(out, **arrays)  # type: ignore[arg-type]
-            out.flush()
-            os.fsync(out.fileno())
+        _write_file(fd, buffer.getbuffer())
         os.replace(tmp_name, _path(key))
         tmp_name = None
-    except OSError:
+    except OSError as err:
+        _say_unusable(folder, err, notice)
         return False
     finally:
         if tmp_name is not None:
@@ -126,6 +173,20 @@ def store(key: str, arrays: Mapping[str, np.ndarray]) -> bool:
                 pass
     evict(limit)
     return True
+
+
+def _write_file(fd: int, data: memoryview) -> None:
+    """`data` into the open file `fd`, on disk before it is renamed into place."""
+    from .. import faults
+
+    with os.fdopen(fd, "wb") as out:
+        half = len(data) // 2
+        out.write(data[:half])
+        out.flush()
+        faults.point("index-cache-write")  # crash tests: killed with half an entry written
+        out.write(data[half:])
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def entries() -> list[tuple[Path, int, float]]:

@@ -50,6 +50,7 @@ _STOPWORDS = frozenset(
 class Passage:
     start: int
     end: int
+    source: str = ""  # its document, where passages of several are pooled (`ask --across`, `--index`)
 
 
 def merge_adjacent(passages: Iterable[Passage], text: str,
@@ -301,7 +302,7 @@ class Retriever:
         sentences = split(text)
         index = self.index(text, sentences, unit, progress, language)
         index_cache.store(key, {"sentences": _bounds(sentences), "units": _bounds(index.units),
-                                "vectors": index.vectors, **index.bm25.arrays()})
+                                "vectors": index.vectors, **index.bm25.arrays()}, self.notice)
         return index, sentences
 
     def _from_arrays(self, text: str, arrays: dict[str, np.ndarray]) -> tuple[Index, list[Sentence]]:

@@ -31,8 +31,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import settings
-from ..errors import first_line  # noqa: F401  (re-exported)
+from .. import checksums, faults, settings
+from ..errors import InputError, first_line  # noqa: F401  (re-exported)
+from ..files import write_atomically
 from ..models import ResolvedModel
 from .onnx_cache import (  # noqa: F401  (re-exported)
     ENCODER,
@@ -103,10 +104,12 @@ def prepare(model: ResolvedModel, notice: Callable[[str], None], kind: str = ENC
         quantize_int8(work / fp32, work / int8, kind)
         meta.update(format=FORMAT_VERSION, kind=kind, model=model.name, source=str(model.path),
                     seconds=round(time.perf_counter() - began, 1),
-                    # sizes of the files, checked on load: a truncated copy is prepared again
-                    sizes={name: (work / name).stat().st_size
-                           for name in (fp32, int8, "tokenizer.json")})
+                    # size, time and SHA-256 of each file, checked on load (bertcli.checksums):
+                    # a truncated or changed copy is prepared again
+                    files=checksums.record(work, (fp32, int8, "tokenizer.json")))
         (work / META).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        checksums.fsync_tree(work)
+        faults.point("onnx-export")  # crash tests: whole, but not yet renamed into place
         try:
             os.rename(work, folder)  # atomic: readers never see half a folder
         except OSError:
@@ -145,7 +148,8 @@ def remove_stale_work(parent: Path) -> None:
 
 def damage(folder: Path, kind: str = ENCODER) -> str | None:
     """What is wrong with a prepared folder, or None: unreadable metadata or tokenizer, or a
-    file whose size is not the one recorded when it was written (truncated)."""
+    file whose size or SHA-256 is not the one recorded when it was exported (the hash is
+    read only when the file's time moved: bertcli.checksums)."""
     try:
         meta = json.loads((folder / META).read_text(encoding="utf-8"))
         for key in META_KEYS[kind]:
@@ -156,11 +160,11 @@ def damage(folder: Path, kind: str = ENCODER) -> str | None:
             elif key != "question_first":
                 int(value)
         json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))
-        for name, size in (meta.get("sizes") or {}).items():
-            actual = (folder / name).stat().st_size
-            if actual != size:
-                return f"{name} is {actual:,} bytes, not {size:,}"
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        problem, refreshed = checksums.check(folder, meta["files"])
+        if refreshed:  # same bytes, newer time: recorded, so the next load is a stat again
+            write_atomically(str(folder / META), json.dumps(meta, indent=2))
+        return problem
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, InputError) as err:
         return first_line(err)
     return None
 

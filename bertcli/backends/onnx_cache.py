@@ -18,7 +18,7 @@ INT8_SCHEME = "per-token-1"
 
 
 # Bump when the exported graph or the folder layout changes: old copies are then ignored.
-FORMAT_VERSION = 4  # 4: meta.json records file sizes (a truncated copy is prepared again)
+FORMAT_VERSION = 5  # 5: meta.json records each file's size, time and SHA-256 (checked on load)
 META = "meta.json"
 
 

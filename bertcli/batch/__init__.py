@@ -7,7 +7,8 @@ output: sharded, resumable JSONL/Parquet; index: a corpus index and questions as
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,32 +58,47 @@ def summarize_corpus(corpus: str, out: str, task: SummarizeTask, engine: str = "
             done.add(record.id)
             yield record
 
-    buffer: list[dict[str, Any]] = []
-    for row in engines.run(engine, task, pending(), workers, say, address):
-        buffer.append(row)
+    for row in _sharded(output, engines.run(engine, task, pending(), workers, say, address)):
         stats.processed += 1
         stats.errors += row.get("error") is not None
-        if len(buffer) >= shard_size:
+    stats.rows = output.finish()
+    return stats
+
+
+def _sharded(output: ShardedOutput, rows: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """`rows`, each also written into `output`'s shards (every shard_size, and the rest)."""
+    from .. import faults
+
+    buffer: list[dict[str, Any]] = []
+    for row in rows:
+        buffer.append(row)
+        faults.point("batch-row")
+        yield row
+        if len(buffer) >= output.shard_size:
             output.write_shard(buffer)
             buffer = []
     if buffer:
         output.write_shard(buffer)
-    stats.rows = output.finish()
-    return stats
 
 
 def index_corpus(corpus: str, out: str, engine: str = "local", workers: int | None = None,
                  address: str | None = None, device: str = "cpu", id_field: str = "id",
                  text_field: str = "text", input_format: str | None = None,
-                 max_bytes: int | None = None, on_notice: Callable[[str], None] | None = None):
-    """Passages and embeddings of every document of `corpus` into the INDEX directory `out`."""
-    from .. import notices
+                 max_bytes: int | None = None, on_notice: Callable[[str], None] | None = None,
+                 shard_size: int = DEFAULT_SHARD_SIZE) -> Any:
+    """Passages and embeddings of every document of `corpus` into the INDEX directory `out`.
+    Rows go into shards in `out`.parts first: a rerun after a kill embeds only the rest."""
+    from .. import faults, notices
     from ..models import BUNDLED_ENCODER
     from . import engines
-    from .index import write_index
+    from .index import check_out, shard_schema, write_index
 
+    check_out(out)
     say = on_notice or notices.notice
-    seen: set[str] = set()
+    options: dict[str, Any] = {"corpus": corpus, "id_field": id_field, "text_field": text_field,
+                               "encoder": BUNDLED_ENCODER}
+    output = ShardedOutput(out, options, shard_size, fmt="parquet", schema=shard_schema())
+    seen = output.done_ids()
 
     def records():
         for record in read_corpus(corpus, id_field, text_field, input_format, max_bytes):
@@ -90,5 +106,11 @@ def index_corpus(corpus: str, out: str, engine: str = "local", workers: int | No
                 seen.add(record.id)
                 yield record
 
-    rows = engines.run(engine, IndexTask(device=device), records(), workers, say, address)
-    return write_index(out, rows, BUNDLED_ENCODER)
+    for _ in _sharded(output, engines.run(engine, IndexTask(device=device), records(), workers,
+                                          say, address)):
+        pass
+    os.makedirs(output.parts, exist_ok=True)  # the index's temporary folder goes in there
+    stats = write_index(out, output.shard_rows(), BUNDLED_ENCODER, work=output.parts)
+    faults.point("batch-finish")
+    output.remove()
+    return stats

@@ -80,6 +80,7 @@ def _init_local(task: Any, threads: int) -> None:
 
     # Ctrl-C is the main process's to handle (it stops the pool): no traceback per worker.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
     limit_threads(threads)
     notices: list[str] = []
     try:
@@ -89,6 +90,22 @@ def _init_local(task: Any, threads: int) -> None:
 
         _worker["fatal"] = error_text(err)
     _worker["task"], _worker["notices"] = task, notices
+
+
+def _exit_with_parent() -> None:
+    """A worker whose driver was killed (SIGKILL, OOM) would wait on its queue forever, holding
+    a model: it exits once it is orphaned (its parent process changed)."""
+    import threading
+    import time
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="bertcli-parent-watch").start()
 
 
 def _run_local(records: list[Record]) -> tuple[str | None, list[str], list[dict[str, Any]]]:

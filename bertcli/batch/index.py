@@ -1,6 +1,7 @@
 """A corpus index: every document's passages and their embeddings, and questions asked of it.
 
-Layout of INDEX (a directory, written under a temporary name and renamed when complete):
+Layout of INDEX (a directory, written under a temporary name and renamed when complete; the
+documents' rows go first into resumable shards, INDEX.parts, as `batch summarize`'s do):
   passages.parquet  id (the document), start, end (offsets into the document's text), text
   vectors.npy       float32, one L2-normalized row per passage (the retriever's encoder)
   errors.jsonl      documents that could not be indexed, with why
@@ -23,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from .. import faults
 from ..errors import InputError, UsageError
-from ..files import umask
+from ..files import fsync_directory, umask
 
 INDEX_VERSION = 1
 CANDIDATES = 100  # dense candidates re-ranked with BM25
@@ -38,16 +40,33 @@ class IndexStats:
     errors: list[dict[str, str]]
 
 
-def write_index(out: str, rows: Iterable[dict[str, Any]], encoder: str) -> IndexStats:
-    """Rows of IndexTask into the INDEX directory `out` (complete, or not there at all)."""
+def shard_schema() -> Any:
+    """The schema of IndexTask's rows in INDEX.parts (the embeddings as raw float32 bytes)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
+    return pa.schema([("id", pa.string()), ("passages", pa.list_(pa.list_(pa.int64()))),
+                      ("texts", pa.list_(pa.string())), ("vectors", pa.binary()),
+                      ("error", pa.string())])
+
+
+def check_out(out: str) -> str:
+    """Raise InputError unless `out` can become an index (before any work); its parent."""
     parent = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(parent):
         raise InputError(f"{out}: cannot write (no such directory)")
     if os.path.exists(out) and not os.path.isfile(os.path.join(out, "index.json")):
         raise InputError(f"{out}: exists and is not a bertcli index; name a new directory")
+    return parent
+
+
+def write_index(out: str, rows: Iterable[dict[str, Any]], encoder: str,
+                work: str | None = None) -> IndexStats:
+    """Rows of IndexTask into the INDEX directory `out` (complete, or not there at all).
+    `work`: where its temporary directory goes (same disk; default beside `out`)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    parent = check_out(out)
     documents: list[tuple[str, list, list, bytes]] = []
     errors = []
     for row in rows:
@@ -69,7 +88,7 @@ def write_index(out: str, rows: Iterable[dict[str, Any]], encoder: str) -> Index
     flat = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
     dimension = flat.size // max(len(ids), 1)
     vectors = flat.reshape(len(ids), dimension) if ids else np.zeros((0, 0), dtype=np.float32)
-    tmp = tempfile.mkdtemp(dir=parent, prefix=".bertcli-index-")
+    tmp = tempfile.mkdtemp(dir=work or parent, prefix=".bertcli-index-")
     try:
         table = pa.table({"id": pa.array(ids, pa.string()), "start": pa.array(starts, pa.int64()),
                           "end": pa.array(ends, pa.int64()), "text": pa.array(texts, pa.string())})
@@ -83,6 +102,13 @@ def write_index(out: str, rows: Iterable[dict[str, Any]], encoder: str) -> Index
         with open(os.path.join(tmp, "index.json"), "w", encoding="utf-8") as handle:
             json.dump(meta, handle, indent=1)
         os.chmod(tmp, 0o777 & ~umask())
+        for name in os.listdir(tmp):  # on disk before the rename makes the index count
+            fd = os.open(os.path.join(tmp, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        faults.point("index-write")
         if os.path.exists(out):  # an older index: replaced only once the new one is whole
             old = out + ".old"
             shutil.rmtree(old, ignore_errors=True)
@@ -91,6 +117,7 @@ def write_index(out: str, rows: Iterable[dict[str, Any]], encoder: str) -> Index
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out)
+        fsync_directory(parent)
     except OSError as err:
         raise InputError(f"{out}: cannot write ({err.strerror or err})") from None
     finally:
@@ -184,6 +211,7 @@ def ask_index(asker, index: CorpusIndex, question: str, top_k: int = 1, passages
     document (`source`) and give offsets into its text."""
     from ..ask.choose import decide, probability, sentence_around
     from ..ask.results import Answer, AskResult
+    from ..ask.retrieve import Passage
     from ..ask.spans import rank_prior, read_passages
     from ..ask.verify import document_words, evidence
     from ..sentences import split_sentences
@@ -216,8 +244,11 @@ def ask_index(asker, index: CorpusIndex, question: str, top_k: int = 1, passages
             answers.append(Answer(span.text, hit.start + local, hit.start + local_end,
                                   probability(span, seen, asker.verifier), context, hit.start + at, hit.id,
                                   evidence=seen))
-        result = AskResult(index.path, asker.model_name, asker.mode, question, answers, [],
+        read = [Passage(hit.start, hit.end, hit.id) for hit in hits]
+        result = AskResult(index.path, asker.model_name, asker.mode, question, answers, read,
                            across=True)
         return decide(result, abstain, min_score, asker.verifier)
-    return AskResult(index.path, asker.model_name, asker.mode, question, answers, [],
+    # retrieval mode (or nothing found): the passages shown are the answers, as `ask` gives them
+    read = [Passage(hit.start, hit.end, hit.id) for hit in hits[:top_k]]
+    return AskResult(index.path, asker.model_name, asker.mode, question, answers, read,
                      across=True)

@@ -58,14 +58,17 @@ class SummarizeTask:
 
         rows = []
         for record in records:
+            # summarize's record (bertcli/schemas/summary.schema.json) plus `id` and `error`
             row: dict[str, Any] = {"id": record.id, "sentences": [], "model": summarizer.model_name,
-                                   "strategy": self.strategy, "error": record.error}
+                                   "strategy": self.strategy, "error": record.error,
+                                   "source": record.id, "format": record.format, "language": None}
             if record.error is None:
                 try:
                     summary = summarizer(Document(record.id, record.text or "", record.format),
                                          num_sentences=self.num_sentences, ratio=self.ratio)
                     row["sentences"] = [{"index": s.index, "start": s.start, "end": s.end, "text": s.text}
                                         for s in summary.sentences]
+                    row["language"] = summary.language
                 except Exception as err:  # one document's failure is its row's error
                     row["error"] = error_text(err)
             rows.append(row)

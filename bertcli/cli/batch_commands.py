@@ -110,10 +110,14 @@ def batch_index(
     corpus: str = CORPUS_ARG,
     out: str = typer.Option(..., "--out", "-o",
                             help="Index directory (passages.parquet, vectors.npy, index.json); "
-                                 "ask it with `bertcli ask --index`."),
+                                 "ask it with `bertcli ask --index`. A rerun after a kill "
+                                 "resumes from INDEX.parts."),
     engine: Engine = ENGINE_OPT,
     workers: int | None = WORKERS_OPT,
     address: str | None = ADDRESS_OPT,
+    shard_size: int = typer.Option(1000, "--shard-size", min=1,
+                                   help="Documents per shard: the unit written at once, and "
+                                        "the most a kill loses."),
     id_field: str = ID_FIELD_OPT,
     text_field: str = TEXT_FIELD_OPT,
     device: Device = DEVICE_OPT,
@@ -133,7 +137,7 @@ def batch_index(
         stats = index_corpus(corpus, out, engine=engine.value, workers=workers, address=address,
                              device=device.value, id_field=id_field, text_field=text_field,
                              input_format=input_format.value if input_format else None,
-                             max_bytes=max_bytes, on_notice=note)
+                             max_bytes=max_bytes, on_notice=note, shard_size=shard_size)
         for error in stats.errors:
             note(f"not indexed: {error['error']}")
         note(f"{out}: {stats.passages} passages of {stats.documents} documents"

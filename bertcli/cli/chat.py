@@ -99,7 +99,7 @@ def question_lines(encoding: str | None) -> Iterator[tuple[int, str | None]]:
 def chat(
     inputs: list[str] = typer.Argument(
         ..., metavar="DOCUMENT...",
-        help="Files (text, HTML, Markdown, PDF) or http(s) URLs to ask about; questions come on stdin.",
+        help="Files (text, HTML, Markdown, PDF, .docx, .rst) or http(s) URLs to ask about; questions come on stdin.",
     ),
     top_k: int = TOP_K_OPT,
     max_answer_len: int = MAX_ANSWER_LEN_OPT,

@@ -29,6 +29,7 @@ from ..errors import (
 )
 from .options import Device, Format, InputFormat  # noqa: F401  (re-exported)
 
+
 def _usage_name(argument) -> str:
     """An argument as the usage line shows it, the way every Unix tool does: `INPUTS...`,
     `[CHOICE]` (typer 0.29 writes `{inputs}...`, which reads like shell brace expansion)."""

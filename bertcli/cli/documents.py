@@ -49,7 +49,7 @@ from .options import (
 @app.command()
 def summarize(
     inputs: list[str] = typer.Argument(
-        ..., help="Files (text, HTML, Markdown, PDF) or http(s) URLs to summarize; - reads stdin."
+        ..., help="Files (text, HTML, Markdown, PDF, .docx, .rst) or http(s) URLs to summarize; - reads stdin."
     ),
     num_sentences: int | None = typer.Option(
         None, "--num-sentences", "-n", help="Sentences to pick (default 3)."
@@ -115,7 +115,7 @@ def summarize(
 def ask(
     args: list[str] = typer.Argument(
         ..., metavar="[QUESTION] DOCUMENT...",
-        help="The question, then one or more documents: files (text, HTML, Markdown, PDF), "
+        help="The question, then one or more documents: files (text, HTML, Markdown, PDF, .docx, .rst), "
         "http(s) URLs, or - for stdin. With --questions, only documents.",
     ),
     questions_file: str | None = typer.Option(
@@ -266,7 +266,7 @@ def text_command(
     verbose: bool = VERBOSE_OPT,
     quiet: bool = QUIET_OPT,
 ) -> None:
-    """Print the text bertcli reads from each input (HTML, Markdown and PDF converted).
+    """Print the text bertcli reads from each input (HTML, Markdown, PDF, .docx and .rst converted).
 
     The offsets that summarize and ask report index into exactly this text. No model loads.
     With --format json: the text, its blocks (kind, offsets, section) and the removed lines.

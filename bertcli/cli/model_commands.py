@@ -74,23 +74,30 @@ def models_pull(
     verbose: bool = VERBOSE_OPT,
     quiet: bool = QUIET_OPT,
 ) -> None:
-    """Download a model into the local Hugging Face cache for later offline use."""
+    """Download a model into the local Hugging Face cache for later offline use. A model
+    already cached is checked (SHA-256 of every file) and downloaded again if damaged."""
 
     def body() -> int:
+        from ..checksums import MANIFEST, verify_model, write_manifest
         from ..errors import ModelError
         from ..models import cached_snapshot, download, hub_status
 
         cached = cached_snapshot(model_id)
-        if cached is not None:
+        problem = verify_model(cached, full=True) if cached is not None else None
+        if cached is not None and problem is None:
+            if not (cached / MANIFEST).exists():  # pulled by another tool: recorded from now on
+                write_manifest(cached)
             note(f"{model_id} is already cached at {cached}")
             print(cached)
             return 0
+        if problem is not None:
+            note(f"the cached copy of {model_id} is damaged ({problem}); downloading it again")
         status = hub_status(model_id)
         if status == "missing":
             raise ModelError(f"{model_id}: no such model on the hub (or it is private)")
         if status == "unreachable":
             raise ModelError(f"{model_id}: the model hub cannot be reached (no network?)")
-        print(download(model_id))
+        print(download(model_id, force=problem is not None))
         return 0
 
     run_guarded(body, verbose)

@@ -37,7 +37,8 @@ READER_PRECISION_OPT = typer.Option(
 )
 INPUT_FORMAT_OPT = typer.Option(
     None, "--input-format", "-i",
-    help="Read inputs as this format (default: from the extension, Content-Type or content).",
+    help="Read inputs as this format: text, html, markdown, pdf, docx (Word) or rst "
+         "(reStructuredText); default: from the extension, Content-Type or content.",
 )
 LANG_OPT = typer.Option(
     "auto", "--lang",

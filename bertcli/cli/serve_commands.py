@@ -31,7 +31,16 @@ def serve(
         help="Refuse request bodies (and documents fetched with --allow-urls) larger than this (default 10 MB).",
     ),
     allow_urls: bool = typer.Option(
-        False, "--allow-urls", help='Accept {"url": ...} in requests and fetch the document.'
+        False, "--allow-urls",
+        help='Accept {"url": ...} in requests and fetch the document (public addresses only).',
+    ),
+    max_concurrent: int = typer.Option(
+        64, "--max-concurrent",
+        help="Requests to /summarize and /ask handled at once; more get 429 (they wait their turn for the model).",
+    ),
+    request_timeout: float = typer.Option(
+        120.0, "--request-timeout",
+        help="Seconds a request may take, its body and its wait for the model included; beyond, 503.",
     ),
     model: str | None = typer.Option(
         None, "--model", "-m",
@@ -68,7 +77,8 @@ def serve(
 
         service = Service(model=model, reader=reader, device=device.value, offline=offline_requested(offline),
                           precision=precision.value, reader_precision=reader_precision.value,
-                          max_bytes=max_bytes, allow_urls=allow_urls)
+                          max_bytes=max_bytes, allow_urls=allow_urls, max_concurrent=max_concurrent,
+                          request_timeout=request_timeout)
         run_server(service, host, port, token, quiet=quiet or logger.level > 20)
         return 0
 

@@ -1,7 +1,7 @@
 """Read documents from paths, URLs or stdin into `Document` objects.
 
 Everything downstream works on `Document.text`, and every offset bertcli reports is a
-character offset into that text. HTML, Markdown and PDF inputs are converted first
+character offset into that text. HTML, Markdown, PDF, .docx and .rst inputs are converted first
 (bertcli.formats); their offsets refer to the converted text.
 """
 
@@ -29,7 +29,7 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 @dataclass(frozen=True)
 class Document:
     """A decoded document. `source` is the path or URL as given, or "-" for stdin;
-    `format` is what it was read as: text, html, markdown or pdf. `pages` (PDF only) holds the
+    `format` is what it was read as: text, html, markdown, pdf, docx or rst. `pages` (PDF only) holds the
     offset in `text` where each page begins. `blocks` are the converter's (bertcli.read.blocks);
     `removed`, the lines it left out and why."""
 
@@ -169,7 +169,7 @@ def read_document(
 ) -> Document:
     """Read one document from a path, an http(s) URL, or stdin when `source` is "-".
 
-    `input_format` (text, html, markdown, pdf) overrides detection from the extension,
+    `input_format` (text, html, markdown, pdf, docx, rst) overrides detection from the extension,
     the Content-Type and the first bytes.
     """
     from .fetch import fetch, is_url
@@ -204,9 +204,13 @@ def convert(data: bytes, source: str, fmt: str, encoding: str | None = None,
         return _checked(source, pdf_document(data, source, progress), fmt)
     if fmt == "html":
         return _checked(source, formats.html_document(data, source, encoding), fmt)
+    if fmt == "docx":  # a zip archive: never decoded as text
+        return _checked(source, formats.docx_document(data, source), fmt)
     doc = decode(data, source, encoding)
     if fmt == "markdown":
         return _checked(source, formats.markdown_document(doc.text), fmt)
+    if fmt == "rst":
+        return _checked(source, formats.rst_document(doc.text, source), fmt)
     return doc
 
 

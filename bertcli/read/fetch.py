@@ -45,13 +45,18 @@ def readable(content_type: str | None) -> bool:
         ("+xml", "/xml", "/json"))
 
 
-def fetch(url: str, max_bytes: int, timeout: float | None = None, any_type: bool = False) -> Fetched:
+def fetch(url: str, max_bytes: int, timeout: float | None = None, any_type: bool = False,
+          public_only: bool = False) -> Fetched:
     """GET `url`. `any_type` accepts any Content-Type (the user forced --input-format).
+    `public_only` (a server fetching for its clients) connects only to public addresses,
+    redirects included (bertcli.read.fetch_guard); the CLI fetches what its user typed.
 
     The whole download (connect, headers, body) is bounded by 3 x `timeout`: it runs on a
     worker thread, and when the deadline passes the connection is shut down and the input
-    fails, however slowly the server drips bytes."""
+    fails, however slowly the server drips bytes. Redirects are followed only to http(s)."""
     timeout = min(timeout or timeout_default(), MAX_TIMEOUT_S)
+    if not is_url(url):
+        raise InputError(f"{url}: not an http(s) URL")
     try:
         host = urlsplit(url).hostname or ""
     except ValueError:  # "http://[::1/": an unbalanced IPv6 bracket, a bad port, ...
@@ -63,7 +68,7 @@ def fetch(url: str, max_bytes: int, timeout: float | None = None, any_type: bool
 
     def work() -> None:
         try:
-            state["result"] = _download(url, host, max_bytes, timeout, any_type, state)
+            state["result"] = _download(url, host, max_bytes, timeout, any_type, public_only, state)
         except BaseException as err:  # re-raised in the caller's thread
             state["error"] = err
 
@@ -85,20 +90,47 @@ def fetch(url: str, max_bytes: int, timeout: float | None = None, any_type: bool
     return state["result"]
 
 
-def _download(url: str, host: str, max_bytes: int, timeout: float, any_type: bool,
-              state: dict) -> Fetched:
+def _get(session, url: str, headers: dict, timeout: float, state: dict):
+    """GET `url`, following at most MAX_REDIRECTS redirects, each only to http(s), each hop a
+    new request (so a public-only session checks every address it connects to)."""
+    from urllib.parse import urljoin
+
     import requests
 
-    session = requests.Session()
-    session.max_redirects = MAX_REDIRECTS
+    for _ in range(MAX_REDIRECTS + 1):
+        state["target"] = url
+        response = session.get(url, headers=headers, stream=True, timeout=(timeout, timeout),
+                               allow_redirects=False)
+        state["response"] = response
+        if not response.is_redirect:
+            return response
+        location = response.headers["location"]
+        response.close()
+        try:
+            target = urljoin(response.url, location)
+        except ValueError:  # "http://[::1": an unbalanced IPv6 bracket, ...
+            raise InputError(f"{state['url']}: not a valid URL (redirected to {location[:200]})") from None
+        if not is_url(target):
+            raise InputError(f"{state['url']}: redirected to {target[:200]}, not an http(s) URL")
+        url = target
+    raise requests.exceptions.TooManyRedirects()
+
+
+def _download(url: str, host: str, max_bytes: int, timeout: float, any_type: bool,
+              public_only: bool, state: dict) -> Fetched:
+    import requests
+
+    from .fetch_guard import BlockedAddress, public_session
+
+    session = public_session() if public_only else requests.Session()
+    state["url"] = url
     headers = {
         "User-Agent": f"bertcli/{__version__} (+https://pypi.org/project/bertcli/)",
         "Accept": "text/html,application/xhtml+xml,text/markdown,text/plain;q=0.9,"
                   "application/pdf;q=0.9,*/*;q=0.5",
     }
     try:
-        with session.get(url, headers=headers, stream=True, timeout=(timeout, timeout)) as response:
-            state["response"] = response
+        with _get(session, url, headers, timeout, state) as response:
             if response.status_code >= 400:
                 reason = f" {response.reason}" if response.reason else ""
                 raise InputError(f"{url}: HTTP {response.status_code}{reason}")
@@ -106,7 +138,7 @@ def _download(url: str, host: str, max_bytes: int, timeout: float, any_type: boo
             if not any_type and not readable(content_type):
                 raise InputError(
                     f"{url}: unsupported content type {media_type(content_type)} "
-                    "(bertcli reads text, HTML, Markdown and PDF; --input-format forces one)"
+                    "(bertcli reads text, HTML, Markdown, PDF, .docx and .rst; --input-format forces one)"
                 )
             declared = response.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > max_bytes:
@@ -119,6 +151,9 @@ def _download(url: str, host: str, max_bytes: int, timeout: float, any_type: boo
             return Fetched(response.url, bytes(body), content_type)
     except InputError:
         raise
+    except BlockedAddress as err:
+        raise InputError(f"{url}: refused: {err}{_redirect_note(state)} "
+                         "(this server fetches only public addresses)") from None
     except requests.exceptions.TooManyRedirects:
         raise InputError(f"{url}: more than {MAX_REDIRECTS} redirects") from None
     except requests.exceptions.Timeout:
@@ -136,11 +171,13 @@ def _download(url: str, host: str, max_bytes: int, timeout: float, any_type: boo
         raise InputError(f"{url}: not a valid URL{_redirect_note(state)}") from None
     except requests.exceptions.RequestException as err:
         raise InputError(f"{url}: download failed ({type(err).__name__})") from None
+    finally:
+        session.close()  # its pooled connections: a server fetches many URLs
 
 
 def _redirect_note(state: dict) -> str:
-    response = state.get("response")
-    return "" if response is None else f" (redirected to {response.url})"
+    target = state.get("target")
+    return "" if target in (None, state.get("url")) else f" (redirected to {target})"
 
 
 def _incomplete(err: Exception) -> str:

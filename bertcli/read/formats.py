@@ -1,4 +1,4 @@
-"""Turn HTML, Markdown and PDF into plain text that bertcli reads.
+"""Turn HTML, Markdown, PDF, Word (.docx) and reStructuredText into plain text that bertcli reads.
 
 Offsets bertcli reports for such inputs refer to the text produced here (`bertcli text FILE`
 prints it). Blocks (paragraphs, headings, list items, pages) are separated by a blank line,
@@ -20,6 +20,8 @@ class InputFormat(str, Enum):
     html = "html"
     markdown = "markdown"
     pdf = "pdf"
+    docx = "docx"
+    rst = "rst"
 
 
 FORMATS = tuple(f.value for f in InputFormat)
@@ -29,11 +31,15 @@ EXTENSIONS = {
     ".html": "html", ".htm": "html", ".xhtml": "html", ".shtml": "html",
     ".md": "markdown", ".markdown": "markdown", ".mdown": "markdown", ".mkd": "markdown",
     ".pdf": "pdf",
+    ".docx": "docx",
+    ".rst": "rst", ".rest": "rst",
 }
 CONTENT_TYPES = {
     "text/html": "html", "application/xhtml+xml": "html",
     "text/markdown": "markdown", "text/x-markdown": "markdown",
     "application/pdf": "pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "text/x-rst": "rst", "text/prs.fallenstein.rst": "rst",
     "text/plain": "text",
 }
 _HTML_START = re.compile(rb"^\s*(<!doctype\s+html|<html[\s>]|<head[\s>]|<body[\s>]|<!--)", re.I)
@@ -61,10 +67,60 @@ def detect(name: str, data: bytes, content_type: str | None = None) -> str:
     head = data[:4096]
     if head.startswith(b"%PDF-"):
         return "pdf"
+    # a Word document: a zip archive that holds word/document.xml (named in its local file
+    # headers and its central directory, so a plain search finds it)
+    if head.startswith(b"PK\x03\x04") and b"word/document.xml" in data:
+        return "docx"
     if _HTML_START.match(head) or (b"\x00" not in head and _HTML_TAGS.search(head)
                                    and head.lstrip().startswith(b"<")):
         return "html"
+    # Markdown is recognised only without an extension (stdin, "README"): in a .py, .sh or
+    # .yaml file, "# " starts a comment.
+    if not ext and looks_like_markdown(data[:65536]):
+        return "markdown"
     return "text"
+
+
+_ATX_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+\S", re.M)
+_FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.M)
+_LINK = re.compile(r"(?<!!)\[[^\]\n]+\]\((?:https?://|/|\.{0,2}/|#|mailto:)?[^)\s]+\)")
+_LIST_ITEM = re.compile(r"^ {0,3}(?:[-*+]|\d{1,9}[.)])[ \t]+\S", re.M)
+_INLINE_CODE = re.compile(r"(?<!`)`[^`\n]+`(?!`)")
+_BOLD = re.compile(r"\*\*[^*\n]+\*\*|__[^_\n]+__")
+
+
+def looks_like_markdown(head: bytes) -> bool:
+    """Whether text with no extension is clearly Markdown: an ATX heading ("# Title") and a
+    fenced code block or a [link](url), or two more of the weaker signs (list items, `code`,
+    **bold**). A lone "#" line in prose, or a script's "# comments", stays text."""
+    if b"\x00" in head:
+        return False
+    text = head.decode("utf-8", errors="replace")
+    fences = len(_FENCE_LINE.findall(text))
+    outside = _FENCED.sub("", text) if fences >= 2 else text
+    if not _ATX_HEADING.search(outside):
+        return False
+    if fences >= 2 or _LINK.search(outside):
+        return True
+    weak = [_LIST_ITEM.search(outside), _INLINE_CODE.search(outside), _BOLD.search(outside)]
+    return sum(1 for sign in weak if sign) >= 2
+
+
+_FENCED = re.compile(r"^ {0,3}(`{3,}|~{3,})[^\n]*\n.*?^ {0,3}\1[ \t]*$", re.M | re.S)
+
+
+def docx_document(data: bytes, source: str) -> Converted:
+    """A Word document's text in blocks (bertcli.read.docx)."""
+    from .docx import docx_document as read_docx
+
+    return read_docx(data, source)
+
+
+def rst_document(text: str, source: str) -> Converted:
+    """A reStructuredText document's text in blocks (bertcli.read.rst)."""
+    from .rst import rst_document as read_rst
+
+    return read_rst(text, source)
 
 
 def html_to_text(data: bytes, source: str, encoding: str | None = None) -> str:

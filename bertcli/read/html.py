@@ -29,7 +29,8 @@ def html_document(data: bytes, source: str, encoding: str | None = None) -> Conv
         raise InputError(f"{source}: no extractable text in this HTML page")
     builder = TextBuilder()
     for kind, level, text in blocks:
-        for line in text.splitlines():  # a line break (<br>) parts blocks, as it always has
+        # a line break (<br>) parts blocks, as it always has; a code block stays whole
+        for line in [text] if kind == BlockKind.code.value else text.splitlines():
             builder.add(line, kind, level)
     return builder.result()
 

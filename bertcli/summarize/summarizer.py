@@ -258,8 +258,14 @@ class Summarizer:
         warn_if_english_only(self.model_name, language, "summarize", self.notice)
         structure = doc.structure
         sentences = [without_dateline(s) for s in split_sentences(doc.text, language)]
-        # headings, captions, footnotes, tables and code are never summary sentences
-        sentences = [s for s in sentences if structure.kind(s.start) in PROSE_KINDS] or sentences
+        # headings, captions, footnotes, tables and code are never summary sentences; a document
+        # with none of its own (only code, say) is summarized from what it has, and says so
+        prose = [s for s in sentences if structure.kind(s.start) in PROSE_KINDS]
+        fallback = [] if prose or not sentences else [
+            f"{doc.source}: no prose to summarize (only "
+            f"{', '.join(sorted({structure.kind(s.start) for s in sentences}))}); "
+            "picking from those lines"]
+        sentences = prose or sentences
         sections: list[SectionSummary] = []
         if by_section:
             sentence_count(10, num_sentences, ratio)
@@ -273,6 +279,7 @@ class Summarizer:
         else:
             picked, candidates, notes = self._pick(sentences, num_sentences, ratio, strategy, progress)
             notes = [f"{doc.source}: {note}" for note in notes]
+        notes = fallback + notes
         return Summary(
             source=doc.source,
             model=self.model_name,

@@ -221,3 +221,109 @@ def test_cache_info_and_clear(run_cli, tmp_path, tiny_qa_dir):
     assert cleared.returncode == 0
     rows = {r["cache"]: r for r in json.loads(run_cli("cache", "info", "-f", "json", env=env).out)}
     assert rows["models"]["entries"] == 0
+
+
+# --- faults: flipped bytes, a full or unwritable folder, a writer killed mid-write ----------
+
+
+def _flip_array_values(path):
+    """Same size, a valid .npz (zip CRCs recomputed), one vector value changed: only the
+    entry's own checksum can tell."""
+    with np.load(path) as stored:
+        arrays = {k: stored[k] for k in stored.files}
+    arrays["vectors"] = arrays["vectors"].copy()
+    arrays["vectors"][0, 0] += 0.25
+    size = path.stat().st_size
+    with open(path, "wb") as out:
+        np.savez(out, **arrays)
+    assert path.stat().st_size == size
+
+
+def _flip_raw_bytes(path):
+    data = bytearray(path.read_bytes())
+    for at in range(len(data) // 2, len(data) // 2 + 8):
+        data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("flip", [_flip_array_values, _flip_raw_bytes])
+def test_flipped_bytes_of_the_same_size_are_rebuilt_with_one_notice(asker, empty_cache, counted,
+                                                                     flip):
+    text = EXAMPLE.read_text(encoding="utf-8")
+    fresh = asker.ask(text, QUESTIONS, passages=4)
+    (path, _, _), = index_cache.entries()
+    flip(path)
+    notices: list[str] = []
+    rebuilt = qa.Asker(model=asker.reader_name, device="cpu", notice=notices.append)
+    assert answers(rebuilt.ask(text, QUESTIONS, passages=4)) == answers(fresh)
+    assert counted["index"] == 2
+    assert len(notices) == 1 and "is damaged" in notices[0] and "indexing it again" in notices[0]
+    assert index_cache.load(path.stem, notice=pytest.fail) is not None  # stored whole again
+
+
+def test_full_disk_degrades_to_no_caching_with_one_notice(asker, empty_cache, counted,
+                                                          monkeypatch):
+    import errno
+
+    monkeypatch.setattr(index_cache, "_unusable", set())
+
+    def full(fd, data):
+        import os
+
+        os.close(fd)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(index_cache, "_write_file", full)
+    text = EXAMPLE.read_text(encoding="utf-8")
+    notices: list[str] = []
+    asking = qa.Asker(model=asker.reader_name, device="cpu", notice=notices.append)
+    first = asking.ask(text, QUESTIONS, passages=4)
+    second = asking.ask(text + "\n\nAnother paragraph.", QUESTIONS[:1], passages=4)
+    assert first[0].answers and second[0].question == QUESTIONS[0]
+    said = [n for n in notices if "index cache" in n]
+    assert len(said) == 1 and "No space left on device" in said[0], notices
+    assert "going on without it" in said[0]
+    assert index_cache.entries() == [] and not list(empty_cache.glob(".write-*"))
+
+
+def test_cache_under_a_regular_file_degrades_to_no_caching(asker, counted, tmp_path,
+                                                           monkeypatch):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    monkeypatch.setattr(index_cache, "cache_dir", lambda: blocker / "index")
+    monkeypatch.delenv("BERTCLI_INDEX_CACHE_MB", raising=False)
+    text = EXAMPLE.read_text(encoding="utf-8")
+    notices: list[str] = []
+    asking = qa.Asker(model=asker.reader_name, device="cpu", notice=notices.append)
+    # read (fails), written (skipped), read again (skipped): one notice, the same answers
+    first, again = (asking.ask(text, QUESTIONS, passages=4) for _ in range(2))
+    assert answers(first) == answers(again) and counted["index"] == 2
+    said = [n for n in notices if "index cache" in n]  # (alone, the retriever's export too)
+    assert len(said) == 1 and "Not a directory" in said[0], notices
+    assert "going on without it" in said[0]
+
+
+def test_writer_killed_mid_write_leaves_no_entry_read_as_valid(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    env = dict(os.environ, BERTCLI_CACHE=str(tmp_path), BERTCLI_FAULT="index-cache-write:1")
+    env.pop("BERTCLI_INDEX_CACHE_MB", None)
+    code = ("import numpy as np; from bertcli.ask import index_cache; "
+            "index_cache.store('k', {'a': np.arange(200_000)})")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, timeout=60)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    folder = tmp_path / "index"
+    torn = list(folder.glob(".write-*"))
+    assert len(torn) == 1 and torn[0].stat().st_size > 0  # half an entry, under its own name
+    os.environ["BERTCLI_CACHE"], before = str(tmp_path), os.environ["BERTCLI_CACHE"]
+    try:
+        assert index_cache.load("k", notice=pytest.fail) is None and index_cache.entries() == []
+        torn[0].rename(folder / "k.npz")  # even renamed into place by mistake: never valid
+        notices: list[str] = []
+        assert index_cache.load("k", notice=notices.append) is None
+        assert len(notices) == 1 and "is damaged" in notices[0]
+    finally:
+        os.environ["BERTCLI_CACHE"] = before

@@ -66,9 +66,12 @@ def torch_reader(path):
 
 
 def in_one_block(doc: str, start: int, end: int) -> tuple[int, int]:
-    """The pipeline's span as `ask` gives it: cut at a blank line (issue #35)."""
+    """The pipeline's span as `ask` gives it (bertcli.ask.choose.within_block): cut at a blank
+    line (issue #35), no trailing comma, semicolon or colon."""
     cut = doc.find("\n\n", start, end)
-    return (start, start + len(doc[start:cut].rstrip())) if cut > start else (start, end)
+    text = doc[start:cut] if cut > start else doc[start:end]
+    text = text.rstrip().rstrip(",;:").rstrip() or text
+    return start, start + len(text)
 
 
 def key(answer) -> tuple:

@@ -146,7 +146,8 @@ def test_batch_summarize_parquet_output(tmp_path):
                              shard_size=2)
     assert (stats.rows, stats.processed, stats.errors) == (6, 6, 1)
     table = pq.read_table(out)
-    assert table.column_names == ["id", "sentences", "model", "strategy", "error"]
+    assert table.column_names == ["id", "sentences", "model", "strategy", "error", "source", "format",
+                                  "language"]
     rows = {r["id"]: r for r in table.to_pylist()}
     assert rows["empty"]["error"] == "empty: empty document"
     first = make_corpus(1)[0]

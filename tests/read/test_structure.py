@@ -49,6 +49,9 @@ def test_an_answer_never_crosses_a_block_boundary():
     cut = within_block(span)
     assert (cut.text, cut.start, cut.end) == ("4000.", 100, 105)
     assert within_block(Span(3, 8, "a\nb c", 0.5)).text == "a\nb c"  # one line break: same block
+    comma = within_block(Span(10, 15, "1066,", 0.5))
+    assert (comma.text, comma.end) == ("1066", 14)
+    assert within_block(Span(0, 5, "U.S.", 0.5)).text == "U.S."  # a full stop may be the word's
 
 
 def test_text_json_gives_blocks_and_removed_lines(run_cli):

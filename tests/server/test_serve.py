@@ -160,7 +160,12 @@ def test_unknown_paths_and_methods_are_one_line_json(client):
     assert response.status_code == 405 and set(response.json()) == {"error"}
 
 
-def test_urls_are_fetched_only_when_allowed(tiny_qa_dir, tiny_encoder_dir, http_server):
+def test_urls_are_fetched_only_when_allowed(tiny_qa_dir, tiny_encoder_dir, http_server, monkeypatch):
+    # the server fetches only public addresses (tests/server/test_limits.py): let it reach the
+    # local test server here, through the same checked connection
+    from bertcli.read import fetch_guard
+
+    monkeypatch.setattr(fetch_guard, "blocked_reason", lambda address: None)
     http_server.routes["/doc.txt"] = (200, {"Content-Type": "text/plain"}, TEXT.encode())
     url = http_server.url + "/doc.txt"
     allowed = Service(model=str(tiny_encoder_dir), reader=str(tiny_qa_dir), device="cpu", allow_urls=True)
