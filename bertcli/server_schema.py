@@ -107,7 +107,7 @@ class Answer(BaseModel):
     score: float
     context: str
     context_start: int = Field(ge=0)
-    source: str | None
+    source: str = Field(description="The document it lies in (\"-\" for a request's text).")
     page: int | None = Field(None, ge=1)
     section: str | None = None
 
@@ -115,6 +115,7 @@ class Answer(BaseModel):
 class Passage(BaseModel):
     start: int = Field(ge=0)
     end: int = Field(ge=0)
+    source: str = Field(description="The document it lies in (bertcli/schemas/answer.schema.json).")
 
 
 class AskResult(BaseModel):

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import shlex
 from pathlib import Path
@@ -35,6 +36,17 @@ def test_cli_reference_is_generated_from_the_program():
     fresh = _gen_cli().render()
     on_disk = (DOCS / "cli.md").read_text(encoding="utf-8")
     assert on_disk == fresh, "docs/cli.md differs from the commands' --help: run python docs/gen_cli.py"
+
+
+def test_openapi_page_is_what_serve_publishes():
+    pytest.importorskip("fastapi")
+    spec = importlib.util.spec_from_file_location("gen_openapi", DOCS / "gen_openapi.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    on_disk = (DOCS / "openapi.json").read_text(encoding="utf-8")
+    assert on_disk == module.render(), "docs/openapi.json is stale: run python docs/gen_openapi.py"
+    assert set(json.loads(on_disk)["paths"]) == {"/health", "/summarize", "/ask"}
 
 
 def test_cli_reference_covers_every_command():
