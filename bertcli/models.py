@@ -345,5 +345,6 @@ def set_models_preference(value: str) -> Path:
 
 def fallback_message(what: str, default: str, instead: str) -> str:
     """The one wording of "the default model cannot be had here; using X instead"."""
-    return (f"{what} {default} is not available offline; using {instead} "
-            f"(get the default with: bertcli models pull {default})")
+    return (f"{what} {default} is not in the model cache and cannot be downloaded here; using "
+            f"{instead} (get it: bertcli models pull {default}; make the bundled models the "
+            "default, without this notice: bertcli models default bundled)")

@@ -74,6 +74,15 @@ def _looks_binary(data: bytes) -> bool:
     return b"\x00" in data[:8192]
 
 
+def _wide_text(data: bytes) -> bool:
+    """Whether NULs fall on every other byte, as in UTF-16 text without a byte order mark
+    (a program or an image has them anywhere)."""
+    head = data[:4096]
+    half = max(1, len(head) // 2)
+    even, odd = sorted((head[0::2].count(0), head[1::2].count(0)))
+    return odd >= 0.6 * half and even <= 0.1 * half
+
+
 # Byte order marks that name their encoding; UTF-32 first (its LE mark starts like UTF-16's).
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
          (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
@@ -139,8 +148,8 @@ def decode(data: bytes, source: str, encoding: str | None = None) -> Document:
     if encoding is None:
         encoding = bom_encoding(data)
         if encoding is None and _looks_binary(data):
-            raise InputError(f"{source}: looks like a binary file, not text "
-                             "(UTF-16 or UTF-32 without a BOM? pass --encoding utf-16)")
+            hint = " (UTF-16 without a BOM? pass --encoding utf-16)" if _wide_text(data) else ""
+            raise InputError(f"{source}: looks like a binary file, not text{hint}")
     enc = encoding or "utf-8"
     try:
         text = data.decode(enc)

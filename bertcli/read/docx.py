@@ -29,6 +29,8 @@ def docx_document(data: bytes, source: str) -> Converted:
         if element.tag == f"{_W}p":
             paragraph = Paragraph(element, document)
             kind, level = _paragraph_kind(paragraph)
+            if kind == BlockKind.paragraph.value and _bold_heading(paragraph):
+                kind, level = BlockKind.heading.value, _numbering_depth(paragraph.text)
             if kind:
                 builder.add(paragraph.text, kind, level)
         else:
@@ -106,6 +108,24 @@ def _paragraph_kind(paragraph) -> tuple[str, int]:
     if properties is not None and properties.numPr is not None:
         return BlockKind.list_item.value, 0
     return BlockKind.paragraph.value, 0
+
+
+_NUMBER = re.compile(r"^\s*(\d{1,2}(?:\.\d{1,2}){0,3})[.)]?\s+\S")
+
+
+def _bold_heading(paragraph) -> bool:
+    """A heading typed as bold Normal text (many real reports): a short paragraph, every run
+    bold, no full stop at its end."""
+    text = paragraph.text.strip()
+    runs = [run for run in paragraph.runs if run.text.strip()]
+    return bool(runs) and 0 < len(text.split()) <= 12 and not text.endswith((".", ",", ";")) \
+        and all(run.bold for run in runs)
+
+
+def _numbering_depth(text: str) -> int:
+    """"2.3 Data" is a level-2 heading; unnumbered bold headings are level 1."""
+    number = _NUMBER.match(text)
+    return number.group(1).count(".") + 1 if number else 1
 
 
 def _rows(table) -> list[str]:

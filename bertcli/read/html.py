@@ -9,6 +9,8 @@ import re
 from ..errors import InputError
 from .blocks import BlockKind, Converted, TextBuilder
 
+_EDIT_LINK = re.compile(r"\s*\[\s*edit(\s*\|\s*edit source)?\s*\]\s*$", re.I)
+
 
 def html_document(data: bytes, source: str, encoding: str | None = None) -> Converted:
     """The main text of a web page (trafilatura): no navigation, banners, scripts or footers."""
@@ -30,6 +32,8 @@ def html_document(data: bytes, source: str, encoding: str | None = None) -> Conv
     builder = TextBuilder()
     for kind, level, text in blocks:
         # a line break (<br>) parts blocks, as it always has; a code block stays whole
+        if kind == BlockKind.heading.value:
+            text = _EDIT_LINK.sub("", text)  # MediaWiki's "Details[edit]"
         for line in [text] if kind == BlockKind.code.value else text.splitlines():
             builder.add(line, kind, level)
     return builder.result()

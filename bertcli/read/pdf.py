@@ -202,8 +202,10 @@ def clean(pages: list[list[Line]]) -> Converted:
     mark_captions(every, body, is_short)
     mark_code(every)
     mark_small(every, body)
-    mark_labels(every, _short_by_length(every, body), _typical_width(every, body))
-    mark_headings(every, body)
+    full_width = _typical_width(every, body)
+    mark_headings(every, body, full_width, numbered_only=True)
+    mark_labels(every, _short_by_length(every, body), full_width)
+    mark_headings(every, body, full_width)
     if not any(line.kept for line in every):  # nothing looked like body text: keep it all
         for line in every:
             line.reason = None
@@ -211,6 +213,7 @@ def clean(pages: list[list[Line]]) -> Converted:
     page_items = [_page_items(lines, number, is_short, words, pairs)
                   for number, lines in enumerate(pages)]
     _join_split_words(page_items)
+    _join_broken_paragraphs(page_items)
     builder = TextBuilder(normalize=True)
     starts = []
     for number, items in enumerate(page_items):
@@ -283,6 +286,34 @@ def _add_footnote(footnotes: list[list], text: str) -> None:
 
 _ALONE_MARK = re.compile(r"^\s*(\d{1,2}|[∗*†‡§¶])\s*$")
 _ALONE = frozenset([*"∗*†‡§¶", *(str(n) for n in range(100))])
+
+
+_SENTENCE_END = re.compile(r"[.!?:;\"”’)\]]\s*$")
+# What may sit between the two halves of a paragraph cut by a column or page break
+_BETWEEN = frozenset({BlockKind.caption.value, BlockKind.footnote.value, BlockKind.code.value,
+                      BlockKind.table.value, _REMOVED})
+
+
+def _join_broken_paragraphs(pages: list[list[list]]) -> None:
+    """A paragraph cut by a column or page break, a figure or a footnote ("... we generate
+    binary questions" | Table 1 | "based on the presence of ...") is one paragraph again: a
+    paragraph that does not end a sentence takes the next paragraph that starts in lower case,
+    when only captions, footnotes, code, tables or removed lines lie between."""
+    open_item: list | None = None
+    for items in pages:
+        kept = []
+        for item in items:
+            if item[0] == BlockKind.paragraph.value:
+                if open_item is not None and item[2][:1].islower():
+                    open_item[2] += "\n" + item[2]
+                    if _SENTENCE_END.search(item[2]):
+                        open_item = None
+                    continue
+                open_item = None if _SENTENCE_END.search(item[2]) else item
+            elif item[0] not in _BETWEEN:
+                open_item = None
+            kept.append(item)
+        items[:] = kept
 
 
 def _join_split_words(pages: list[list[list]]) -> None:

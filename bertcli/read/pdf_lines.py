@@ -49,6 +49,9 @@ def read_lines(data: bytes, source: str,
                              "(e.g. qpdf --decrypt --password=PASSWORD in.pdf out.pdf)") from None
         if "security" in message:
             raise InputError(f"{source}: this PDF is encrypted and cannot be opened") from None
+        if b"%PDF-" not in data[:1024]:
+            raise InputError(f"{source}: not a PDF (no %PDF- header); if it is text, pass "
+                             "--input-format text") from None
         raise InputError(f"{source}: not a readable PDF ({first_line(err)})") from None
     pages: list[list[Line]] = []
     try:

@@ -224,15 +224,18 @@ def mark_labels(lines: Sequence[Line], is_short: Callable[[Line], bool], full_wi
     flush()
 
 
-def mark_headings(lines: Sequence[Line], body: float) -> None:
+def mark_headings(lines: Sequence[Line], body: float, full_width: float = 0.0,
+                  numbered_only: bool = False) -> None:
     """Headings: numbered lines ("3.2 Attention") in bold or a larger size, named ones
-    ("Abstract", "References"), and short bold lines larger than the body."""
+    ("Abstract", "References"), and short bold lines larger than the body. `numbered_only`:
+    the numbered ones alone (before the figure-text rules, which would take a run of short
+    numbered headings for a figure's labels)."""
     previous: Line | None = None
     for line in lines:
         if not line.kept:
             continue
         if previous is not None and previous.kind == BlockKind.heading.value \
-                and previous.level > 0 and _continues_heading(previous, line):
+                and previous.level > 0 and _continues_heading(previous, line, full_width):
             line.kind, line.level = BlockKind.heading.value, 0  # joins the heading above
         previous = line
         if line.kind != BlockKind.paragraph.value:
@@ -243,19 +246,30 @@ def mark_headings(lines: Sequence[Line], body: float) -> None:
             continue
         emphasised = line.weight >= BOLD or (body > 0 and line.size >= body + 0.5)
         numbered = _NUMBERED.match(text)
-        if numbered and emphasised and not is_label(text):
+        # a title has a word ("3 BERT", "4.2 SQuAD v1.1"), not just labels ("C T1" in a figure)
+        titled = numbered is not None and re.search(r"[^\W\d_]{3,}", numbered.group("title"))
+        if numbered and titled and emphasised and not is_label(text):
             line.kind = BlockKind.heading.value
             line.level = numbered.group("number").count(".") + 1
+        elif numbered_only:
+            continue
         elif text.lower().rstrip(":.") in _NAMED and (emphasised or len(words) == 1):
             line.kind, line.level = BlockKind.heading.value, 1
         elif emphasised and line.weight >= BOLD and body > 0 and body + 1 <= line.size <= 2.5 * body:
             line.kind, line.level = BlockKind.heading.value, 1
 
 
-def _continues_heading(heading: Line, line: Line) -> bool:
-    """A heading's second line: same page, size and weight, short, no number of its own."""
+_CONNECTOR = re.compile(r"(\b(and|or|of|for|the|a|an|in|on|with|to|from|by|via|vs)|[,:–—-])\s*$", re.I)
+
+
+def _continues_heading(heading: Line, line: Line, full_width: float = 0.0) -> bool:
+    """A heading's second line: same page, size and weight, short, no number of its own, after
+    a first line that fills the column or ends mid-phrase ("Comparison of BERT, ELMo, and") —
+    not a table's bold header row under a short heading."""
     words = line.text.split()
+    wrapped = (full_width > 0 and heading.width >= 0.7 * full_width) \
+        or bool(_CONNECTOR.search(heading.text))
     return (line.page == heading.page and abs(line.size - heading.size) <= 0.3
             and (line.weight >= BOLD) == (heading.weight >= BOLD) and 0 < len(words) <= 6
             and not line.text.rstrip().endswith(".") and not _NUMBERED.match(line.text)
-            and heading.weight >= BOLD)
+            and heading.weight >= BOLD and wrapped)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -75,6 +76,17 @@ class SectionSummary:
     start: int
     end: int
     sentences: list[Sentence]
+
+
+# Sections whose sentences are not the document's own: reference lists and link collections.
+_BACK_MATTER = re.compile(r"^(\d+(\.\d+)*\.?\s*)?(references|bibliography|works cited|literature cited|"
+                          r"see also|external links|further reading|notes|citations|sources)$", re.I)
+
+
+def in_back_matter(structure: BlockIndex, offset: int) -> bool:
+    """Whether `offset` lies under a "References", "See also" or "External links" heading."""
+    block = structure.at(offset)
+    return block is not None and any(_BACK_MATTER.match(title) for title in block.section)
 
 
 def sections_of(structure: BlockIndex, length: int) -> list[tuple[str | None, int, int]]:
@@ -260,7 +272,8 @@ class Summarizer:
         sentences = [without_dateline(s) for s in split_sentences(doc.text, language)]
         # headings, captions, footnotes, tables and code are never summary sentences; a document
         # with none of its own (only code, say) is summarized from what it has, and says so
-        prose = [s for s in sentences if structure.kind(s.start) in PROSE_KINDS]
+        prose = [s for s in sentences if structure.kind(s.start) in PROSE_KINDS
+                 and not in_back_matter(structure, s.start)]
         fallback = [] if prose or not sentences else [
             f"{doc.source}: no prose to summarize (only "
             f"{', '.join(sorted({structure.kind(s.start) for s in sentences}))}); "
@@ -271,7 +284,7 @@ class Summarizer:
             sentence_count(10, num_sentences, ratio)
             for title, start, end in sections_of(structure, len(doc.text)):
                 inside = [s for s in sentences if start <= s.start < end]
-                if inside:
+                if length_filtered(inside):  # a lone title or a few fragments: no summary
                     picked, _, _ = self._pick(inside, num_sentences, ratio, strategy, progress)
                     sections.append(SectionSummary(title, start, end, picked))
             picked = [s for part in sections for s in part.sentences]

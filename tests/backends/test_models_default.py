@@ -24,7 +24,7 @@ def test_default_is_hub_with_a_notice(run_cli, user):
     env, doc = user
     assert run_cli("models", "default", env=env).out.startswith("hub\t")
     proc = run_cli("ask", "How long is the Loire?", doc, "--offline", "--always-answer", env=env)
-    assert proc.returncode == 0 and "not available offline" in proc.err
+    assert proc.returncode == 0 and "cannot be downloaded here" in proc.err
 
 
 def test_models_default_bundled_silences_the_notice(run_cli, user, tmp_path):
@@ -37,11 +37,11 @@ def test_models_default_bundled_silences_the_notice(run_cli, user, tmp_path):
     assert asked.returncode == 0 and asked.err == ""
     assert json.loads(asked.out)["model"] == "bertcli-reader-minilm"
     summary = run_cli("summarize", doc, "-s", "central", "-n", "1", "--offline", env=env)
-    assert summary.returncode == 0 and "not available offline" not in summary.err
+    assert summary.returncode == 0 and "cannot be downloaded here" not in summary.err
     # back to the hub's defaults: the notice returns
     run_cli("models", "default", "hub", env=env)
     again = run_cli("ask", "How long is the Loire?", doc, "--offline", "--always-answer", env=env)
-    assert "not available offline" in again.err
+    assert "cannot be downloaded here" in again.err
 
 
 def test_environment_variable_wins(run_cli, user):

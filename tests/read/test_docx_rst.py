@@ -374,3 +374,25 @@ bertcli --help</code></pre>
 def test_docx_read_errors_name_the_source():
     with pytest.raises(InputError, match=r"^in\.docx: not a readable \.docx \("):
         convert(b"PK\x03\x04broken", "in.docx", "docx")
+
+
+def test_bold_normal_paragraphs_are_headings(tmp_path):
+    """Many real reports type their headings as bold Normal text, numbered or not."""
+    import docx
+
+    from bertcli.read.document import read_document
+
+    document = docx.Document()
+    document.add_paragraph().add_run("1. Problem Statement").bold = True
+    document.add_paragraph("Banks lose money when customers default on their card bills.")
+    document.add_paragraph().add_run("1.1 Data").bold = True
+    document.add_paragraph("The data covers six months of repayment history.")
+    document.add_paragraph().add_run("A bold sentence that ends with a full stop.").bold = True
+    path = tmp_path / "report.docx"
+    document.save(str(path))
+    doc = read_document(str(path))
+    blocks = [(doc.text[b.start:b.end], b.kind, b.level) for b in doc.blocks]
+    assert blocks[0] == ("1. Problem Statement", "heading", 1)
+    assert blocks[2] == ("1.1 Data", "heading", 2)
+    assert blocks[4][1] == "paragraph"  # a sentence, though bold
+    assert doc.section_at(doc.text.index("six months")) == "1.1 Data"

@@ -83,3 +83,24 @@ def test_not_utf8_names_a_likely_encoding_that_works(tmp_path, text, encoding, s
     with pytest.raises(InputError, match=f"--encoding {suggested}$"):
         read_document(str(path))
     assert read_document(str(path), encoding=suggested).text == text
+
+
+def test_binary_hints_name_utf16_only_when_the_bytes_look_like_it(tmp_path):
+    program = tmp_path / "program.txt"
+    program.write_bytes(b"\x7fELF\x02\x01\x01" + b"\x00" * 9 + b"\x02\x00\x3e\x00" + bytes(range(256)) * 4)
+    wide = tmp_path / "wide.txt"
+    wide.write_bytes("Hello world, this is text.".encode("utf-16-le"))
+    with pytest.raises(InputError) as err:
+        read_document(str(program))
+    assert err.value.message == f"{program}: looks like a binary file, not text"
+    with pytest.raises(InputError, match=r"UTF-16 without a BOM\? pass --encoding utf-16"):
+        read_document(str(wide))
+
+
+def test_a_text_file_named_pdf_says_so(tmp_path):
+    path = tmp_path / "notes.pdf"
+    path.write_text("Just some notes, not a PDF.", encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        read_document(str(path))
+    assert err.value.message == (f"{path}: not a PDF (no %PDF- header); "
+                                 "if it is text, pass --input-format text")

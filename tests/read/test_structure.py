@@ -119,3 +119,33 @@ def test_answers_name_their_section_and_have_one_line_text(run_cli):
         assert " ".join(text[answer["start"]:answer["end"]].split()) == answer["text"]
         assert "\n\n" not in text[answer["start"]:answer["end"]]
         assert answer["section"]
+
+
+def test_wiki_headings_lose_their_edit_links_and_references_are_not_summarized(run_cli, tmp_path):
+    page = ("<html><body><article><h1>Harbour</h1>"
+            + "".join(f"<p>The harbour opened in May {k} after two years of building on the new quay, "
+                      f"the port authority said in its yearly report number {k}.</p>" for k in range(4))
+            + "<h2>History[edit]</h2><p>Fishing boats used the old harbour for three centuries "
+              "before the ferries came to the town.</p>"
+            + "<h2>References[edit]</h2>"
+            + "".join(f"<p>Smith, J. ({2000 + k}). The harbour of the town, a history in many parts. "
+                      f"Port Press, volume {k}.</p>" for k in range(6))
+            + "</article></body></html>")
+    path = tmp_path / "wiki.html"
+    path.write_text(page, encoding="utf-8")
+    doc = json.loads(run_cli("text", path, "-f", "json").out)
+    headings = [doc["text"][b["start"]:b["end"]] for b in doc["blocks"] if b["kind"] == "heading"]
+    assert headings == ["Harbour", "History", "References"]
+    proc = run_cli("summarize", path, "-n", "8", "-f", "json", "--offline", "--quiet")
+    picked = [s["text"] for s in json.loads(proc.out)["sentences"]]
+    assert picked and not any("Port Press" in s for s in picked)
+    by_section = json.loads(run_cli("summarize", path, "--by-section", "-n", "1", "-f", "json",
+                                    "--offline", "--quiet").out)
+    assert [s["title"] for s in by_section["sections"]] == ["Harbour", "History"]
+
+
+def test_by_section_skips_a_lone_title_before_the_first_chapter(run_cli, tmp_path):
+    path = tmp_path / "book.txt"
+    path.write_text("THE LIGHTHOUSE KEEPER'S YEAR\n\n" + BOOK, encoding="utf-8")
+    proc = run_cli("summarize", path, "--by-section", "-n", "1", "-f", "json", "--offline", "--quiet")
+    assert [s["title"] for s in json.loads(proc.out)["sections"]] == ["CHAPTER I", "CHAPTER II"]
