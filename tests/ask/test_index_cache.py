@@ -136,9 +136,31 @@ def _damage_vectors(path):
         np.savez(out, **arrays)
 
 
+def _flip_array_values(path):
+    """Same size, a valid .npz (zip CRCs recomputed), one vector value changed: only the
+    entry's own checksum can tell."""
+    with np.load(path) as stored:
+        arrays = {k: stored[k] for k in stored.files}
+    arrays["vectors"] = arrays["vectors"].copy()
+    arrays["vectors"][0, 0] += 0.25
+    size = path.stat().st_size
+    with open(path, "wb") as out:
+        np.savez(out, **arrays)
+    assert path.stat().st_size == size
+
+
+def _flip_raw_bytes(path):
+    data = bytearray(path.read_bytes())
+    for at in range(len(data) // 2, len(data) // 2 + 8):
+        data[at] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
 @pytest.mark.parametrize("damage", [_damage_truncate, _damage_garbage, _damage_offsets,
-                                    _damage_vectors])
+                                    _damage_vectors, _flip_array_values, _flip_raw_bytes])
 def test_damaged_entry_is_rebuilt_not_used(asker, empty_cache, counted, damage):
+    """Truncated, garbage, bad offsets or vectors, and flipped bytes of the same size (caught by
+    the entry's checksum): one notice, indexed again, stored whole again, same answers."""
     text = EXAMPLE.read_text(encoding="utf-8")
     fresh = asker.ask(text, QUESTIONS, passages=4)
     (path, _, _), = index_cache.entries()
@@ -148,6 +170,8 @@ def test_damaged_entry_is_rebuilt_not_used(asker, empty_cache, counted, damage):
     assert answers(rebuilt.ask(text, QUESTIONS, passages=4)) == answers(fresh)
     assert counted["index"] == 2
     assert len(notices) == 1 and "cached index of <text> is damaged" in notices[0]
+    assert "indexing it again" in notices[0]
+    assert index_cache.load(path.stem, notice=pytest.fail) is not None  # stored whole again
     assert "indexing it again" in notices[0] and "\n" not in notices[0]
     # and it was stored whole again
     assert index_cache.load(path.stem) is not None
@@ -224,41 +248,6 @@ def test_cache_info_and_clear(run_cli, tmp_path, tiny_qa_dir):
 
 
 # --- faults: flipped bytes, a full or unwritable folder, a writer killed mid-write ----------
-
-
-def _flip_array_values(path):
-    """Same size, a valid .npz (zip CRCs recomputed), one vector value changed: only the
-    entry's own checksum can tell."""
-    with np.load(path) as stored:
-        arrays = {k: stored[k] for k in stored.files}
-    arrays["vectors"] = arrays["vectors"].copy()
-    arrays["vectors"][0, 0] += 0.25
-    size = path.stat().st_size
-    with open(path, "wb") as out:
-        np.savez(out, **arrays)
-    assert path.stat().st_size == size
-
-
-def _flip_raw_bytes(path):
-    data = bytearray(path.read_bytes())
-    for at in range(len(data) // 2, len(data) // 2 + 8):
-        data[at] ^= 0xFF
-    path.write_bytes(bytes(data))
-
-
-@pytest.mark.parametrize("flip", [_flip_array_values, _flip_raw_bytes])
-def test_flipped_bytes_of_the_same_size_are_rebuilt_with_one_notice(asker, empty_cache, counted,
-                                                                     flip):
-    text = EXAMPLE.read_text(encoding="utf-8")
-    fresh = asker.ask(text, QUESTIONS, passages=4)
-    (path, _, _), = index_cache.entries()
-    flip(path)
-    notices: list[str] = []
-    rebuilt = qa.Asker(model=asker.reader_name, device="cpu", notice=notices.append)
-    assert answers(rebuilt.ask(text, QUESTIONS, passages=4)) == answers(fresh)
-    assert counted["index"] == 2
-    assert len(notices) == 1 and "is damaged" in notices[0] and "indexing it again" in notices[0]
-    assert index_cache.load(path.stem, notice=pytest.fail) is not None  # stored whole again
 
 
 def test_full_disk_degrades_to_no_caching_with_one_notice(asker, empty_cache, counted,
