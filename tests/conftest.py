@@ -205,18 +205,19 @@ def article_files(tmp_path_factory):
 
 
 def make_pdf(pages, rotate: int = 0) -> bytes:
-    """A minimal PDF whose pages hold the given lines of text (Helvetica), or none; `rotate`
-    turns every page (the /Rotate entry: 90, 180, 270)."""
+    """A minimal PDF whose pages hold the given lines of text (Helvetica), or none, or (a
+    string) the page's own content stream; `rotate` turns every page (/Rotate: 90, 180, 270)."""
     objects = ["<< /Type /Catalog /Pages 2 0 R >>", None,
                "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
     kids = []
     for lines in pages:
         ops = ["BT", "/F1 12 Tf", "14 TL", "72 720 Td"]
-        for line in lines:
+        for line in ([] if isinstance(lines, str) else lines):
             escaped = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
             ops.append(f"({escaped}) Tj T*")
         ops.append("ET")
-        stream = "\n".join(ops) if lines else ""
+        # a page given as a string is its content stream as it is (sizes, rises, positions)
+        stream = lines if isinstance(lines, str) else "\n".join(ops) if lines else ""
         objects.append(f"<< /Length {len(stream.encode('latin-1'))} >>\nstream\n{stream}\nendstream")
         content = len(objects)
         objects.append(f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Rotate {rotate} "

@@ -70,6 +70,9 @@ def _page_list(numbers: list[int]) -> str:
     return shown + (f" and {len(numbers) - 5} more" if len(numbers) > 5 else "")
 
 
+_LEADERS = frozenset(".·…_-–—,:;()%/=+" + _SOFT)
+
+
 def _tell_of_poor_pages(pages: list[list[Line]], source: str) -> None:
     """A notice for pages whose text layer gives nothing (a scanned page among text pages) or
     gives few letters (a broken text layer: glyphs without Unicode, "(cid:12)" codes)."""
@@ -78,10 +81,12 @@ def _tell_of_poor_pages(pages: list[list[Line]], source: str) -> None:
     empty, broken = [], []
     for number, lines in enumerate(pages, 1):
         chars = "".join(line.text for line in lines).replace(" ", "")
-        letters = sum(ch.isalpha() for ch in chars)
+        # digits and dot leaders are not a broken layer (a table of numbers, a contents page)
+        signs = [ch for ch in chars if not ch.isdigit() and ch not in _LEADERS]
+        letters = sum(ch.isalpha() for ch in signs)
         if not chars:
             empty.append(number)
-        elif len(chars) >= 200 and (letters < 0.3 * len(chars) or "(cid:" in chars
+        elif len(signs) >= 200 and (letters < 0.3 * len(signs) or "(cid:" in chars
                                     or chars.count("\ufffd") > 0.05 * len(chars)):
             broken.append(number)
     if empty:

@@ -100,7 +100,8 @@ def _spaced_subscripts(piece: str, offset: int, textpage, pdfium_c) -> str:
     """`piece` with a space before letters set as a subscript or superscript that the text
     layer glues to the word before them: "BERT" + small "LARGE" -> "BERT LARGE" (so the
     question "BERT LARGE" finds it). Only words whose last letter is smaller than their first
-    are looked at letter by letter."""
+    are looked at letter by letter, and only letters off the word's baseline count: small
+    capitals ("CC-NEWS" in a paper's small caps) sit on it and stay joined."""
     size = pdfium_c.FPDFText_GetFontSize
     out, last = [], 0
     for match in _WORD.finditer(piece):
@@ -110,10 +111,18 @@ def _spaced_subscripts(piece: str, offset: int, textpage, pdfium_c) -> str:
             continue
         cut = next((k for k in range(a + 1, b + 1)
                     if size(textpage, offset + k) < SUBSCRIPT * first), None)
-        if cut is not None and cut - a >= 1 and b - cut >= 1:
+        if cut is not None and cut - a >= 1 and b - cut >= 1 \
+                and _off_baseline(textpage, offset + a, offset + cut, first):
             out.append(piece[last:cut] + " ")
             last = cut
     return "".join(out) + piece[last:]
+
+
+def _off_baseline(textpage, base: int, small: int, size: float) -> bool:
+    """Whether the character at `small` sits a tenth of `size` or more above or below the
+    baseline of the character at `base` (a subscript or superscript; small capitals do not)."""
+    base_bottom, small_bottom = textpage.get_charbox(base)[1], textpage.get_charbox(small)[1]
+    return abs(small_bottom - base_bottom) >= 0.1 * size
 
 
 def _size(textpage, pdfium_c, start: int, length: int) -> tuple[float, int]:

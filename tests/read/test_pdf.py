@@ -198,3 +198,30 @@ def test_summary_text_output_cites_pages(run_cli):
     proc = run_cli("summarize", PAPER, "-n", "2", "--offline", "--quiet")
     assert proc.returncode == 0
     assert all(re.search(r" \[p\. \d\]$", line) for line in proc.out.splitlines())
+
+
+def test_a_broken_text_layer_is_named_but_a_contents_page_is_not(monkeypatch):
+    from bertcli import notices
+    from bertcli.read import pdf
+
+    said: list[str] = []
+    monkeypatch.setattr(notices, "notice", said.append)
+    body = "Body text of the report goes on in full lines like this one does here."
+    broken = [Line(1, "(cid:12)(cid:34)(cid:56)(cid:78) ¤¤ ¶¶ §§ ©© (cid:90)(cid:11)", 10.0, 0.2 + k / 100)
+              for k in range(8)]
+    contents = [Line(2, f"{k}. Chapter number {k} ................................ {10 * k}", 10.0,
+                     0.2 + k / 100) for k in range(12)]
+    pdf._tell_of_poor_pages([_lines(body, body), broken, contents], "report.pdf")
+    assert said == ["report.pdf: the text layer of page(s) 2 looks broken (few letters); read as it is"]
+
+
+def test_a_subscript_is_set_apart_but_small_capitals_stay_joined(tmp_path):
+    """BERT with a lowered, smaller LARGE reads "BERT LARGE" (the question "BERT LARGE" finds
+    it); CC-NEWS in small capitals (smaller, on the baseline) stays "CC-NEWS"."""
+    stream = ("BT /F1 12 Tf 72 720 Td (We trained the model BERT) Tj /F1 8 Tf -3 Ts (LARGE) Tj "
+              "/F1 12 Tf 0 Ts ( on the corpus CC-N) Tj /F1 9 Tf (EWS) Tj /F1 12 Tf "
+              "( for a long time.) Tj ET")
+    path = tmp_path / "caps.pdf"
+    path.write_bytes(make_pdf([stream]))
+    text = read_document(str(path)).text
+    assert "BERT LARGE" in text and "CC-NEWS" in text
