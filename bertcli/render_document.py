@@ -5,9 +5,7 @@ from __future__ import annotations
 from itertools import groupby
 from typing import Any
 
-
-def _page(page: int | None) -> dict[str, int]:
-    return {} if page is None else {"page": page}
+from .render import _page
 
 
 def document_to_dict(doc) -> dict[str, Any]:

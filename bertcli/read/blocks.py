@@ -146,7 +146,7 @@ _BLANK_LINES = re.compile(r"\n[ \t]*\n\s*")
 def derive_blocks(text: str) -> tuple[Block, ...]:
     """Blocks of a plain text: what blank lines separate. A one-line block naming a chapter,
     book or part is a heading; the rest are paragraphs."""
-    builder_sections: list[str] = []
+    section: tuple[str, ...] = ()  # the chapter the blocks below lie in
     blocks = []
     start = 0
     for match in [*_BLANK_LINES.finditer(text), None]:
@@ -157,12 +157,10 @@ def derive_blocks(text: str) -> tuple[Block, ...]:
         if trail > lead:
             line = piece[lead:trail]
             if "\n" not in line and _CHAPTER.match(line):
-                builder_sections = [one_line(line)]
-                blocks.append(Block(start + lead, start + trail, BlockKind.heading.value,
-                                    tuple(builder_sections), 1))
+                section = (one_line(line),)
+                blocks.append(Block(start + lead, start + trail, BlockKind.heading.value, section, 1))
             else:
-                blocks.append(Block(start + lead, start + trail, BlockKind.paragraph.value,
-                                    tuple(builder_sections)))
+                blocks.append(Block(start + lead, start + trail, BlockKind.paragraph.value, section))
         if match:
             start = match.end()
     return tuple(blocks)

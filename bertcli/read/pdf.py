@@ -243,12 +243,14 @@ def _page_items(lines: Sequence[Line], number: int, is_short, words: Counter,
     pending: list[list] = []
     footnotes: list[list] = []  # at the end of the page, where they do not cut a paragraph
     kept = [line for line in lines if line.kept]
+    position = iter(range(len(kept)))  # where `line` is in `kept`
     previous: Line | None = None
     ended = True  # whether the last kept line ended its block
     for line in lines:
         if not line.kept:
             pending.append([_REMOVED, line.reason, line.text.replace(_SOFT, "-")])
             continue
+        i = next(position)
         text = _dehyphenate(line.text, words, pairs)
         abstract = ABSTRACT.match(text) if number == 0 else None
         if abstract and abstract.end() < len(text) and text[abstract.end() - 1] in ".:—–-":
@@ -269,7 +271,6 @@ def _page_items(lines: Sequence[Line], number: int, is_short, words: Counter,
             items.append([line.kind, line.level, text])
         else:
             items[-1][2] += "\n" + text
-        i = kept.index(line)
         ended = line.kind == BlockKind.heading.value \
             or is_short(line, kept[max(0, i - 1):i] + kept[i + 1:i + 2])
         previous = line

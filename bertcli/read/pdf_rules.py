@@ -149,15 +149,24 @@ def mark_captions(lines: Sequence[Line], body: float,
         i += 1
 
 
-def _nearest_caption(lines: Sequence[Line], i: int) -> str:
+def _captions_by_page(lines: Sequence[Line]) -> dict[int, list[tuple[int, str]]]:
+    """Where each caption starts, page by page: (line index, `table` or `figure`)."""
+    captions: dict[int, list[tuple[int, str]]] = {}
+    for j, line in enumerate(lines):
+        if line.kind == BlockKind.caption.value and CAPTION.match(line.text):
+            reason = Reason.table.value if line.text.lstrip().lower().startswith("table") \
+                else Reason.figure.value
+            captions.setdefault(line.page, []).append((j, reason))
+    return captions
+
+
+def _nearest_caption(captions: dict[int, list[tuple[int, str]]], lines: Sequence[Line],
+                     i: int) -> str:
     """`table` when the caption nearest line i on its page is a table's, else `figure`."""
     best, distance = Reason.figure.value, len(lines)
-    for j, other in enumerate(lines):
-        if other.page == lines[i].page and other.kind == BlockKind.caption.value \
-                and CAPTION.match(other.text) and abs(j - i) < distance:
-            distance = abs(j - i)
-            best = Reason.table.value if other.text.lstrip().lower().startswith("table") \
-                else Reason.figure.value
+    for j, reason in captions.get(lines[i].page, ()):
+        if abs(j - i) < distance:
+            best, distance = reason, abs(j - i)
     return best
 
 
@@ -175,6 +184,7 @@ def mark_small(lines: Sequence[Line], body: float) -> None:
     if body <= 0:
         return
     in_footnote = -1  # the page of the footnote being read
+    captions = _captions_by_page(lines)
     for i, line in enumerate(lines):
         small = 0 < line.size < SMALL_TEXT * body
         if not small or not line.kept or line.kind != BlockKind.paragraph.value:
@@ -184,7 +194,7 @@ def mark_small(lines: Sequence[Line], body: float) -> None:
             line.kind = BlockKind.footnote.value
             in_footnote = line.page
         elif not is_prose(line.text):
-            line.reason = _nearest_caption(lines, i)
+            line.reason = _nearest_caption(captions, lines, i)
 
 
 def _in_prose(lines: Sequence[Line], i: int, full_width: float) -> bool:
@@ -203,13 +213,14 @@ def mark_labels(lines: Sequence[Line], is_short: Callable[[Line], bool], full_wi
     stays. Prose, headings, captions and code are never touched, nor column-wide lines beside
     prose."""
     run: list[int] = []
+    captions = _captions_by_page(lines)
 
     def flush() -> None:
         labels = sum(1 for k in run if is_label(lines[k].text))
         if len(run) >= 3 or labels >= 2:
             for k in run:
                 if not lines[k].text.rstrip().endswith((".", "?", "!")) or is_label(lines[k].text):
-                    lines[k].reason = _nearest_caption(lines, k)
+                    lines[k].reason = _nearest_caption(captions, lines, k)
         run.clear()
 
     for i, line in enumerate(lines):
