@@ -235,3 +235,23 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+class Before:
+    """A `git worktree` of this repository at `rev`, for timing the code as it was beside the
+    code as it is, in one run: `env(cache)` runs `python -P -m bertcli` (-P: the current
+    folder not first on the path) from that tree."""
+
+    def __init__(self, rev: str):
+        import tempfile
+
+        self.rev, self.path = rev, Path(tempfile.mkdtemp(prefix="bertcli-before-"))
+
+    def __enter__(self) -> Before:
+        subprocess.run(["git", "worktree", "add", "--detach", str(self.path), self.rev],
+                       check=True, cwd=HERE.parent, capture_output=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["git", "worktree", "remove", "--force", str(self.path)], cwd=HERE.parent,
+                       capture_output=True)

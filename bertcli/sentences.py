@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from .progress import ProgressCallback
+
 
 @dataclass(frozen=True)
 class Sentence:
@@ -308,15 +310,19 @@ def _repaired(block: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]
     return merged
 
 
-def split_sentences(text: str, lang: str | None = None) -> list[Sentence]:
+def split_sentences(text: str, lang: str | None = None,
+                    progress: ProgressCallback | None = None) -> list[Sentence]:
     """Split `text` into sentences, stripped of surrounding whitespace, with offsets.
 
     `lang` (ISO 639-1) picks the language's rules; None: English's, as for text with no letters.
+    `progress` hears of the paragraphs done (a book takes seconds).
     """
     sentences: list[Sentence] = []
     parts = blocks(text, lang)
     nlp = _nlp(pipeline_language(lang))
-    for (offset, block), doc in zip(parts, nlp.pipe(block for _, block in parts)):
+    for i, ((offset, block), doc) in enumerate(zip(parts, nlp.pipe(block for _, block in parts)), 1):
         for start, end in _repaired(block, _spans(block, doc)):
             sentences.append(Sentence(len(sentences), offset + start, offset + end, block[start:end]))
+        if progress is not None and (i % 256 == 0 or i == len(parts)):
+            progress("paragraphs", 256 if i % 256 == 0 else i % 256, len(parts))
     return sentences

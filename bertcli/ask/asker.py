@@ -247,9 +247,11 @@ class Asker:
 
         if self.reader is None:
             long = len(doc.text.split()) > FULL_READ_TOKENS
-            index, _ = index_document(self.retriever(), doc, language, "sentence", long, progress)
+            retriever = self.retriever()
+            index, _ = index_document(retriever, doc, language, "sentence", long, progress)
             for q in questions:
                 yield self._retrieval_answers(doc, q, index, top_k, language)
+            retriever.keep(index)
             return
 
         # stage 1 and 2: index (long documents) and plan the passages of each question
@@ -258,10 +260,15 @@ class Asker:
             sentences = split_sentences(doc.text, language)
             plans = whole(doc, questions)
         else:
-            index, sentences = index_document(self.retriever(), doc, language, "passage", True,
-                                              progress)
+            retriever = self.retriever()
+            index, sentences = index_document(retriever, doc, language, "passage", True, progress)
+
+            def planned() -> None:  # every question's passages embedded: keep them, then let go
+                retriever.keep(index)
+                self._let_retriever_go()
+
             plans = plan_passages(self.reader, doc.text, index, questions, passages,
-                                  planned=self._let_retriever_go)
+                                  planned=planned)
         reader = self.ready_reader()
         assert reader is not None  # reader mode (retrieval mode returned above)
         doc_words = document_words(doc.text)

@@ -48,7 +48,7 @@ def index_document(retriever: Any, doc: Document, language: str | None, unit: st
     document's index is kept in bertcli's index cache: asked again, it is not indexed again
     (short ones cost less to index than to look up)."""
     if cached:
-        return retriever.cached_index(doc.text, partial(split_sentences, lang=language), unit,
+        return retriever.cached_index(doc.text, partial(split_sentences, lang=language, progress=progress), unit,
                                       doc.source, progress, language)
     sentences = split_sentences(doc.text, language)
     return retriever.index(doc.text, sentences, unit, progress, language), sentences

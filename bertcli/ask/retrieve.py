@@ -20,8 +20,9 @@ import numpy as np
 from .. import notices
 from ..backends.base import Encoder
 from ..models import BUNDLED_ENCODER, bundled_encoder
-from ..progress import ProgressCallback, embed_in_chunks
-from ..sentences import HAN_KANA, SOUTHEAST_ASIAN, UNSPACED, UNSPACED_WORD, Sentence
+from ..progress import ProgressCallback
+from ..sentences import HAN_KANA, SOUTHEAST_ASIAN, UNSPACED_WORD, Sentence
+from .lexical import BM25, terms  # noqa: F401  (re-exported)
 
 RETRIEVER_NAME = f"bm25+{BUNDLED_ENCODER}"
 PASSAGE_WORDS = 120  # words per passage: one reader window holds a passage and the question
@@ -29,21 +30,16 @@ PASSAGE_WORDS = 120  # words per passage: one reader window holds a passage and 
 # auto): on 40 SQuAD training articles the gold answer was inside the 10 passages read for
 # 95.5% of 8,894 questions with int8 and 95.4% with float32, at 1.6x the indexing speed.
 RETRIEVER_PRECISION = "auto"
+# Units BM25 ranks best that each question embeds and re-ranks with the dense vectors; the rest
+# are never read. Chosen on SQuAD training articles joined into one long document
+# (benchmarks/retrieval_recall.py --lazy): recall of the read passages as with every unit embedded.
+LAZY_CANDIDATES = 100
 RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al., 2009)
 # A "word" for passage sizes: a Han or kana character; up to 4 characters of the Southeast
 # Asian scripts; up to 24 characters of anything else without spaces (URLs, base64), so that
 # a passage's reader tokens stay bounded whatever the script.
 _PIECE = re.compile(f"{UNSPACED_WORD}|[^\\s{HAN_KANA}{SOUTHEAST_ASIAN}]{{1,24}}")
-# Combining marks (accents; Arabic, Hebrew, Indic and Southeast Asian vowel signs) are not
-# \w, but a word must not break at them. Indic blocks are whole except the dandas (। ॥).
-_MARKS = ("\u0300-\u036f\u0483-\u0489\u0591-\u05c7\u0610-\u061a\u064b-\u065f\u0670"
-          "\u06d6-\u06ed\u0900-\u0963\u0966-\u0dff")
-_WORD = re.compile(f"(?:\\w|[{_MARKS}{SOUTHEAST_ASIAN}])+")
-_STOPWORDS = frozenset(
-    "a an and are as at be by did do does for from had has have he her his how in is it its "
-    "of on or she that the their them there they this to was were what when where which who "
-    "whom whose why will with would".split()
-)
+
 
 
 @dataclass(frozen=True)
@@ -68,30 +64,6 @@ def merge_adjacent(passages: Iterable[Passage], text: str,
                 continue
         merged.append(p)
     return merged
-
-
-def terms(text: str) -> list[str]:
-    """BM25's terms: words, less English stopwords; text in scripts without spaces becomes
-    overlapping character pairs (the usual CJK indexing unit), else a whole clause would be
-    one term that no question matches."""
-    found: list[str] = []
-    for word in _WORD.findall(text.lower()):
-        if word in _STOPWORDS:
-            continue
-        if not UNSPACED.search(word):
-            found.append(word)
-            continue
-        at = 0
-        for run in UNSPACED.finditer(word):
-            if run.start() > at:
-                found.append(word[at:run.start()])
-            chars = run.group()
-            found.extend([chars] if len(chars) == 1 else
-                         [chars[i:i + 2] for i in range(len(chars) - 1)])
-            at = run.end()
-        if at < len(word):
-            found.append(word[at:])
-    return found
 
 
 def _word_pieces(sentence: Sentence, max_words: int) -> list[tuple[int, int, int]]:
@@ -125,75 +97,6 @@ def make_passages(sentences: Sequence[Sentence], max_words: int = PASSAGE_WORDS)
     return passages
 
 
-class BM25:
-    """Okapi BM25 with rank_bm25's constants and idf floor (its BM25Okapi gives the same
-    scores: tests/test_index_cache.py), stored as arrays so an index can be cached on disk:
-    for each term, the units it occurs in and how often (term-major, like a CSC matrix)."""
-
-    K1, B, EPSILON = 1.5, 0.75, 0.25
-
-    def __init__(self, vocab: Sequence[str], term_ptr: np.ndarray, term_units: np.ndarray,
-                 term_tf: np.ndarray, unit_len: np.ndarray):
-        self.vocab = list(vocab)
-        self.column = {term: j for j, term in enumerate(self.vocab)}
-        self.term_ptr, self.term_units, self.term_tf = term_ptr, term_units, term_tf
-        self.unit_len = unit_len.astype(np.float64)
-        n = len(self.unit_len)
-        self.avgdl = float(self.unit_len.sum()) / n if n else 1.0
-        units_with = np.diff(term_ptr).astype(np.float64)
-        idf = np.log(n - units_with + 0.5) - np.log(units_with + 0.5)
-        floor = self.EPSILON * (float(idf.sum()) / len(idf)) if len(idf) else 0.0
-        self.idf = np.where(idf < 0, floor, idf)
-
-    @classmethod
-    def build(cls, documents: Sequence[Sequence[str]]) -> BM25:
-        postings: dict[str, list[tuple[int, int]]] = {}
-        for i, words in enumerate(documents):
-            counts: dict[str, int] = {}
-            for w in words:
-                counts[w] = counts.get(w, 0) + 1
-            for w, c in counts.items():
-                postings.setdefault(w, []).append((i, c))
-        vocab = list(postings)
-        sizes = [len(postings[t]) for t in vocab]
-        term_ptr = np.zeros(len(vocab) + 1, dtype=np.int64)
-        term_ptr[1:] = np.cumsum(sizes)
-        flat = [pair for t in vocab for pair in postings[t]]
-        term_units = np.array([i for i, _ in flat], dtype=np.int64)
-        term_tf = np.array([c for _, c in flat], dtype=np.float64)
-        unit_len = np.array([len(d) for d in documents], dtype=np.float64)
-        return cls(vocab, term_ptr, term_units, term_tf, unit_len)
-
-    def get_scores(self, query: Sequence[str]) -> np.ndarray:
-        scores = np.zeros(len(self.unit_len))
-        norm = self.K1 * (1 - self.B + self.B * self.unit_len / self.avgdl)
-        for term in query:  # a repeated query term counts again, as in rank_bm25
-            j = self.column.get(term)
-            if j is None:
-                continue
-            units = self.term_units[self.term_ptr[j]:self.term_ptr[j + 1]]
-            tf = self.term_tf[self.term_ptr[j]:self.term_ptr[j + 1]]
-            scores[units] += self.idf[j] * (tf * (self.K1 + 1) / (tf + norm[units]))
-        return scores
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        return {"bm25_vocab": np.array(self.vocab, dtype=str), "bm25_term_ptr": self.term_ptr,
-                "bm25_term_units": self.term_units, "bm25_term_tf": self.term_tf,
-                "bm25_unit_len": self.unit_len}
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], units: int) -> BM25:
-        bm25 = cls([str(t) for t in arrays["bm25_vocab"]], arrays["bm25_term_ptr"],
-                   arrays["bm25_term_units"], arrays["bm25_term_tf"], arrays["bm25_unit_len"])
-        ptr = bm25.term_ptr
-        if (len(bm25.unit_len) != units or len(ptr) != len(bm25.vocab) + 1 or ptr[0] != 0
-                or np.any(np.diff(ptr) < 0) or ptr[-1] != len(bm25.term_units)
-                or len(bm25.term_tf) != len(bm25.term_units)
-                or (len(bm25.term_units) and not 0 <= bm25.term_units.min() <= bm25.term_units.max() < units)):
-            raise ValueError("BM25 arrays do not fit together")
-        return bm25
-
-
 def rank_fusion(*rankings: np.ndarray) -> np.ndarray:
     """Reciprocal-rank fusion of score arrays over the same units (higher is better)."""
     fused = np.zeros(len(rankings[0]))
@@ -206,24 +109,61 @@ def rank_fusion(*rankings: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Index:
+    """A document's passages (or sentences), ranked for a question by BM25 and dense vectors.
+
+    Vectors are made lazily: each question embeds only the LAZY_CANDIDATES units BM25 ranks
+    best that have no vector yet, so a first question on a long document does not wait for
+    all of it, and later questions reuse what earlier ones embedded (`grown` says there is
+    something new to keep in the index cache)."""
+
     units: list[Passage]
     bm25: BM25
-    vectors: np.ndarray
-    encoder: Any  # an encoder with embed_normalized (bertcli.backends)
+    vectors: np.ndarray  # (units, dim); a row counts only where `embedded` is True
+    encoder: Any  # an encoder with embed_normalized (bertcli.backends); None: BM25 alone
+    text: str = ""
+    embedded: np.ndarray | None = None  # bool per unit
+    grown: bool = False
+    cache_key: str | None = None  # its entry in the index cache, where it came from or went
+    sentence_bounds: np.ndarray | None = None  # the document's sentences, for that entry
+
+    def __post_init__(self) -> None:
+        if self.embedded is None:
+            self.embedded = np.zeros(len(self.units), dtype=bool)
 
     def scores(self, question: str) -> np.ndarray:
-        """Fused score of every unit for `question` (higher is better); BM25's alone for an
-        index without vectors (text the encoder cannot read: see `Retriever.index`)."""
+        """Fused score of every unit for `question` (higher is better; -inf: not a
+        candidate); BM25's alone for an index without an encoder (text it cannot read: see
+        `Retriever.index`)."""
         lexical = self.bm25.get_scores(terms(question))
-        if self.vectors.shape[1] == 0:
+        if self.encoder is None:
             return lexical
+        candidates = np.argsort(-lexical, kind="stable")[:LAZY_CANDIDATES]
+        self._embed(candidates)
         query = self.encoder.embed_normalized([question])[0]
-        return rank_fusion(lexical, self.vectors @ query)
+        fused = np.full(len(self.units), -np.inf)
+        fused[candidates] = rank_fusion(lexical[candidates], self.vectors[candidates] @ query)
+        return fused
+
+    def _embed(self, rows: np.ndarray) -> None:
+        assert self.embedded is not None
+        missing = [int(i) for i in rows if not self.embedded[i]]
+        if not missing:
+            return
+        # Small batches: passages run to 256 tokens, and a batch's activations (every hidden
+        # layer is returned) would otherwise set the peak memory of `ask`.
+        made = np.asarray(self.encoder.embed_normalized(
+            [self.text[self.units[i].start:self.units[i].end] for i in missing], batch_size=4),
+            dtype=np.float32)
+        if self.vectors.shape[1] != made.shape[1]:
+            self.vectors = np.zeros((len(self.units), made.shape[1]), dtype=np.float32)
+        self.vectors[missing] = made
+        self.embedded[missing] = True
+        self.grown = True
 
     def top_scored(self, question: str, k: int) -> list[tuple[Passage, float]]:
         fused = self.scores(question)
         order = np.argsort(-fused, kind="stable")[:k]
-        return [(self.units[i], float(fused[i])) for i in order]
+        return [(self.units[i], float(fused[i])) for i in order if np.isfinite(fused[i])]
 
     def top(self, question: str, k: int) -> list[Passage]:
         return [p for p, _ in self.top_scored(question, k)]
@@ -264,23 +204,19 @@ class Retriever:
 
     def index(self, text: str, sentences: Sequence[Sentence], unit: str = "passage",
               progress: ProgressCallback | None = None, language: str | None = None) -> Index:
-        """BM25 and dense vectors of `text`'s passages (or sentences). Text in a language
-        other than English gets no vectors: the bundled encoder reads English only, and on
+        """BM25 over `text`'s passages (or sentences), and the encoder that embeds them as
+        questions need them (`Index.scores`). Text in a language other than English gets no
+        vectors: the bundled encoder reads English only, and on
         XQuAD its ranks fused with BM25's found the answer in 10 passages for 52% (Arabic) to
         91% (German) of the questions, BM25 alone for 91-97% (benchmarks/retrieval_recall.py)."""
         if unit == "sentence":
             units = [Passage(s.start, s.end) for s in sentences]
         else:
             units = make_passages(sentences)
-        texts = [text[u.start:u.end] for u in units]
-        bm25 = BM25.build([terms(t) or ["_"] for t in texts])
+        bm25 = BM25.build([terms(text[u.start:u.end]) or ["_"] for u in units])
         if language not in (None, "en"):
-            return Index(units, bm25, np.zeros((len(units), 0), dtype=np.float32), self.encoder)
-        # Small batches: passages run to 256 tokens, and a batch's activations (every hidden
-        # layer is returned) would otherwise set the peak memory of `ask`.
-        vectors = embed_in_chunks(lambda part: self.encoder.embed_normalized(part, batch_size=4),
-                                  texts, progress, "passages")
-        return Index(units, bm25, np.asarray(vectors, dtype=np.float32), self.encoder)
+            return Index(units, bm25, np.zeros((len(units), 0), dtype=np.float32), None, text)
+        return Index(units, bm25, np.zeros((len(units), 0), dtype=np.float32), self.encoder, text)
 
     def cached_index(self, text: str, split: Callable[[str], list[Sentence]],
                      unit: str = "passage", source: str = "the document",
@@ -296,36 +232,56 @@ class Retriever:
         arrays = index_cache.load(key, self.notice, source)
         if arrays is not None:
             try:
-                return self._from_arrays(text, arrays)
+                return self._from_arrays(text, arrays, key, language)
             except (KeyError, ValueError, IndexError) as err:
                 index_cache.discard(key, err, self.notice, source)
         sentences = split(text)
         index = self.index(text, sentences, unit, progress, language)
-        index_cache.store(key, {"sentences": _bounds(sentences), "units": _bounds(index.units),
-                                "vectors": index.vectors, **index.bm25.arrays()}, self.notice)
+        index.cache_key, index.sentence_bounds = key, _bounds(sentences)
+        self.keep(index, always=True)
         return index, sentences
 
-    def _from_arrays(self, text: str, arrays: dict[str, np.ndarray]) -> tuple[Index, list[Sentence]]:
+    def keep(self, index: Index, always: bool = False) -> None:
+        """Store `index` in the index cache again when questions embedded more of it (or
+        `always`), so that later processes reuse those vectors."""
+        from . import index_cache
+
+        if index.cache_key is None or index.sentence_bounds is None or not (always or index.grown):
+            return
+        assert index.embedded is not None
+        index_cache.store(index.cache_key, {
+            "sentences": index.sentence_bounds, "units": _bounds(index.units),
+            "vectors": index.vectors, "embedded": index.embedded, **index.bm25.arrays()},
+            self.notice)
+        index.grown = False
+
+    def _from_arrays(self, text: str, arrays: dict[str, np.ndarray], key: str,
+                     language: str | None) -> tuple[Index, list[Sentence]]:
         sentence_bounds = _checked_bounds(arrays, "sentences", len(text))
         unit_bounds = _checked_bounds(arrays, "units", len(text))
-        vectors = arrays["vectors"]
-        if vectors.ndim != 2 or len(vectors) != len(unit_bounds) or not np.isfinite(vectors).all():
+        vectors, embedded = arrays["vectors"], arrays["embedded"]
+        if vectors.ndim != 2 or len(vectors) != len(unit_bounds) or not np.isfinite(vectors).all() \
+                or embedded.shape != (len(unit_bounds),) or embedded.dtype != bool \
+                or (embedded.any() and vectors.shape[1] == 0):
             raise ValueError("vectors do not fit the passages")
         bm25 = BM25.from_arrays(arrays, len(unit_bounds))
         sentences = [Sentence(i, int(a), int(b), text[a:b]) for i, (a, b) in enumerate(sentence_bounds)]
         units = [Passage(int(a), int(b)) for a, b in unit_bounds]
-        return Index(units, bm25, vectors, self.encoder), sentences
+        encoder = self.encoder if language in (None, "en") else None
+        return Index(units, bm25, vectors.copy(), encoder, text, embedded.copy(), False, key,
+                     sentence_bounds), sentences
 
 
 @functools.cache
 def _version() -> str:
-    """bertcli's version and a digest of the code that builds an index (this module and the
-    sentence splitter): an index built by other code is never read back, even between
+    """bertcli's version and a digest of the code that builds an index (this module, BM25's
+    and the sentence splitter): an index built by other code is never read back, even between
     releases (an evaluation once scored stale passages of an earlier build)."""
     from .. import __version__, sentences
+    from . import lexical
 
     digest = hashlib.sha256()
-    for module in (__file__, sentences.__file__):
+    for module in (__file__, lexical.__file__, sentences.__file__):
         digest.update(Path(module).read_bytes())
     return f"{__version__}+{digest.hexdigest()[:12]}"
 

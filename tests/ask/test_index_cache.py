@@ -316,3 +316,53 @@ def test_writer_killed_mid_write_leaves_no_entry_read_as_valid(tmp_path):
         assert len(notices) == 1 and "is damaged" in notices[0]
     finally:
         os.environ["BERTCLI_CACHE"] = before
+
+
+def test_questions_embed_only_what_bm25_ranks_best(asker, empty_cache, monkeypatch):
+    """Issue #30: a first question embeds only LAZY_CANDIDATES passages, not the document;
+    the vectors it made are kept in the cache entry and reused by a later process, and a
+    question whose candidates are all embedded embeds nothing."""
+    from bertcli.ask import retrieve
+
+    monkeypatch.setattr(retrieve, "LAZY_CANDIDATES", 3)
+    embedded: list[int] = []
+    real = Retriever.__init__
+
+    def counting_init(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        embed = self.encoder.embed_normalized
+        self.encoder.embed_normalized = lambda texts, **kw: (embedded.append(len(texts)),
+                                                             embed(texts, **kw))[1]
+
+    monkeypatch.setattr(Retriever, "__init__", counting_init)
+    text = EXAMPLE.read_text(encoding="utf-8")
+    units = len(retrieve.make_passages(plan.split_sentences(text)))
+    assert units > 6
+    first = qa.Asker(model=asker.reader_name, device="cpu").ask(text, QUESTIONS[:1], passages=4)
+    assert first[0].passages and embedded == [3, 1]  # three passages, then the question
+    with np.load(index_cache.entries()[0][0]) as stored:
+        assert stored["embedded"].sum() == 3 and stored["vectors"].shape == (units, 384)
+    embedded.clear()
+    again = qa.Asker(model=asker.reader_name, device="cpu").ask(text, QUESTIONS[:1], passages=4)
+    assert embedded == [1] and answers(again) == answers(first)  # the question alone
+
+
+def test_lazy_ranking_is_the_full_ranking_within_bm25s_best(monkeypatch):
+    """The passages read are the fused ranking over BM25's best units: with every unit a
+    candidate, exactly the ranking of an index whose every passage was embedded up front."""
+    from bertcli.ask import retrieve
+
+    text = EXAMPLE.read_text(encoding="utf-8")
+    sentences = plan.split_sentences(text)
+    retriever = Retriever()
+    index = retriever.index(text, sentences)
+    vectors = retriever.encoder.embed_normalized([text[u.start:u.end] for u in index.units])
+    for question in QUESTIONS:
+        lexical = index.bm25.get_scores(retrieve.terms(question))
+        query = retriever.encoder.embed_normalized([question])[0]
+        full = retrieve.rank_fusion(lexical, vectors @ query)
+        expected = [index.units[i] for i in np.argsort(-full, kind="stable")[:5]]
+        assert index.top(question, 5) == expected
+    monkeypatch.setattr(retrieve, "LAZY_CANDIDATES", 2)
+    top = retriever.index(text, sentences).top(QUESTIONS[0], 5)
+    assert len(top) == 2  # only candidates are ever read
