@@ -107,7 +107,8 @@ class Service:
             from .ask.asker import Asker
 
             self._asker = Asker(model=self.reader, device=self.device, offline=self.offline,
-                                notice=self.notice, precision=self.reader_precision)
+                                notice=self.notice, precision=self.reader_precision,
+                                fill_behind=True)
         return self._asker
 
     def summarizer(self, strategy: str) -> Summarizer:

@@ -93,6 +93,7 @@ class Asker:
         notice: Callable[[str], None] = notices.notice,
         precision: str = "auto",
         lang: str = AUTO,
+        fill_behind: bool = False,
     ):
         from ..backends.load import READER, load, resolve_device
 
@@ -115,6 +116,8 @@ class Asker:
                 self.reader_name = resolved.name
         self.verifier = for_reader(self.reader_name)  # None: no calibration for this reader
         self._retriever: Any = None
+        # long-lived processes: embed the rest of a long document once its questions are done
+        self.fill_behind = fill_behind
 
     @property
     def reader(self) -> Reader | None:
@@ -248,14 +251,15 @@ class Asker:
         if self.reader is None:
             long = len(doc.text.split()) > FULL_READ_TOKENS
             retriever = self.retriever()
-            index, _ = index_document(retriever, doc, language, "sentence", long, progress)
+            sentence_index, _ = index_document(retriever, doc, language, "sentence", long, progress)
             for q in questions:
-                yield self._retrieval_answers(doc, q, index, top_k, language)
-            retriever.keep(index)
+                yield self._retrieval_answers(doc, q, sentence_index, top_k, language)
+            retriever.keep(sentence_index)
             return
 
         # stage 1 and 2: index (long documents) and plan the passages of each question
         plans: Iterable[Plan]
+        index = None
         if full or reads_whole(self.reader, doc.text):
             sentences = split_sentences(doc.text, language)
             plans = whole(doc, questions)
@@ -285,6 +289,10 @@ class Asker:
             yield decide(AskResult(doc.source, self.model_name, "reader", question, answers,
                                    plan.passages, format=doc.format, language=language),
                          abstain, min_score, self.verifier)
+        if self.fill_behind and index is not None:
+            from .retrieve import fill_behind
+
+            fill_behind(self.retriever(), index)
 
     def _let_retriever_go(self) -> None:
         """A torch retriever is not needed while the reader reads the last questions: let it

@@ -7,9 +7,11 @@ retrievers, which is why it is used instead of a weighted sum.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import hashlib
 import re
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +162,15 @@ class Index:
         self.embedded[missing] = True
         self.grown = True
 
+    def embed_rest(self, stop: threading.Event, chunk: int = 16) -> None:
+        """Embed every unit not embedded yet, `chunk` at a time, until done or `stop` is set."""
+        assert self.embedded is not None
+        missing = np.flatnonzero(~self.embedded)
+        for begin in range(0, len(missing), chunk):
+            if stop.is_set():
+                return
+            self._embed(missing[begin:begin + chunk])
+
     def top_scored(self, question: str, k: int) -> list[tuple[Passage, float]]:
         fused = self.scores(question)
         order = np.argsort(-fused, kind="stable")[:k]
@@ -270,6 +281,47 @@ class Retriever:
         encoder = self.encoder if language in (None, "en") else None
         return Index(units, bm25, vectors.copy(), encoder, text, embedded.copy(), False, key,
                      sentence_bounds), sentences
+
+
+_filling: dict[str, threading.Thread] = {}  # cache key -> the thread embedding the rest of it
+_stop_filling = threading.Event()
+
+
+def fill_behind(retriever: Retriever, index: Index) -> threading.Thread | None:
+    """In a long-lived process (`serve`, `chat`), embed the rest of a cached document's
+    passages on a background thread and keep them in the index cache, so that later new
+    questions on it embed nothing. One thread per document; stopped at exit between chunks
+    (never mid-run inside ONNX Runtime); only with an ONNX encoder (a torch one is let go)."""
+    key = index.cache_key
+    if key is None or index.encoder is None or not hasattr(index.encoder, "session") \
+            or index.embedded is None or index.embedded.all():
+        return None
+    with _fill_lock:
+        if key in _filling and _filling[key].is_alive():
+            return None
+        if not _filling:
+            atexit.register(_stop_all)
+
+        def run() -> None:
+            try:
+                index.embed_rest(_stop_filling)
+                if not _stop_filling.is_set():
+                    retriever.keep(index)
+            except Exception:  # a failed fill only means later questions embed as they go
+                pass
+
+        thread = _filling[key] = threading.Thread(target=run, name="bertcli-fill", daemon=True)
+    thread.start()
+    return thread
+
+
+_fill_lock = threading.Lock()
+
+
+def _stop_all() -> None:
+    _stop_filling.set()
+    for thread in list(_filling.values()):
+        thread.join(timeout=5)
 
 
 @functools.cache

@@ -136,7 +136,7 @@ def chat(
         if not docs:
             return EXIT_INPUT
         asker = Asker(model=model, device=device.value, offline=offline, retrieval_only=retrieval_only,
-                      precision=precision.value, lang=lang)
+                      precision=precision.value, lang=lang, fill_behind=True)
         interactive = sys.stdin.isatty()
         if interactive:
             guard_interrupts()

@@ -366,3 +366,25 @@ def test_lazy_ranking_is_the_full_ranking_within_bm25s_best(monkeypatch):
     monkeypatch.setattr(retrieve, "LAZY_CANDIDATES", 2)
     top = retriever.index(text, sentences).top(QUESTIONS[0], 5)
     assert len(top) == 2  # only candidates are ever read
+
+
+def test_long_lived_processes_embed_the_rest_behind(asker, empty_cache, monkeypatch):
+    """`serve` and `chat` (fill_behind): once a document's questions are answered, the rest of
+    its passages are embedded on a background thread and kept in the cache entry, so a later
+    new question embeds nothing but itself; the answers are those of a plain Asker."""
+    from bertcli.ask import retrieve
+
+    monkeypatch.setattr(retrieve, "LAZY_CANDIDATES", 3)
+    text = EXAMPLE.read_text(encoding="utf-8")
+    filler = qa.Asker(model=asker.reader_name, device="cpu", fill_behind=True)
+    first = filler.ask(text, QUESTIONS[:1], passages=4)
+    threads = [t for t in retrieve._filling.values() if t.is_alive() or t.ident]
+    assert threads, "no fill thread was started"
+    for thread in threads:
+        thread.join(timeout=120)
+    with np.load(index_cache.entries()[0][0]) as stored:
+        assert stored["embedded"].all()
+    plain = qa.Asker(model=asker.reader_name, device="cpu")
+    assert answers(plain.ask(text, QUESTIONS[:1], passages=4)) == answers(first)
+    index, _ = plain.retriever().cached_index(text, plan.split_sentences, language="en")
+    assert index.embedded.all() and not index.grown
