@@ -88,6 +88,16 @@ def onnx_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("bertcli-cache")
 
 
+@pytest.fixture(autouse=True)
+def _no_fill_left_running():
+    """`serve` and `chat` embed long documents behind (bertcli.ask.retrieve.fill_behind): a
+    thread left running would allocate during later tests' memory measurements."""
+    yield
+    from bertcli.ask import retrieve
+
+    retrieve.stop_filling(timeout=60)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _cache_under_tmp(onnx_cache):
     """Tests write caches only under tmp paths, never into the user's ~/.cache/bertcli."""

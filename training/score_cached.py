@@ -1,6 +1,6 @@
 """ROUGE of lead, central and learned on cached candidates and embeddings (no encoder run).
 
-    python training/score_cached.py val [--scorer bertcli/scorer.npz] [--part tune|report|all]
+    python training/score_cached.py val [--scorer bertcli/summarize/doc_scorer.npz] [--part tune|report|all]
 
 Same candidates, same int8 embeddings and same rouge-score call as `bertcli eval summarize`,
 so the numbers match it; this only skips embedding the articles again. Differences against
@@ -18,7 +18,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from train_scorer import lead_picks, load_docs, rouge_of, scorer_picks  # noqa: E402
+from summary_data import lead_picks, load_docs, rouge_of  # noqa: E402
+from train_doc_scorer import picks_of  # noqa: E402
 
 
 def central_picks(docs, k=3):
@@ -31,19 +32,19 @@ def central_picks(docs, k=3):
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("tag")
-    parser.add_argument("--scorer", default=str(HERE.parent / "bertcli" / "scorer.npz"))
+    parser.add_argument("--scorer", default=str(HERE.parent / "bertcli" / "summarize" / "doc_scorer.npz"))
     parser.add_argument("--part", default="all", choices=("all", "tune", "report"))
     parser.add_argument("--baseline", default="lead", choices=("lead", "central"))
     args = parser.parse_args()
 
     from bertcli.eval.rouge import EvalReport
-    from bertcli.summarize.scorer import Scorer
+    from bertcli.summarize.doc_scorer import DocScorer
 
     docs = load_docs(args.tag)
     docs = {"all": docs, "tune": docs[:500], "report": docs[500:]}[args.part]
     picks = {"lead": lead_picks(docs), "central": central_picks(docs)}
     if args.scorer and Path(args.scorer).exists():
-        picks["learned"] = scorer_picks(Scorer.load(Path(args.scorer)), docs)
+        picks["learned"] = picks_of(DocScorer.load(Path(args.scorer)), docs)
     scores = {name: rouge_of(docs, p) for name, p in picks.items()}
     for name in picks:
         if name == args.baseline:

@@ -299,8 +299,8 @@ def fill_behind(retriever: Retriever, index: Index) -> threading.Thread | None:
     with _fill_lock:
         if key in _filling and _filling[key].is_alive():
             return None
-        if not _filling:
-            atexit.register(_stop_all)
+        if not _filling:  # (registering twice stops twice: harmless)
+            atexit.register(stop_filling)
 
         def run() -> None:
             try:
@@ -318,10 +318,14 @@ def fill_behind(retriever: Retriever, index: Index) -> threading.Thread | None:
 _fill_lock = threading.Lock()
 
 
-def _stop_all() -> None:
+def stop_filling(timeout: float = 5.0) -> None:
+    """Stop every background fill between two chunks and wait for it (at exit; tests)."""
     _stop_filling.set()
     for thread in list(_filling.values()):
-        thread.join(timeout=5)
+        thread.join(timeout=timeout)
+    with _fill_lock:
+        _filling.clear()
+    _stop_filling.clear()
 
 
 @functools.cache

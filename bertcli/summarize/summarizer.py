@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ from .candidates import is_boilerplate, is_fragment, length_filtered, without_da
 from .select import central_select, cluster_select, position_trust  # noqa: F401
 from .strategies import STRATEGIES
 
-# `learned` (bertcli/scorer.py): beats the filtered lead on CNN/DailyMail validation articles,
+# `learned` (doc_scorer.py): beats the filtered lead on CNN/DailyMail validation articles,
 # where `central` is ~2 ROUGE below it (README, "Summary quality").
 DEFAULT_STRATEGY = "learned"
 # Precision of the encoder on the ONNX path (bertcli.backends.onnx_backend.STORED, or `auto`).
@@ -162,7 +163,7 @@ class Summarizer:
         self.notice = notice
         self.precision = precision
         self.strategy = strategy
-        self._learned = None  # the learned strategy's scorer, once loaded (False: unusable)
+        self._learned: Any = None  # the learned strategy's scorer, once loaded (False: unusable)
         # `learned` was trained on the bundled encoder's embeddings: that is its default model;
         # `lead` needs none, so it does not look for (or announce the lack of) a hub model.
         self.resolved = bundled_encoder() if model is None and strategy in ("learned", "lead") \
@@ -217,7 +218,7 @@ class Summarizer:
             scorer = self._scorer()
             if scorer is not None:
                 lengths = np.array([word_count(t) for t in texts], dtype=np.float64)
-                return scorer.select(vectors, lengths, k)
+                return scorer.select(vectors, lengths, k, texts)
         return central_select(vectors, k)
 
     def _bundled_model(self) -> bool:
@@ -232,11 +233,11 @@ class Summarizer:
         installed file is missing or unreadable, or --model's embeddings are not the ones it
         was trained on."""
         if self._learned is None:
-            from .scorer import SCORER_FILE, load_scorer
+            from .doc_scorer import DOC_SCORER_FILE, load_doc_scorer
 
-            scorer = load_scorer()
+            scorer: object = load_doc_scorer()
             if isinstance(scorer, Exception):
-                self.notice(f"the learned summary scorer ({SCORER_FILE.name}) is missing or "
+                self.notice(f"the learned summary scorer ({DOC_SCORER_FILE.name}) is missing or "
                             f"unreadable ({type(scorer).__name__}); using central")
                 scorer = False
             elif not self._bundled_model():

@@ -37,9 +37,9 @@ def counted(monkeypatch):
     calls = {"split": 0, "index": 0}
     split, index = plan.split_sentences, Retriever.index
 
-    def counting_split(text, lang=None):
+    def counting_split(text, lang=None, progress=None):
         calls["split"] += 1
-        return split(text, lang)
+        return split(text, lang, progress)
 
     def counting_index(self, *args, **kwargs):
         calls["index"] += 1

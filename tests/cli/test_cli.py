@@ -246,13 +246,13 @@ def test_default_summarize_is_learned_on_the_bundled_encoder(run_cli):
 @pytest.mark.parametrize("content", [None, b"garbage"])
 def test_missing_or_corrupt_scorer_file_in_the_install(run_cli, new_user_env, tmp_path, content):
     """One line on stderr, central's summary, exit 0."""
-    scorer = tmp_path / "scorer.npz"
+    scorer = tmp_path / "doc_scorer.npz"
     if content is not None:
         scorer.write_bytes(content)
     probe = (
         "import sys, pathlib\n"
-        "import bertcli.summarize.scorer\n"
-        "bertcli.summarize.scorer.SCORER_FILE = pathlib.Path(sys.argv[2])\n"
+        "import bertcli.summarize.doc_scorer\n"
+        "bertcli.summarize.doc_scorer.DOC_SCORER_FILE = pathlib.Path(sys.argv[2])\n"
         "from bertcli.cli import app\n"
         "sys.argv = ['bertcli', 'summarize', sys.argv[1], '--offline', '-f', 'json']\n"
         "app()\n"

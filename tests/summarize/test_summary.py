@@ -183,16 +183,27 @@ def test_central_select_prefers_central_and_diverse_rows():
 
 # ---- the learned strategy -------------------------------------------------------------------
 
-def _random_scorer(dim=384, hidden=4, seed=0):
-    from bertcli.summarize.scorer import FEATURE_VERSION, Scorer
+def _random_scorer(dim=384, width=16, heads=2, layers=2, seed=0):
+    """A DocScorer with random weights of the shipped format (numpy only)."""
+    from bertcli.summarize.doc_scorer import FORMAT_VERSION, DocScorer
 
     rng = np.random.default_rng(seed)
-    width = 13 + dim
-    return Scorer({"mean": np.zeros(width), "scale": np.ones(width),
-                   "w1": rng.normal(size=(hidden, width)), "b1": np.zeros(hidden),
-                   "w2": rng.normal(size=hidden), "b2": np.array(0.0),
-                   "linear": rng.normal(size=width), "redundancy": np.array(0.2),
-                   "dim": np.array(dim), "feature_version": np.array(FEATURE_VERSION)})
+    n_in = 13 + dim
+    w = {"mean": np.zeros(n_in), "scale": np.ones(n_in), "in_w": rng.normal(size=(width, n_in)) / 20,
+         "in_b": np.zeros(width), "ln_g": np.ones(width), "ln_b": np.zeros(width),
+         "head_w": rng.normal(size=(1, width)), "head_b": np.zeros(1), "heads": np.array(heads),
+         "layers": np.array(layers), "embedding_size": np.array(dim),
+         "format_version": np.array(FORMAT_VERSION)}
+    for i in range(layers):
+        w.update({f"l{i}_ln1_g": np.ones(width), f"l{i}_ln1_b": np.zeros(width),
+                  f"l{i}_ln2_g": np.ones(width), f"l{i}_ln2_b": np.zeros(width),
+                  f"l{i}_qkv_w": rng.normal(size=(3 * width, width)) / 4,
+                  f"l{i}_qkv_b": np.zeros(3 * width),
+                  f"l{i}_out_w": rng.normal(size=(width, width)) / 4, f"l{i}_out_b": np.zeros(width),
+                  f"l{i}_ff1_w": rng.normal(size=(2 * width, width)) / 4,
+                  f"l{i}_ff1_b": np.zeros(2 * width),
+                  f"l{i}_ff2_w": rng.normal(size=(width, 2 * width)) / 4, f"l{i}_ff2_b": np.zeros(width)})
+    return DocScorer(w)
 
 
 def _unit_rows(n, dim=384, seed=0):
@@ -205,37 +216,59 @@ def test_scorer_select_returns_k_distinct_rows_in_order():
     for n in (1, 2, 3, 7, 30):
         vectors = _unit_rows(n, seed=n)
         lengths = np.arange(n) + 10.0
+        texts = ["the same words again and again"] * n  # every row blocks every other
         for k in (1, 3, 5):
-            picked = scorer.select(vectors, lengths, k)
-            assert len(picked) == min(k, n) == len(set(picked))
-            assert picked == sorted(picked)
-            assert picked == scorer.select(vectors, lengths, k)  # deterministic
+            for given in (None, texts):
+                picked = scorer.select(vectors, lengths, k, given)
+                assert len(picked) == min(k, n) == len(set(picked))
+                assert picked == sorted(picked)
+                assert picked == scorer.select(vectors, lengths, k, given)  # deterministic
 
 
-def test_scorer_prefers_its_highest_score():
+def test_scorer_prefers_its_highest_score_and_blocks_repeated_trigrams():
     scorer = _random_scorer()
     vectors, lengths = _unit_rows(12, seed=3), np.full(12, 20.0)
-    assert scorer.select(vectors, lengths, 1) == [int(np.argmax(scorer.scores(vectors, lengths)))]
+    scores = scorer.scores(vectors, lengths)
+    order = [int(i) for i in np.argsort(-scores)]
+    assert scorer.select(vectors, lengths, 1) == [order[0]]
+    texts = [f"alpha{i} beta{i} gamma{i} delta{i}" for i in range(12)]  # no trigram shared
+    texts[order[1]] = texts[order[0]].upper()  # the second best repeats the best (any case)
+    assert scorer.select(vectors, lengths, 2, texts) == sorted([order[0], order[2]])
+    assert scorer.select(vectors, lengths, 2) == sorted(order[:2])
+
+
+def test_scores_do_not_depend_on_the_attention_block(monkeypatch):
+    """Attention is computed a block of rows at a time (memory); the scores are the same."""
+    from bertcli.summarize import doc_scorer
+
+    scorer = _random_scorer()
+    vectors, lengths = _unit_rows(300, seed=5), np.full(300, 12.0)
+    whole = scorer.scores(vectors, lengths)
+    monkeypatch.setattr(doc_scorer, "ATTENTION_BLOCK", 7)
+    np.testing.assert_allclose(scorer.scores(vectors, lengths), whole, rtol=1e-5, atol=1e-5)
 
 
 def test_shipped_scorer_loads_and_matches_the_encoder():
-    from bertcli.summarize.scorer import SCORER_FILE, Scorer
+    from bertcli.summarize.doc_scorer import DOC_SCORER_FILE, DocScorer
 
-    scorer = Scorer.load(SCORER_FILE)
-    assert scorer.hidden_size == 384 and SCORER_FILE.stat().st_size < 200_000
-    picked = scorer.select(_unit_rows(20), np.full(20, 15.0), 3)
+    scorer = DocScorer.load(DOC_SCORER_FILE)
+    assert scorer.embedding_size == 384 and DOC_SCORER_FILE.stat().st_size < 1_000_000
+    texts = [f"sentence {i} about topic {i % 4}" for i in range(20)]
+    picked = scorer.select(_unit_rows(20), np.full(20, 15.0), 3, texts)
     assert len(picked) == 3
+    with pytest.raises(ValueError, match="pass texts"):  # it reads the words: never silently
+        scorer.select(_unit_rows(20), np.full(20, 15.0), 3)
 
 
 @pytest.mark.parametrize("content", [None, b"not a zip file", b"PK\x03\x04 truncated"])
 def test_missing_or_corrupt_scorer_uses_central(content, tmp_path, monkeypatch):
-    import bertcli.summarize.scorer as scorer_module
+    import bertcli.summarize.doc_scorer as scorer_module
     from bertcli.models import bundled_encoder_path
 
-    path = tmp_path / "scorer.npz"
+    path = tmp_path / "doc_scorer.npz"
     if content is not None:
         path.write_bytes(content)
-    monkeypatch.setattr(scorer_module, "SCORER_FILE", path)
+    monkeypatch.setattr(scorer_module, "DOC_SCORER_FILE", path)
     monkeypatch.setattr(scorer_module, "_LOADED", {})
     notices = []
     summarizer = Summarizer(model=str(bundled_encoder_path()), device="cpu", strategy="learned",
@@ -286,11 +319,27 @@ def test_learned_bad_input_behaves_as_before(learned_summarizer):
     assert [s.text for s in one.sentences] == ["Only one sentence here, and nothing else to say."]
     assert "fewer than the 3" in one.notes[0]
     fragments = learned_summarizer("Hi. Yes. Fine.", num_sentences=2)  # fragments only
-    assert fragments.sentences == learned_summarizer("Hi. Yes. Fine.", num_sentences=2,
-                                                     strategy="central").sentences
-    assert len(fragments.sentences) == 2
+    starts = [s.start for s in fragments.sentences]
+    assert len(set(starts)) == 2 and starts == sorted(starts)
     from bertcli.errors import InputError
 
     for strategy in ("learned", "central"):  # no sentences: the same error as before
         with pytest.raises(InputError, match="empty document"):
             learned_summarizer("  \n", num_sentences=3, strategy=strategy)
+
+
+def test_learned_on_very_long_tiny_and_foreign_documents(learned_summarizer):
+    """Issue #29's bad input: 2,000 sentences, one-word sentences, a language the scorer was
+    not trained on: a summary of distinct sentences in document order, never an error."""
+    words = ["river", "market", "council", "storm", "budget", "school", "bridge", "harvest"]
+    long = " ".join(f"The {words[i % 8]} report number {i} was filed by clerk {i * 7} today."
+                    for i in range(2000))
+    foreign = ("Der Stadtrat hat am Montag den neuen Haushalt beschlossen. Die Schulen bekommen "
+               "mehr Geld für Lehrer. Die Brücke über den Fluss wird im Sommer repariert. "
+               "Der Bürgermeister sprach von einem guten Tag für die Stadt. Die Opposition "
+               "stimmte dagegen und kritisierte die hohen Schulden.")
+    for text, n in ((long, 5), ("Yes. No. Maybe. Later. Never. Always.", 3), (foreign, 2)):
+        summary = learned_summarizer(text, num_sentences=n)
+        starts = [s.start for s in summary.sentences]
+        assert len(starts) == n == len(set(starts)) and starts == sorted(starts)
+        assert all(text[s.start:s.end] == s.text for s in summary.sentences)
