@@ -17,8 +17,6 @@ indexed document, then the same 10 again (their passages already embedded). Per 
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -26,22 +24,6 @@ from pathlib import Path
 from run import CACHE, DATA, PY, Before, Table, mb, measure, squad_text
 
 HERE = Path(__file__).resolve().parent
-
-
-def training_text(tokens: int, tokenizer, n_questions: int = 10) -> tuple[str, list[str]]:
-    """SQuAD 1.1 training paragraphs joined until `tokens` reader tokens; spread questions."""
-    with gzip.open(DATA / "squad1.1-train.json.gz", "rt", encoding="utf-8") as f:
-        articles = json.load(f)["data"]
-    paragraphs, questions, count = [], [], 0
-    for article in articles:
-        for para in article["paragraphs"]:
-            paragraphs.append(para["context"])
-            questions.append(para["qas"][0]["question"])
-            count += len(tokenizer(para["context"], add_special_tokens=False)["input_ids"])
-            if count >= tokens:
-                step = max(1, len(questions) // (n_questions + 1))
-                return "\n\n".join(paragraphs), questions[step::step][:n_questions + 1]
-    raise SystemExit("not enough text in squad1.1-train.json.gz")
 
 
 def main() -> None:
@@ -66,7 +48,8 @@ def main() -> None:
             sides[name] = (cache, onnx, env)
         cases = [("100k", *squad_text(100_000, tokenizer, 11))]
         if not args.skip_1m:
-            cases.append(("1M", *training_text(1_000_000, tokenizer)))
+            cases.append(("1M", *squad_text(1_000_000, tokenizer, 11,
+                                            DATA / "squad1.1-train.json.gz")))
         t = Table("ask on long documents: first question, then new and repeated questions",
                   ["document", "code", "first call s (peak RSS MB)", "new questions: s each",
                    "repeated: s each"])

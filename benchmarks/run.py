@@ -103,9 +103,13 @@ def build_models():
     return made["distilbert-base-random"], made["distilbert-base-qa-random"]
 
 
-def squad_text(tokens: int, tokenizer, n_questions: int = 10):
-    """SQuAD dev paragraphs joined until `tokens` reader tokens; one question per paragraph."""
-    articles = json.loads((DATA / "squad1.1-dev.json").read_text(encoding="utf-8"))["data"]
+def squad_text(tokens: int, tokenizer, n_questions: int = 10, path: Path | None = None):
+    """SQuAD paragraphs (dev, or the file at `path`; .gz is read as gzip) joined until `tokens`
+    reader tokens; one question per paragraph, `n_questions` of them spread over the text."""
+    path = path or DATA / "squad1.1-dev.json"
+    opener = __import__("gzip").open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        articles = json.load(f)["data"]
     paragraphs, questions, count = [], [], 0
     for article in articles:
         for para in article["paragraphs"]:
@@ -115,7 +119,7 @@ def squad_text(tokens: int, tokenizer, n_questions: int = 10):
             if count >= tokens:
                 step = max(1, len(questions) // n_questions)
                 return "\n\n".join(paragraphs), questions[::step][:n_questions]
-    raise SystemExit("not enough text in squad1.1-dev.json")
+    raise SystemExit(f"not enough text in {path.name}")
 
 
 class Table:
