@@ -34,11 +34,11 @@ def main() -> None:
 
     from bertcli.backends.onnx_backend import load_fast_encoder
     from bertcli.models import bundled_encoder
-    from bertcli.summarize.scorer import Scorer
+    from bertcli.summarize.doc_scorer import DocScorer
     from bertcli.summarize.select import central_select, position_trust
 
     encoder = load_fast_encoder(bundled_encoder(), "int8", lambda m: print(m, file=sys.stderr))
-    scorer = Scorer.load()
+    scorer = DocScorer.load()
     articles = json.loads(SQUAD.read_text(encoding="utf-8"))["data"]
     rows, shown = [], []
     for article in articles:
@@ -46,7 +46,7 @@ def main() -> None:
         cands = candidates_of(text)
         vectors = encoder.embed_normalized([c.text for c in cands])
         lengths = np.array([len(c.text.split()) for c in cands], dtype=np.float64)
-        learned = scorer.select(vectors, lengths, 3)
+        learned = scorer.select(vectors, lengths, 3, [c.text for c in cands])
         central = central_select(vectors, 3)
         centrality = vectors @ (vectors.mean(axis=0) / np.linalg.norm(vectors.mean(axis=0)))
         rows.append((article["title"], len(cands), len(set(learned) & set(central)),
