@@ -292,7 +292,8 @@ class Asker:
         if self.fill_behind and index is not None:
             from .retrieve import fill_behind
 
-            fill_behind(self.retriever(), index)
+            # the retriever that built the index (a torch one was let go: not loaded again)
+            fill_behind(retriever, index)
 
     def _let_retriever_go(self) -> None:
         """A torch retriever is not needed while the reader reads the last questions: let it

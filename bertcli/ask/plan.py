@@ -47,11 +47,11 @@ def index_document(retriever: Any, doc: Document, language: str | None, unit: st
     """The retriever's index of `doc` and its sentences (split by `language`'s rules). A long
     document's index is kept in bertcli's index cache: asked again, it is not indexed again
     (short ones cost less to index than to look up)."""
+    split = partial(split_sentences, lang=language, progress=progress)
     if cached:
-        return retriever.cached_index(doc.text, partial(split_sentences, lang=language, progress=progress), unit,
-                                      doc.source, progress, language)
-    sentences = split_sentences(doc.text, language)
-    return retriever.index(doc.text, sentences, unit, progress, language), sentences
+        return retriever.cached_index(doc.text, split, unit, doc.source, language)
+    sentences = split(doc.text)
+    return retriever.index(doc.text, sentences, unit, language), sentences
 
 
 def whole(doc: Document, questions: Sequence[str]) -> Iterator[Plan]:

@@ -22,7 +22,6 @@ import numpy as np
 from .. import notices
 from ..backends.base import Encoder
 from ..models import BUNDLED_ENCODER, bundled_encoder
-from ..progress import ProgressCallback
 from ..sentences import HAN_KANA, SOUTHEAST_ASIAN, UNSPACED_WORD, Sentence
 from .lexical import BM25, terms  # noqa: F401  (re-exported)
 
@@ -33,15 +32,15 @@ PASSAGE_WORDS = 120  # words per passage: one reader window holds a passage and 
 # 95.5% of 8,894 questions with int8 and 95.4% with float32, at 1.6x the indexing speed.
 RETRIEVER_PRECISION = "auto"
 # Units BM25 ranks best that each question embeds and re-ranks with the dense vectors; the rest
-# are never read. Chosen on SQuAD training articles joined into one long document
-# (benchmarks/retrieval_recall.py --lazy): recall of the read passages as with every unit embedded.
+# are never read. Chosen on 40 SQuAD training articles joined into one long document
+# (benchmarks/retrieval_recall.py --sweep): 93.3% recall of the passages read, 93.5% with
+# every unit embedded.
 LAZY_CANDIDATES = 100
 RRF_K = 60  # the usual reciprocal-rank-fusion constant (Cormack et al., 2009)
 # A "word" for passage sizes: a Han or kana character; up to 4 characters of the Southeast
 # Asian scripts; up to 24 characters of anything else without spaces (URLs, base64), so that
 # a passage's reader tokens stay bounded whatever the script.
 _PIECE = re.compile(f"{UNSPACED_WORD}|[^\\s{HAN_KANA}{SOUTHEAST_ASIAN}]{{1,24}}")
-
 
 
 @dataclass(frozen=True)
@@ -214,7 +213,7 @@ class Retriever:
         self.name = RETRIEVER_NAME if used == "fp32" else f"{RETRIEVER_NAME}/{used}"
 
     def index(self, text: str, sentences: Sequence[Sentence], unit: str = "passage",
-              progress: ProgressCallback | None = None, language: str | None = None) -> Index:
+              language: str | None = None) -> Index:
         """BM25 over `text`'s passages (or sentences), and the encoder that embeds them as
         questions need them (`Index.scores`). Text in a language other than English gets no
         vectors: the bundled encoder reads English only, and on
@@ -225,15 +224,14 @@ class Retriever:
         else:
             units = make_passages(sentences)
         bm25 = BM25.build([terms(text[u.start:u.end]) or ["_"] for u in units])
-        if language not in (None, "en"):
-            return Index(units, bm25, np.zeros((len(units), 0), dtype=np.float32), None, text)
-        return Index(units, bm25, np.zeros((len(units), 0), dtype=np.float32), self.encoder, text)
+        encoder = self.encoder if language in (None, "en") else None
+        return Index(units, bm25, np.zeros((len(units), 0), dtype=np.float32), encoder, text)
 
     def cached_index(self, text: str, split: Callable[[str], list[Sentence]],
                      unit: str = "passage", source: str = "the document",
-                     progress: ProgressCallback | None = None,
                      language: str | None = None) -> tuple[Index, list[Sentence]]:
-        """The index of `text` and its sentences (`split(text)`, by `language`'s rules), from
+        """The index of `text` and its sentences (`split(text)`, by `language`'s rules; the
+        splitting is what takes time on a long text, so progress goes through it), from
         bertcli's index cache when this text was indexed before with the same settings; built
         and stored otherwise."""
         from . import index_cache
@@ -247,7 +245,7 @@ class Retriever:
             except (KeyError, ValueError, IndexError) as err:
                 index_cache.discard(key, err, self.notice, source)
         sentences = split(text)
-        index = self.index(text, sentences, unit, progress, language)
+        index = self.index(text, sentences, unit, language)
         index.cache_key, index.sentence_bounds = key, _bounds(sentences)
         self.keep(index, always=True)
         return index, sentences

@@ -12,19 +12,17 @@ CNN/DailyMail by training/train_doc_scorer.py (training/README.md).
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .scorer import features
+from .scorer import WORD, features
 
 DOC_SCORER_FILE = Path(__file__).resolve().parent / "doc_scorer.npz"
 FORMAT_VERSION = 1
 # Queries attended in blocks of this many rows: memory stays O(block x n), never n x n.
 ATTENTION_BLOCK = 64
-_WORD = re.compile(r"\w+")
 
 
 def _layer_norm(x: np.ndarray, gain: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -121,7 +119,7 @@ class DocScorer:
 
 
 def _trigrams(text: str) -> set[tuple[str, ...]]:
-    words = _WORD.findall(text.lower())
+    words = WORD.findall(text.lower())
     return {tuple(words[i:i + 3]) for i in range(len(words) - 2)}
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from .select import position_trust  # the same measure `central` uses
 
-_WORD = re.compile(r"\w+")
+WORD = re.compile(r"\w+")  # a word, for the word features and trigram blocking
 _STOPWORDS = frozenset(
     "a an and are as at be been but by for from had has have he her his i in is it its of on "
     "or said she that the their they this to was were which who will with would".split())
@@ -22,7 +22,7 @@ def lexical(texts: Sequence[str]) -> np.ndarray:
     the document repeats (mean log count of its content words in the document; its z-score
     within the document) and the share of its words holding a digit. ROUGE rewards the words
     a summary shares with the reference, which a sentence embedding only blurs."""
-    words = [[w for w in _WORD.findall(t.lower()) if w not in _STOPWORDS] for t in texts]
+    words = [[w for w in WORD.findall(t.lower()) if w not in _STOPWORDS] for t in texts]
     counts = Counter(w for ws in words for w in set(ws))
     topical = np.array([np.mean([np.log(counts[w]) for w in set(ws)]) if ws else 0.0
                         for ws in words])
