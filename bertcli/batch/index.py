@@ -1,20 +1,14 @@
 """A corpus index: every document's passages and their embeddings, and questions asked of it.
 
-Layout of INDEX (a directory, written under a temporary name and renamed when complete; the
-documents' rows go first into resumable shards, INDEX.parts, as `batch summarize`'s do):
-  passages.parquet  id (the document), start, end (offsets into the document's text), text
-  vectors.npy       float32, one L2-normalized row per passage (the retriever's encoder)
-  errors.jsonl      documents that could not be indexed, with why
-  index.json        encoder, counts, dimension
-
-Search is exact: the question's embedding against every row (memory-mapped, in chunks), then
-BM25 over the best dense candidates only, fused by rank as bertcli.retrieve does for one
-document. Exact search measured here: see benchmarks/README.md ("Corpus index").
+The documents' rows go first into resumable shards, INDEX.parts (as `batch summarize`'s do);
+then into the LanceDB table described in bertcli.batch.index_store: a new index is built in a
+temporary directory inside INDEX.parts and renamed into place, `--append` adds to the table in
+place. Search is hybrid: the question's nearest passages (IVF-PQ with exact re-ranking, or
+exact below index_store.ANN_MIN_ROWS rows) and the full-text index's best, fused by rank.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -27,17 +21,10 @@ import numpy as np
 from .. import faults
 from ..errors import InputError, UsageError
 from ..files import fsync_directory, umask
+from . import index_store as store
+from .index_store import IndexStats
 
-INDEX_VERSION = 1
-CANDIDATES = 100  # dense candidates re-ranked with BM25
-CHUNK_ROWS = 262_144  # rows of vectors scored at a time (100 MB of float32 at 384 dims)
-
-
-@dataclass
-class IndexStats:
-    documents: int
-    passages: int
-    errors: list[dict[str, str]]
+CANDIDATES = 100  # passages each of the two searches brings to the fusion
 
 
 def shard_schema() -> Any:
@@ -49,80 +36,120 @@ def shard_schema() -> Any:
                       ("error", pa.string())])
 
 
-def check_out(out: str) -> str:
-    """Raise InputError unless `out` can become an index (before any work); its parent."""
+def check_out(out: str, append: bool = False) -> str:
+    """Raise InputError unless `out` can become (or, with `append`, grow as) an index, before
+    any work; returns its parent directory."""
     parent = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(parent):
         raise InputError(f"{out}: cannot write (no such directory)")
-    if os.path.exists(out) and not os.path.isfile(os.path.join(out, "index.json")):
+    exists = os.path.exists(out)
+    if append:
+        if not exists:
+            raise InputError(f"{out}: no index to append to; build it first (without --append)")
+        store.read_meta(out)
+    elif exists:
+        if os.path.isfile(os.path.join(out, store.META)):
+            raise InputError(f"{out}: an index already; --append adds documents to it, or "
+                             "remove it to build it again")
         raise InputError(f"{out}: exists and is not a bertcli index; name a new directory")
     return parent
 
 
-def write_index(out: str, rows: Iterable[dict[str, Any]], encoder: str,
-                work: str | None = None) -> IndexStats:
-    """Rows of IndexTask into the INDEX directory `out` (complete, or not there at all).
-    `work`: where its temporary directory goes (same disk; default beside `out`)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    parent = check_out(out)
-    documents: list[tuple[str, list, list, bytes]] = []
-    errors = []
-    for row in rows:
-        if row.get("error"):
-            errors.append({"id": row["id"], "error": row["error"]})
-        else:
-            documents.append((row["id"], row["passages"], row["texts"], row.get("vectors", b"")))
-    # The engines finish documents in any order: sorted, the index is the same from both.
-    documents.sort(key=lambda d: d[0])
-    errors.sort(key=lambda e: e["id"])
-    ids, starts, ends, texts, blocks = [], [], [], [], []
-    for doc_id, passages, passage_texts, blob in documents:
-        for (start, end), text in zip(passages, passage_texts):
-            ids.append(doc_id)
-            starts.append(start)
-            ends.append(end)
-            texts.append(text)
-        blocks.append(np.frombuffer(blob, dtype=np.float32))
-    flat = np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
-    dimension = flat.size // max(len(ids), 1)
-    vectors = flat.reshape(len(ids), dimension) if ids else np.zeros((0, 0), dtype=np.float32)
-    tmp = tempfile.mkdtemp(dir=work or parent, prefix=".bertcli-index-")
-    try:
-        table = pa.table({"id": pa.array(ids, pa.string()), "start": pa.array(starts, pa.int64()),
-                          "end": pa.array(ends, pa.int64()), "text": pa.array(texts, pa.string())})
-        pq.write_table(table, os.path.join(tmp, "passages.parquet"))
-        np.save(os.path.join(tmp, "vectors.npy"), vectors)
-        with open(os.path.join(tmp, "errors.jsonl"), "w", encoding="utf-8") as handle:
-            for error in errors:
-                handle.write(json.dumps(error, ensure_ascii=False) + "\n")
-        meta = {"version": INDEX_VERSION, "encoder": encoder, "documents": len(documents),
-                "passages": len(ids), "dimension": dimension, "errors": len(errors)}
-        with open(os.path.join(tmp, "index.json"), "w", encoding="utf-8") as handle:
-            json.dump(meta, handle, indent=1)
-        os.chmod(tmp, 0o777 & ~umask())
-        for name in os.listdir(tmp):  # on disk before the rename makes the index count
-            fd = os.open(os.path.join(tmp, name), os.O_RDONLY)
+def _fsync_tree(folder: str) -> None:
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            fd = os.open(os.path.join(root, name), os.O_RDONLY)
             try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+        fsync_directory(root)
+
+
+def write_index(out: str, rows: Iterable[dict[str, Any]], encoder: dict[str, Any],
+                work: str | None = None) -> IndexStats:
+    """Rows of IndexTask into the new INDEX directory `out` (complete, or not there at all).
+    `work`: where its temporary directory goes (same disk; default beside `out`)."""
+    import lancedb
+
+    parent = check_out(out)
+    errors: list[dict[str, str]] = []
+    counts: dict[str, int] = {}
+    tmp = tempfile.mkdtemp(dir=work or parent, prefix=".bertcli-index-")
+    try:
+        dimension = encoder["dimension"]
+        batches = store.record_batches(rows, dimension, errors, counts=counts)
+        import pyarrow as pa
+
+        reader = pa.RecordBatchReader.from_batches(store.table_schema(dimension), batches)
+        table = lancedb.connect(tmp).create_table(store.TABLE, data=reader,
+                                                  schema=store.table_schema(dimension))
+        meta = {"version": store.INDEX_VERSION, "encoder": encoder,
+                "documents": counts.get("documents", 0), "passages": counts.get("passages", 0),
+                "errors": len(errors)}
+        store.build_indexes(table, counts.get("passages", 0), meta, created=True)
+        store.write_errors(tmp, errors)
+        store.write_meta(tmp, meta)
+        os.chmod(tmp, 0o777 & ~umask())
+        _fsync_tree(tmp)  # on disk before the rename makes the index count
         faults.point("index-write")
-        if os.path.exists(out):  # an older index: replaced only once the new one is whole
-            old = out + ".old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
+        os.replace(tmp, out)
         fsync_directory(parent)
     except OSError as err:
         raise InputError(f"{out}: cannot write ({err.strerror or err})") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return IndexStats(len(documents), len(ids), errors)
+    return IndexStats(counts.get("documents", 0), counts.get("passages", 0), errors,
+                      added=counts.get("documents", 0))
+
+
+def append_index(out: str, rows: Iterable[dict[str, Any]], replace: bool = False) -> IndexStats:
+    """Rows of IndexTask added to the index `out` in place: documents already there are left
+    as they are, or with `replace` replaced (their old passages deleted in the same commit).
+    Run again after a kill, it adds nothing twice."""
+    meta = store.read_meta(out)
+    table = store.open_table(out)
+    present = store.present_ids(table)
+    errors = store.read_errors(out)
+    new_errors: list[dict[str, str]] = []
+    counts: dict[str, int] = {}
+    replaced = 0
+    batches = store.record_batches(rows, meta["encoder"]["dimension"], new_errors,
+                                   skip=None if replace else present, counts=counts)
+    for batch in batches:
+        ids = set(batch.column("id").to_pylist())
+        again = ids & present
+        if again:  # one commit: the new passages in, the document's other old ones out
+            (table.merge_insert(["id", "passage"]).when_matched_update_all()
+             .when_not_matched_insert_all()
+             .when_not_matched_by_source_delete(f"id IN ({store.sql_list(sorted(again))})")
+             .execute(batch))
+            replaced += len(again)
+        else:
+            table.add(batch)
+        faults.point("index-append")
+    store.build_indexes(table, table.count_rows(), meta, created=False)
+    store.write_errors(out, errors + new_errors)
+    documents = len(store.present_ids(table))
+    meta.update(documents=documents, passages=table.count_rows(),
+                errors=len({e["id"] for e in errors + new_errors}))
+    store.write_meta(out, meta)
+    return IndexStats(documents, meta["passages"], new_errors, added=counts.get("documents", 0),
+                      replaced=replaced)
+
+
+def delete_documents(path: str, ids: list[str]) -> tuple[list[str], list[str]]:
+    """Delete the documents `ids` from the index at `path` (one commit); (deleted, unknown)."""
+    meta = store.read_meta(path)
+    table = store.open_table(path)
+    present = store.present_ids(table)
+    deleted = [i for i in dict.fromkeys(ids) if i in present]
+    unknown = [i for i in dict.fromkeys(ids) if i not in present]
+    if deleted:
+        table.delete(f"id IN ({store.sql_list(deleted)})")
+        meta.update(documents=len(present) - len(deleted), passages=table.count_rows())
+        store.write_meta(path, meta)
+    return deleted, unknown
 
 
 @dataclass(frozen=True)
@@ -135,73 +162,74 @@ class Hit:
 
 
 class CorpusIndex:
-    """An INDEX directory opened for search (vectors memory-mapped)."""
+    """An INDEX directory opened for search."""
 
     def __init__(self, path: str, device: str = "cpu"):
-        meta_path = os.path.join(path, "index.json")
-        if not os.path.isfile(meta_path):
-            raise InputError(f"{path}: not a bertcli index (no index.json; build one with "
-                             "`bertcli batch index CORPUS --out INDEX`)")
-        try:
-            with open(meta_path, encoding="utf-8") as handle:
-                self.meta = json.load(handle)
-            import pyarrow.parquet as pq
-
-            table = pq.read_table(os.path.join(path, "passages.parquet"))
-            self.vectors = np.load(os.path.join(path, "vectors.npy"), mmap_mode="r")
-        except (OSError, ValueError) as err:
-            raise InputError(f"{path}: unreadable index ({err})") from None
-        if self.meta.get("version") != INDEX_VERSION:
-            raise InputError(f"{path}: index version {self.meta.get('version')}, "
-                             f"this bertcli reads {INDEX_VERSION}; rebuild it")
-        self.ids = table.column("id").to_pylist()
-        self.starts = table.column("start").to_pylist()
-        self.ends = table.column("end").to_pylist()
-        self.texts = table.column("text").to_pylist()
+        self.meta = store.read_meta(path)
+        self.table = store.open_table(path)
         self.path = path
         self.device = device
-        self._encoder: Any = None
+        self._retriever: Any = None
 
     def __len__(self) -> int:
-        return len(self.ids)
+        return int(self.meta.get("passages", 0))
 
     @property
-    def encoder(self):
-        if self._encoder is None:
+    def encoder(self) -> Any:
+        """The encoder that built the index (its precision), checked against its probe."""
+        if self._retriever is None:
             from ..ask.retrieve import Retriever
 
-            self._encoder = Retriever(device=self.device).encoder
-        return self._encoder
+            recorded = self.meta["encoder"]
+            retriever = Retriever(device=self.device, precision=recorded.get("precision", "auto"))
+            store.check_encoder(self.path, recorded, retriever)
+            self._retriever = retriever
+        return self._retriever.encoder
 
-    def dense(self, question: str, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """The `k` rows most like `question` (exact inner product), best first, and their scores."""
-        query = np.asarray(self.encoder.embed_normalized([question])[0], dtype=np.float32)
-        best_rows = np.zeros(0, dtype=np.int64)
-        best_scores = np.zeros(0, dtype=np.float32)
-        for begin in range(0, len(self.ids), CHUNK_ROWS):
-            scores = np.asarray(self.vectors[begin:begin + CHUNK_ROWS]) @ query
-            take = min(k, len(scores))
-            top = np.argpartition(-scores, take - 1)[:take]
-            best_rows = np.concatenate([best_rows, top + begin])
-            best_scores = np.concatenate([best_scores, scores[top]])
-        order = np.lexsort((best_rows, -best_scores))[:k]  # ties: lower row first
-        return best_rows[order], best_scores[order]
+    def dense(self, question: str, k: int) -> list[dict[str, Any]]:
+        """The `k` passages nearest to `question`'s embedding, best first: their `_rowid`s."""
+        return self.nearest(np.asarray(self.encoder.embed_normalized([question])[0]), k)
+
+    def nearest(self, vector: np.ndarray, k: int) -> list[dict[str, Any]]:
+        """The `k` passages whose vectors have the largest dot product with `vector`."""
+        vector = np.asarray(vector, dtype=np.float32)
+        query = (self.table.search(vector, vector_column_name="vector").distance_type("dot")
+                 .nprobes(store.probes(self.meta)).refine_factor(store.refine_factor(k))
+                 .limit(k).select(["id", "_distance"]).with_row_id(True))
+        return query.to_arrow().to_pylist()
+
+    def fulltext(self, question: str, k: int) -> list[dict[str, Any]]:
+        """The `k` passages the full-text (BM25) index ranks best for `question`."""
+        query = (self.table.search(question, query_type="fts", fts_columns="text").limit(k)
+                 .select(["id", "_score"]).with_row_id(True))
+        return query.to_arrow().to_pylist()
 
     def search(self, question: str, k: int) -> list[Hit]:
-        """The best `k` passages of the corpus: dense candidates, re-ranked by reciprocal-rank
-        fusion with BM25 computed over those candidates (as bertcli.retrieve.Index.scores)."""
-        from ..ask.retrieve import BM25, rank_fusion, terms
+        """The best `k` passages of the corpus: dense and full-text candidates fused by
+        reciprocal rank (as bertcli.ask.retrieve.rank_fusion; ties: the dense order). The two
+        searches run side by side (Lance leaves the GIL); only the `k` chosen rows are read."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from ..ask.retrieve import RRF_K
 
         if k < 1:
             raise UsageError(f"--passages must be at least 1, got {k}")
-        if not self.ids:
+        if not len(self):
             return []
-        rows, dense = self.dense(question, max(CANDIDATES, k))
-        lexical = BM25.build([terms(self.texts[r]) or ["_"] for r in rows]).get_scores(terms(question))
-        fused = rank_fusion(lexical, dense.astype(np.float64))
-        order = np.argsort(-fused, kind="stable")[:k]
-        return [Hit(self.ids[rows[i]], self.starts[rows[i]], self.ends[rows[i]],
-                    self.texts[rows[i]], float(fused[i])) for i in order]
+        want = max(CANDIDATES, k)
+        with ThreadPoolExecutor(1) as pool:
+            lexical = pool.submit(self.fulltext, question, want)
+            rankings = [self.dense(question, want), lexical.result()]
+        fused: dict[int, float] = {}
+        for ranking in rankings:
+            for rank, row in enumerate(ranking):
+                fused[row["_rowid"]] = fused.get(row["_rowid"], 0.0) + 1.0 / (RRF_K + 1 + rank)
+        best = sorted(fused, key=lambda row_id: -fused[row_id])[:k]  # stable: dense order on ties
+        rows = (self.table.take_row_ids(best).select(["id", "start", "end", "text"])
+                .with_row_id().to_arrow())  # in row order: mapped back
+        by_row = {row["_rowid"]: row for row in rows.to_pylist()}
+        return [Hit(by_row[r]["id"], by_row[r]["start"], by_row[r]["end"], by_row[r]["text"],
+                    fused[r]) for r in best]
 
 
 def ask_index(asker, index: CorpusIndex, question: str, top_k: int = 1, passages: int = 10,

@@ -81,12 +81,14 @@ class IndexTask:
     (bertcli.retrieve.make_passages) and their normalized float32 embeddings."""
 
     device: str = "cpu"
+    precision: str = "auto"  # the index's: every vector of one index from the same encoder
 
     def load(self, notices: list[str]) -> Any:
         from ..ask.retrieve import Retriever
         from ..backends.load import resolve_device
 
-        return Retriever(device=resolve_device(self.device))
+        return Retriever(device=resolve_device(self.device), notice=notices.append,
+                         precision=self.precision)
 
     def run(self, retriever: Any, records: Sequence[Record]) -> list[dict[str, Any]]:
         import numpy as np

@@ -1,4 +1,4 @@
-"""`batch summarize` and `batch index`: a whole corpus, on a process pool or on Ray."""
+"""`batch summarize`, `batch index` and `batch delete`: a whole corpus, on a process pool or on Ray."""
 
 from __future__ import annotations
 
@@ -109,9 +109,18 @@ def batch_summarize(
 def batch_index(
     corpus: str = CORPUS_ARG,
     out: str = typer.Option(..., "--out", "-o",
-                            help="Index directory (passages.parquet, vectors.npy, index.json); "
-                                 "ask it with `bertcli ask --index`. A rerun after a kill "
-                                 "resumes from INDEX.parts."),
+                            help="Index directory (a LanceDB table of passages, vectors and a "
+                                 "full-text index, and index.json); ask it with "
+                                 "`bertcli ask --index`."),
+    append: bool = typer.Option(False, "--append",
+                                help="Add the corpus's documents to the existing index OUT "
+                                     "(ids already there are skipped, with a notice)."),
+    replace: bool = typer.Option(False, "--replace",
+                                 help="With --append: documents whose id is already in OUT "
+                                      "replace their old passages."),
+    resume: bool = typer.Option(False, "--resume",
+                                help="Finish a run that was interrupted (OUT.parts): only "
+                                     "documents not embedded yet are embedded."),
     engine: Engine = ENGINE_OPT,
     workers: int | None = WORKERS_OPT,
     address: str | None = ADDRESS_OPT,
@@ -137,11 +146,40 @@ def batch_index(
         stats = index_corpus(corpus, out, engine=engine.value, workers=workers, address=address,
                              device=device.value, id_field=id_field, text_field=text_field,
                              input_format=input_format.value if input_format else None,
-                             max_bytes=max_bytes, on_notice=note, shard_size=shard_size)
+                             max_bytes=max_bytes, on_notice=note, shard_size=shard_size,
+                             append=append, replace=replace, resume=resume)
         for error in stats.errors:
             note(f"not indexed: {error['error']}")
-        note(f"{out}: {stats.passages} passages of {stats.documents} documents"
+        now = (f"; {stats.added} added now" + (f" ({stats.replaced} replaced)" if stats.replaced else "")
+               if append else "")
+        note(f"{out}: {stats.passages} passages of {stats.documents} documents{now}"
              f"{f'; {len(stats.errors)} not indexed' if stats.errors else ''}")
+        return 0
+
+    run_guarded(body, verbose)
+
+
+@batch_app.command("delete")
+def batch_delete(
+    index: str = typer.Argument(..., metavar="INDEX", help="An index of `bertcli batch index`."),
+    ids: list[str] = typer.Argument(..., metavar="ID...",
+                                    help="Ids of the documents to delete; `-` reads ids from "
+                                         "stdin, one per line."),
+    verbose: bool = VERBOSE_OPT,
+    quiet: bool = QUIET_OPT,
+) -> None:
+    """Delete documents (all their passages) from a corpus index, by id."""
+
+    def body() -> int:
+        from ..batch.index import delete_documents
+
+        wanted = [i for i in ids if i != "-"]
+        if "-" in ids:
+            wanted += [line.strip() for line in sys.stdin if line.strip()]
+        deleted, unknown = delete_documents(index, wanted)
+        if unknown:
+            note(f"not in {index}: {len(unknown)} id(s), e.g. {unknown[0]!r}")
+        note(f"{index}: {len(deleted)} document(s) deleted")
         return 0
 
     run_guarded(body, verbose)
