@@ -32,9 +32,9 @@ INDEX_VERSION = 2
 TABLE = "passages"
 META = "index.json"
 ERRORS = "errors.jsonl"
-# Below this many passages exact search over the table answers in ~10 ms (1M rows: ~1 s), and
-# an IVF-PQ index would cost more to build than it saves (benchmarks/corpus_engines.py).
-ANN_MIN_ROWS = 100_000
+# Below this many passages search is exact: Lance's flat scan costs ~0.7 ms per 1,000 rows here
+# (35 ms at 50,000), an IVF-PQ search ~10-20 ms whatever the size (benchmarks/README.md).
+ANN_MIN_ROWS = 20_000
 # Searched: a fifth of the ~sqrt(rows) partitions, and the best REFINED_ROWS of them re-ranked
 # with the exact vectors. On 1M real passages (benchmarks/corpus_engines.py) recall@10 against
 # exact search was 0.81 at 20 probes / 100 rows, 0.94 at 100 / 300 and 0.97 at 200 (a fifth) /

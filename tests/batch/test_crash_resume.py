@@ -136,3 +136,26 @@ def test_an_interrupted_index_build_needs_resume(new_user_env, corpus, tmp_path)
     assert again.returncode == 3 and "add --resume to finish it" in again.stderr
     assert (tmp_path / "index.parts" / "manifest.json").exists()  # nothing removed
     assert run(command + ["--resume"], new_user_env).returncode == 0
+
+
+def test_append_killed_after_its_commit_then_resumed_adds_nothing_twice(new_user_env, tmp_path):
+    first = write_jsonl(tmp_path / "first.jsonl", make_corpus(10, seed=5, sentences=5))
+    second = write_jsonl(tmp_path / "second.jsonl", [dict(d, id=f"new-{d['id']}") for d in
+                                                      make_corpus(12, seed=6, sentences=5)])
+    base = bertcli_exe() + ["batch", "index", "--workers", "1", "--shard-size", "4", "--offline"]
+    for name in ("whole", "index"):
+        assert run(base + [str(first), "--out", str(tmp_path / name)], new_user_env).returncode == 0
+    assert run(base + [str(second), "--out", str(tmp_path / "whole"), "--append"],
+               new_user_env).returncode == 0
+    expected = index_rows(tmp_path / "whole")
+
+    append = base + [str(second), "--out", str(tmp_path / "index"), "--append", "--resume"]
+    for fault in ("batch-manifest:2", "index-append:1", "batch-finish:1"):
+        assert run(append, new_user_env, fault).returncode == -signal.SIGKILL, fault
+    rerun = run(append, new_user_env)
+    assert rerun.returncode == 0, rerun.stderr
+    resumed = index_rows(tmp_path / "index")
+    assert [r[:5] for r in resumed] == [r[:5] for r in expected]  # nothing lost or doubled
+    assert np.allclose([r[5] for r in resumed], [r[5] for r in expected], atol=1e-6)
+    meta = json.loads((tmp_path / "index" / "index.json").read_text(encoding="utf-8"))
+    assert meta["documents"] == 22 and not (tmp_path / "index.parts").exists()
