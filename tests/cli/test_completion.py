@@ -18,8 +18,10 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash
 def _complete(words: str, env: dict) -> list[str]:
     """What bash completes for `words` (the last word may be partial), with the script that
     `bertcli --show-completion bash` prints sourced."""
-    script = subprocess.run([*bertcli_exe(), "--show-completion", "bash"], env=env,
-                            capture_output=True, text=True, timeout=60, check=True).stdout
+    shown = subprocess.run([*bertcli_exe(), "--show-completion", "bash"], env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    script = shown.stdout
     line = words.split(" ")
     test = (f"{script}\nCOMP_WORDS=({' '.join(repr(w) for w in line)}); "
             f"COMP_CWORD={len(line) - 1}; _bertcli_completion bertcli; "
