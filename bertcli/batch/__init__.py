@@ -7,13 +7,10 @@ output: sharded, resumable JSONL/Parquet; index: a corpus index and questions as
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InputError, UsageError
 from .corpus import Record, read_corpus
 from .engines import ENGINES, default_workers
 from .output import ShardedOutput
@@ -83,81 +80,4 @@ def _sharded(output: ShardedOutput, rows: Iterable[dict[str, Any]]) -> Iterator[
         output.write_shard(buffer)
 
 
-def index_corpus(corpus: str, out: str, engine: str = "local", workers: int | None = None,
-                 address: str | None = None, device: str = "cpu", id_field: str = "id",
-                 text_field: str = "text", input_format: str | None = None,
-                 max_bytes: int | None = None, on_notice: Callable[[str], None] | None = None,
-                 shard_size: int = DEFAULT_SHARD_SIZE, append: bool = False,
-                 replace: bool = False, resume: bool = False) -> Any:
-    """Passages and embeddings of every document of `corpus` into the INDEX directory `out`
-    (new, or with `append` added to it). Rows go into shards in `out`.parts first: after a
-    kill, a rerun with `resume` embeds only the rest."""
-    from .. import faults, notices
-    from ..ask.retrieve import Retriever
-    from ..backends.load import resolve_device
-    from . import engines
-    from . import index_store as store
-    from .index import append_index, check_out, shard_schema, write_index
-
-    if replace and not append:
-        raise UsageError("--replace goes with --append (it replaces documents already indexed)")
-    say = on_notice or notices.notice
-    parts = os.path.normpath(out) + ".parts"
-    if resume and not append and os.path.exists(parts) and os.path.exists(out):
-        # A build is refused where an index exists, so this one is the interrupted run's own,
-        # renamed into place just before the kill: only its shards are left to remove.
-        meta = store.read_meta(out)
-        shutil.rmtree(parts, ignore_errors=True)
-        return store.IndexStats(meta["documents"], meta["passages"], store.read_errors(out))
-    check_out(out, append)
-    if os.path.exists(parts) and not resume:
-        raise InputError(f"{parts} holds an interrupted run; add --resume to finish it, or "
-                         "remove it to start over")
-    present: set[str] = set()
-    if append:
-        meta = store.read_meta(out)
-        retriever = Retriever(device=resolve_device(device), notice=say,
-                              precision=meta["encoder"].get("precision", "auto"))
-        store.check_encoder(out, meta["encoder"], retriever)
-        encoder = meta["encoder"]
-        if not replace:
-            present = store.present_ids(store.open_table(out))
-    else:
-        retriever = Retriever(device=resolve_device(device), notice=say)
-        encoder = store.encoder_record(retriever)
-    del retriever  # the workers load their own
-    options: dict[str, Any] = {"corpus": corpus, "id_field": id_field, "text_field": text_field,
-                               "encoder": encoder["name"], "precision": encoder["precision"],
-                               "append": append, "replace": replace}
-    output = ShardedOutput(out, options, shard_size, fmt="parquet", schema=shard_schema())
-    seen = output.done_ids()
-    repeated: list[str] = []
-    already: list[str] = []
-
-    def records():
-        for record in read_corpus(corpus, id_field, text_field, input_format, max_bytes):
-            if record.id in present:
-                already.append(record.id)
-            elif record.id in seen:
-                repeated.append(record.id)
-            else:
-                seen.add(record.id)
-                yield record
-
-    task = IndexTask(device=device, precision=encoder["precision"])
-    for _ in _sharded(output, engines.run(engine, task, records(), workers, say, address)):
-        pass
-    if repeated:
-        say(f"{len(repeated)} rows skipped: their id came earlier in the corpus (first kept), "
-            f"e.g. {repeated[0]!r}")
-    if already:
-        say(f"{len(already)} documents skipped: already in {out} (--replace replaces them), "
-            f"e.g. {already[0]!r}")
-    os.makedirs(output.parts, exist_ok=True)  # a new index's temporary folder goes in there
-    if append:
-        stats = append_index(out, output.shard_rows(), replace=replace)
-    else:
-        stats = write_index(out, output.shard_rows(), encoder, work=output.parts)
-    faults.point("batch-finish")
-    output.remove()
-    return stats
+from .index_build import index_corpus  # noqa: E402  (it uses _sharded above)

@@ -109,13 +109,28 @@ def append_index(out: str, rows: Iterable[dict[str, Any]], replace: bool = False
     Run again after a kill, it adds nothing twice."""
     meta = store.read_meta(out)
     table = store.open_table(out)
-    present = store.present_ids(table)
+    present = store.present_ids(table, out)
     errors = store.read_errors(out)
     new_errors: list[dict[str, str]] = []
     counts: dict[str, int] = {}
-    replaced = 0
     batches = store.record_batches(rows, meta["encoder"]["dimension"], new_errors,
                                    skip=None if replace else present, counts=counts)
+    with store.guarded(out):
+        replaced = _add(table, batches, present)
+    store.write_errors(out, errors + new_errors)
+    with store.guarded(out):
+        store.build_indexes(table, table.count_rows(), meta, created=False)
+        documents = len(store.present_ids(table, out))
+        meta.update(documents=documents, passages=table.count_rows(),
+                    errors=len({e["id"] for e in errors + new_errors}))
+    store.write_meta(out, meta)
+    return IndexStats(documents, meta["passages"], new_errors, added=counts.get("documents", 0),
+                      replaced=replaced)
+
+
+def _add(table: Any, batches: Iterable[Any], present: set[str]) -> int:
+    """The batches into the table, one commit each; how many documents replaced others."""
+    replaced = 0
     for batch in batches:
         ids = set(batch.column("id").to_pylist())
         again = ids & present
@@ -128,27 +143,24 @@ def append_index(out: str, rows: Iterable[dict[str, Any]], replace: bool = False
         else:
             table.add(batch)
         faults.point("index-append")
-    store.build_indexes(table, table.count_rows(), meta, created=False)
-    store.write_errors(out, errors + new_errors)
-    documents = len(store.present_ids(table))
-    meta.update(documents=documents, passages=table.count_rows(),
-                errors=len({e["id"] for e in errors + new_errors}))
-    store.write_meta(out, meta)
-    return IndexStats(documents, meta["passages"], new_errors, added=counts.get("documents", 0),
-                      replaced=replaced)
+    return replaced
 
 
 def delete_documents(path: str, ids: list[str]) -> tuple[list[str], list[str]]:
     """Delete the documents `ids` from the index at `path` (one commit); (deleted, unknown)."""
+    from .index_build import writer_lock
+
     meta = store.read_meta(path)
     table = store.open_table(path)
-    present = store.present_ids(table)
-    deleted = [i for i in dict.fromkeys(ids) if i in present]
-    unknown = [i for i in dict.fromkeys(ids) if i not in present]
-    if deleted:
-        table.delete(f"id IN ({store.sql_list(deleted)})")
-        meta.update(documents=len(present) - len(deleted), passages=table.count_rows())
-        store.write_meta(path, meta)
+    with writer_lock(path, path):
+        present = store.present_ids(table, path)
+        deleted = [i for i in dict.fromkeys(ids) if i in present]
+        unknown = [i for i in dict.fromkeys(ids) if i not in present]
+        if deleted:
+            with store.guarded(path):
+                table.delete(f"id IN ({store.sql_list(deleted)})")
+                meta.update(documents=len(present) - len(deleted), passages=table.count_rows())
+            store.write_meta(path, meta)
     return deleted, unknown
 
 
@@ -208,14 +220,18 @@ class CorpusIndex:
         """The best `k` passages of the corpus: dense and full-text candidates fused by
         reciprocal rank (as bertcli.ask.retrieve.rank_fusion; ties: the dense order). The two
         searches run side by side (Lance leaves the GIL); only the `k` chosen rows are read."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        from ..ask.retrieve import RRF_K
-
         if k < 1:
             raise UsageError(f"--passages must be at least 1, got {k}")
         if not len(self):
             return []
+        with store.guarded(self.path):
+            return self._search(question, k)
+
+    def _search(self, question: str, k: int) -> list[Hit]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from ..ask.retrieve import RRF_K
+
         want = max(CANDIDATES, k)
         with ThreadPoolExecutor(1) as pool:
             lexical = pool.submit(self.fulltext, question, want)
@@ -272,6 +288,7 @@ def ask_index(asker, index: CorpusIndex, question: str, top_k: int = 1, passages
             answers.append(Answer(span.text, hit.start + local, hit.start + local_end,
                                   probability(span, seen, asker.verifier), context, hit.start + at, hit.id,
                                   evidence=seen))
+        answers.sort(key=lambda a: -a.score)  # the verifier's probabilities reorder spans
         read = [Passage(hit.start, hit.end, hit.id) for hit in hits]
         result = AskResult(index.path, asker.model_name, asker.mode, question, answers, read,
                            across=True)

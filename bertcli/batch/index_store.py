@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,10 @@ import numpy as np
 
 from ..errors import InputError
 from ..files import write_atomically
+
+# Lance's Rust logger reads this when lancedb is first imported (every import of it in bertcli
+# follows this module's): its warnings are not for the user's stderr.
+os.environ.setdefault("LANCEDB_LOG", "error")
 
 INDEX_VERSION = 2
 TABLE = "passages"
@@ -89,10 +95,36 @@ def check_encoder(path: str, recorded: dict[str, Any], retriever: Any) -> None:
                          "`bertcli batch index`")
 
 
+@contextmanager
+def guarded(path: str) -> Iterator[None]:
+    """Lance's errors on a damaged table (a data file gone or cut short, an index file
+    missing) as one line, instead of a Rust error with source paths."""
+    try:
+        yield
+    except (RuntimeError, OSError, ValueError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        first = re.sub(r",? */\S*\.rs:\d+(:\d+)?", "", first)[:200]
+        raise InputError(f"{path}: unreadable index ({first}); rebuild it with "
+                         "`bertcli batch index`") from None
+
+
+def _check_encoder_record(path: str, encoder: Any) -> None:
+    ok = (isinstance(encoder, dict) and isinstance(encoder.get("name"), str)
+          and isinstance(encoder.get("precision"), str) and isinstance(encoder.get("dimension"), int)
+          and isinstance(encoder.get("probe"), list) and len(encoder["probe"]) == encoder["dimension"]
+          and all(isinstance(x, (int, float)) for x in encoder["probe"]))
+    if not ok:
+        raise InputError(f"{path}: unreadable index ({META} does not describe its encoder); "
+                         "rebuild it with `bertcli batch index`")
+
+
 def read_meta(path: str) -> dict[str, Any]:
     """index.json of INDEX `path`; InputError (one line) for anything that is not an index this
     bertcli reads."""
     meta_path = os.path.join(path, META)
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such index (build one with "
+                         "`bertcli batch index CORPUS --out INDEX`)")
     if not os.path.isfile(meta_path):
         raise InputError(f"{path}: not a bertcli index (no {META}; build one with "
                          "`bertcli batch index CORPUS --out INDEX`)")
@@ -102,14 +134,15 @@ def read_meta(path: str) -> dict[str, Any]:
     except (OSError, ValueError) as err:
         raise InputError(f"{path}: unreadable index ({err})") from None
     version = meta.get("version") if isinstance(meta, dict) else None
-    if not isinstance(version, int):
-        raise InputError(f"{path}: unreadable index ({META} has no version)")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InputError(f"{path}: unreadable index ({META} has no version number)")
     if version < INDEX_VERSION:
         raise InputError(f"{path}: an index in the old format (version {version}, exact search "
                          "only); rebuild it with `bertcli batch index CORPUS --out NEW_INDEX`")
     if version > INDEX_VERSION:
         raise InputError(f"{path}: written by a newer bertcli (index version {version}; this "
                          f"one reads {INDEX_VERSION}): upgrade bertcli")
+    _check_encoder_record(path, meta.get("encoder"))
     return meta
 
 
@@ -198,9 +231,10 @@ def probes(meta: dict[str, Any]) -> int:
     return max(MIN_PROBES, int(partitions * PROBED_SHARE))
 
 
-def present_ids(table: Any) -> set[str]:
+def present_ids(table: Any, path: str) -> set[str]:
     """Ids of the documents in the table (each has a passage 0)."""
-    found = table.search().where("passage = 0").select(["id"]).limit(None).to_arrow()
+    with guarded(path):
+        found = table.search().where("passage = 0").select(["id"]).limit(None).to_arrow()
     return set(found.column("id").to_pylist())
 
 

@@ -39,7 +39,7 @@ def test_append_adds_skips_known_ids_and_replace_replaces(run_cli, index, tmp_pa
     more = write_jsonl(tmp_path / "more.jsonl", MORE)
     proc = run_cli("batch", "index", more, "--out", index, "--append", "--workers", "1")
     assert proc.returncode == 0, proc.err
-    assert "1 documents skipped: already in" in proc.err and "'orchard'" in proc.err
+    assert "1 document(s) skipped: already in" in proc.err and "'orchard'" in proc.err
     assert "4 passages of 4 documents; 1 added now" in proc.err
     assert ask(run_cli, index, "Who makes the rye loaf?")["answers"][0]["source"] == "bakery"
     old = {r[0]: r[4] for r in index_rows(index)}["orchard"]
@@ -99,12 +99,67 @@ def test_indexes_it_cannot_trust_are_one_line_errors(run_cli, index, change, mes
     assert proc.out == ""  # never an answer from vectors of another encoder
 
 
-def test_a_torn_table_is_a_one_line_error(run_cli, index):
+@pytest.mark.parametrize("tear", ["table", "data", "indices"])
+def test_a_torn_table_is_a_one_line_error(run_cli, index, tear):
     import shutil
 
-    shutil.rmtree(index / "passages.lance")
-    proc = run_cli("ask", "--index", index, "Who?", "--offline")
-    assert proc.returncode == 3 and "unreadable index" in proc.err and "Traceback" not in proc.err
+    table = index / "passages.lance"
+    if tear == "table":
+        shutil.rmtree(table)
+    else:
+        for path in (table / ("data" if tear == "data" else "_indices")).rglob("*"):
+            if path.is_file():
+                path.unlink()
+    commands = [("ask", "--index", index, "Who planted the orchard?", "--offline")]
+    if tear != "indices":  # deleting needs no search index
+        commands.append(("batch", "delete", index, "rocket"))
+    for command in commands:
+        proc = run_cli(*command)
+        assert proc.returncode == 3, (tear, command, proc.err)
+        assert "unreadable index" in proc.err and "Traceback" not in proc.err
+        assert ".rs:" not in proc.err and len(proc.err.strip().splitlines()) <= 2  # + a model notice
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m.pop("encoder"), "does not describe its encoder"),
+    (lambda m: m["encoder"].update(probe=m["encoder"]["probe"][:10]), "does not describe its encoder"),
+    (lambda m: m["encoder"].update(probe="x"), "does not describe its encoder"),
+    (lambda m: m.update(version="2"), "has no version number"),
+])
+def test_a_damaged_index_json_is_a_one_line_error(run_cli, index, change, message):
+    meta = json.loads((index / "index.json").read_text())
+    change(meta)
+    (index / "index.json").write_text(json.dumps(meta))
+    for command in (("ask", "--index", index, "Who?", "--offline"), ("batch", "delete", index, "x")):
+        proc = run_cli(*command)
+        assert proc.returncode == 3 and message in proc.err and "Traceback" not in proc.err
+
+
+def test_one_writer_at_a_time(run_cli, index, tmp_path):
+    from bertcli.batch.index_build import writer_lock
+
+    more = write_jsonl(tmp_path / "more.jsonl", MORE)
+    with writer_lock(str(index), str(index)):  # as a `batch index --append` running elsewhere
+        for command in (("batch", "delete", index, "rocket"),
+                        ("batch", "index", more, "--out", index, "--append")):
+            proc = run_cli(*command)
+            assert proc.returncode == 3 and "another bertcli is writing it" in proc.err
+    assert not (tmp_path / "index.parts").exists()
+    assert run_cli("batch", "delete", index, "rocket").returncode == 0  # the lock went with it
+
+
+def test_a_missing_corpus_leaves_nothing_to_resume(run_cli, tmp_path):
+    proc = run_cli("batch", "index", tmp_path / "nope.jsonl", "--out", tmp_path / "i")
+    assert proc.returncode == 3 and "Traceback" not in proc.err
+    assert not (tmp_path / "i").exists() and not (tmp_path / "i.parts").exists()
+
+
+def test_answers_from_the_corpus_are_ranked_by_score(run_cli, index):
+    proc = run_cli("ask", "--index", index, "Who planted the orchard?", "-k", "4", "-f", "json",
+                   "--always-answer", "--offline")
+    assert proc.returncode == 0, proc.err
+    scores = [a["score"] for a in json.loads(proc.out)["answers"]]
+    assert len(scores) >= 2 and scores == sorted(scores, reverse=True)
 
 
 def test_full_text_finds_what_the_vectors_miss(index):

@@ -154,8 +154,25 @@ def test_append_killed_after_its_commit_then_resumed_adds_nothing_twice(new_user
         assert run(append, new_user_env, fault).returncode == -signal.SIGKILL, fault
     rerun = run(append, new_user_env)
     assert rerun.returncode == 0, rerun.stderr
+    assert "came earlier" not in rerun.stderr  # documents embedded before the kill are no duplicates
     resumed = index_rows(tmp_path / "index")
     assert [r[:5] for r in resumed] == [r[:5] for r in expected]  # nothing lost or doubled
     assert np.allclose([r[5] for r in resumed], [r[5] for r in expected], atol=1e-6)
     meta = json.loads((tmp_path / "index" / "index.json").read_text(encoding="utf-8"))
     assert meta["documents"] == 22 and not (tmp_path / "index.parts").exists()
+
+
+def test_an_interrupted_append_is_not_finished_as_a_build(new_user_env, tmp_path):
+    first = write_jsonl(tmp_path / "first.jsonl", make_corpus(6, seed=5, sentences=4))
+    second = write_jsonl(tmp_path / "second.jsonl", [dict(d, id=f"new-{d['id']}") for d in
+                                                      make_corpus(8, seed=6, sentences=4)])
+    base = bertcli_exe() + ["batch", "index", "--workers", "1", "--shard-size", "2", "--offline",
+                            "--out", str(tmp_path / "index")]
+    assert run(base + [str(first)], new_user_env).returncode == 0
+    append = base + [str(second), "--append", "--resume"]
+    assert run(append, new_user_env, "batch-manifest:1").returncode == -signal.SIGKILL
+    wrong = run(base + [str(second), "--resume"], new_user_env)  # --append forgotten
+    assert wrong.returncode == 2 and "interrupted run with --append" in wrong.stderr
+    assert (tmp_path / "index.parts" / "manifest.json").exists()  # kept for the right rerun
+    assert run(append, new_user_env).returncode == 0
+    assert len({r[0] for r in index_rows(tmp_path / "index")}) == 14
