@@ -117,14 +117,15 @@ def append_index(out: str, rows: Iterable[dict[str, Any]], replace: bool = False
                                    skip=None if replace else present, counts=counts)
     with store.guarded(out):
         replaced = _add(table, batches, present)
-    store.write_errors(out, errors + new_errors)
     with store.guarded(out):
         store.build_indexes(table, table.count_rows(), meta, created=False)
-        documents = len(store.present_ids(table, out))
-        meta.update(documents=documents, passages=table.count_rows(),
-                    errors=len({e["id"] for e in errors + new_errors}))
+        now = store.present_ids(table, out)
+        meta.update(documents=len(now), passages=table.count_rows())
+    kept = [e for e in errors + new_errors if e["id"] not in now]  # indexed since: no error
+    store.write_errors(out, kept)
+    meta["errors"] = len({e["id"] for e in kept})
     store.write_meta(out, meta)
-    return IndexStats(documents, meta["passages"], new_errors, added=counts.get("documents", 0),
+    return IndexStats(len(now), meta["passages"], new_errors, added=counts.get("documents", 0),
                       replaced=replaced)
 
 

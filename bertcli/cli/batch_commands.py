@@ -192,12 +192,14 @@ def ask_index_command(index: str, questions: list[str], top_k: int, max_answer_l
     """`bertcli ask --index INDEX QUESTION...`: every argument is a question."""
     from ..ask.asker import Asker, check_options
     from ..batch.index import CorpusIndex, ask_index
-    from ..errors import UsageError
+    from ..errors import InputError, UsageError
     from ..render import Renderer
 
     check_options(top_k, max_answer_len, passages, min_score)
     if not questions:
         raise UsageError("give a question (with --index, every argument is a question)")
+    if any(not q.strip() for q in questions):  # before any model loads or question is answered
+        raise InputError("empty question")
     from ..backends.load import resolve_device
 
     corpus_index = CorpusIndex(index, device=resolve_device(device))

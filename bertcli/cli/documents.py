@@ -113,10 +113,10 @@ def summarize(
 
 @app.command()
 def ask(
-    args: list[str] = typer.Argument(
-        ..., metavar="[QUESTION] DOCUMENT...",
+    args: list[str] | None = typer.Argument(
+        None, metavar="[QUESTION] DOCUMENT...", show_default=False,
         help="The question, then one or more documents: files (text, HTML, Markdown, PDF, .docx, .rst), "
-        "http(s) URLs, or - for stdin. With --questions, only documents.",
+        "http(s) URLs, or - for stdin. With --questions, only documents; with --index, only questions.",
     ),
     questions_file: str | None = typer.Option(
         None, "--questions", "-q", help="File with one question per line (- reads stdin)."
@@ -149,19 +149,22 @@ def ask(
 ) -> None:
     """Extractive question answering: the span of each document that answers the question."""
 
+    args = args or []
+
     def body() -> int:
         if index is not None:
             from .batch_commands import ask_index_command
 
-            refused = [name for name, given in (
-                ("--questions", questions_file is not None), ("--across", across),
+            refused = [name for name, given in (("--across", across),
                 ("--full", full), ("--precision", precision.value != "auto"),
                 ("--lang", lang != "auto"), ("--input-format", input_format is not None),
                 ("--encoding", encoding is not None)) if given]
             if refused:
                 raise UsageError(f"--index does not take {', '.join(refused)} (every argument "
                                  "is a question, asked of the whole corpus)")
-            return ask_index_command(index, args, top_k, max_answer_len, passages, retrieval_only,
+            asked = [q for _, q in read_questions(questions_file, None, max_bytes)] \
+                if questions_file is not None else []
+            return ask_index_command(index, asked + args, top_k, max_answer_len, passages, retrieval_only,
                                      model, device.value, offline, fmt.value,
                                      not always_answer, min_score)
         if questions_file is None:
@@ -170,6 +173,8 @@ def ask(
             questions, sources = [(0, args[0])], args[1:]
             _question_order_hint(args)
         else:
+            if not args:
+                raise UsageError("give at least one document to ask (--questions gives the questions)")
             sources = args
             questions = read_questions(questions_file, encoding, max_bytes)
         if sum(1 for s in sources if s == "-") + (questions_file == "-") > 1:

@@ -202,3 +202,30 @@ def test_vector_index_above_the_threshold_finds_each_row_and_appended_ones(monke
 def test_small_index_has_no_vector_index(index):
     names = {i.name for i in CorpusIndex(str(index)).table.list_indices()}
     assert "vector_idx" not in names and "text_idx" in names
+
+
+def test_questions_from_a_file_and_an_empty_one_refused_first(run_cli, index, tmp_path):
+    questions = tmp_path / "q.txt"
+    questions.write_text("Who planted the orchard?\n\nWhat do the engines burn?\n", encoding="utf-8")
+    proc = run_cli("ask", "--index", index, "-q", questions, "Who ordered cranes?", "-f", "jsonl",
+                   "--always-answer", "--offline")
+    assert proc.returncode == 0, proc.err
+    sources = [json.loads(line)["answers"][0]["source"] for line in proc.out.splitlines()]
+    assert sources == ["orchard", "rocket", "harbour"]
+    proc = run_cli("ask", "--index", index, "Who planted the orchard?", "  ", "--offline")
+    assert proc.returncode == 3 and "empty question" in proc.err and proc.out == ""
+    proc = run_cli("ask", "-q", questions)
+    assert proc.returncode == 2 and "give at least one document" in proc.err
+
+
+def test_a_document_indexed_later_leaves_the_errors_file(run_cli, tmp_path):
+    first = write_jsonl(tmp_path / "a.jsonl", FACTS[:1] + [{"id": "late", "text": "   "}])
+    out = tmp_path / "i"
+    assert run_cli("batch", "index", first, "--out", out, "--workers", "1").returncode == 0
+    assert "late" in (out / "errors.jsonl").read_text()
+    fixed = write_jsonl(tmp_path / "b.jsonl", [{"id": "late", "text": MORE[0]["text"]}])
+    proc = run_cli("batch", "index", fixed, "--out", out, "--append", "--workers", "1")
+    assert proc.returncode == 0, proc.err
+    assert (out / "errors.jsonl").read_text() == ""
+    meta = json.loads((out / "index.json").read_text())
+    assert (meta["documents"], meta["errors"]) == (2, 0)
