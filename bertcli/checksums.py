@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .files import fsync_directory
+
 MANIFEST = ".bertcli-sha256.json"  # beside a pulled model's files
 
 
@@ -121,11 +123,14 @@ def checked_model(folder: Path, name: str) -> None:
 
 
 def fsync_tree(folder: Path) -> None:
-    """Every file of `folder` on disk (before a rename makes the folder count)."""
-    for path in folder.iterdir():
+    """Every file of `folder` and of its subfolders on disk, and the subfolders' entries
+    (before a rename makes the folder count)."""
+    for path in sorted(folder.rglob("*")):
         if path.is_file():
             fd = os.open(path, os.O_RDONLY)
             try:
                 os.fsync(fd)
             finally:
                 os.close(fd)
+        elif path.is_dir():
+            fsync_directory(str(path))

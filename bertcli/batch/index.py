@@ -14,11 +14,13 @@ import shutil
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .. import faults
+from ..checksums import fsync_tree
 from ..errors import InputError, UsageError
 from ..files import fsync_directory, umask
 from . import index_store as store
@@ -55,17 +57,6 @@ def check_out(out: str, append: bool = False) -> str:
     return parent
 
 
-def _fsync_tree(folder: str) -> None:
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            fd = os.open(os.path.join(root, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        fsync_directory(root)
-
-
 def write_index(out: str, rows: Iterable[dict[str, Any]], encoder: dict[str, Any],
                 work: str | None = None) -> IndexStats:
     """Rows of IndexTask into the new INDEX directory `out` (complete, or not there at all).
@@ -91,7 +82,7 @@ def write_index(out: str, rows: Iterable[dict[str, Any]], encoder: dict[str, Any
         store.write_errors(tmp, errors)
         store.write_meta(tmp, meta)
         os.chmod(tmp, 0o777 & ~umask())
-        _fsync_tree(tmp)  # on disk before the rename makes the index count
+        fsync_tree(Path(tmp))  # on disk before the rename makes the index count
         faults.point("index-write")
         os.replace(tmp, out)
         fsync_directory(parent)
@@ -103,13 +94,15 @@ def write_index(out: str, rows: Iterable[dict[str, Any]], encoder: dict[str, Any
                       added=counts.get("documents", 0))
 
 
-def append_index(out: str, rows: Iterable[dict[str, Any]], replace: bool = False) -> IndexStats:
+def append_index(out: str, rows: Iterable[dict[str, Any]], replace: bool = False,
+                 present: set[str] | None = None) -> IndexStats:
     """Rows of IndexTask added to the index `out` in place: documents already there are left
     as they are, or with `replace` replaced (their old passages deleted in the same commit).
-    Run again after a kill, it adds nothing twice."""
+    Run again after a kill, it adds nothing twice. `present`: the ids in the index, when the
+    caller has read them already."""
     meta = store.read_meta(out)
     table = store.open_table(out)
-    present = store.present_ids(table, out)
+    present = store.present_ids(table, out) if present is None else present
     errors = store.read_errors(out)
     new_errors: list[dict[str, str]] = []
     counts: dict[str, int] = {}
@@ -193,8 +186,8 @@ class CorpusIndex:
         if self._retriever is None:
             from ..ask.retrieve import Retriever
 
-            recorded = self.meta["encoder"]
-            retriever = Retriever(device=self.device, precision=recorded.get("precision", "auto"))
+            recorded = self.meta["encoder"]  # checked by read_meta: precision is there
+            retriever = Retriever(device=self.device, precision=recorded["precision"])
             store.check_encoder(self.path, recorded, retriever)
             self._retriever = retriever
         return self._retriever.encoder

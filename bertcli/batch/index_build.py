@@ -119,8 +119,7 @@ def _index(corpus: str, out: str, engine: str, workers: int | None, address: str
                               precision=meta["encoder"]["precision"])
         store.check_encoder(out, meta["encoder"], retriever)
         encoder = meta["encoder"]
-        if not replace:
-            present = store.present_ids(store.open_table(out), out)
+        present = store.present_ids(store.open_table(out), out)  # read once, for both stages
     else:
         retriever = Retriever(device=resolve_device(device), notice=say)
         encoder = store.encoder_record(retriever)
@@ -140,7 +139,7 @@ def _index(corpus: str, out: str, engine: str, workers: int | None, address: str
                 repeated.append(record.id)
                 continue
             seen.add(record.id)
-            if record.id in present:
+            if record.id in present and not replace:
                 already.append(record.id)
             elif record.id not in done:
                 yield record
@@ -158,7 +157,7 @@ def _index(corpus: str, out: str, engine: str, workers: int | None, address: str
         say(f"{corpus}: no documents in it")
     os.makedirs(output.parts, exist_ok=True)  # a new index's temporary folder goes in there
     if append:
-        stats = append_index(out, output.shard_rows(), replace=replace)
+        stats = append_index(out, output.shard_rows(), replace=replace, present=present)
     else:
         stats = write_index(out, output.shard_rows(), encoder, work=output.parts)
     faults.point("batch-finish")

@@ -192,18 +192,17 @@ def ask_index_command(index: str, questions: list[str], top_k: int, max_answer_l
     """`bertcli ask --index INDEX QUESTION...`: every argument is a question."""
     from ..ask.asker import Asker, check_options
     from ..batch.index import CorpusIndex, ask_index
-    from ..errors import InputError, UsageError
+    from ..errors import UsageError
     from ..render import Renderer
 
     check_options(top_k, max_answer_len, passages, min_score)
     if not questions:
         raise UsageError("give a question (with --index, every argument is a question)")
-    if any(not q.strip() for q in questions):  # before any model loads or question is answered
-        raise InputError("empty question")
     from ..backends.load import resolve_device
 
     corpus_index = CorpusIndex(index, device=resolve_device(device))
     asker = Asker(model=model, device=device, offline=offline, retrieval_only=retrieval_only)
+    questions = [asker.check_question(q) for q in questions]  # all, before any is answered
     renderer = Renderer(fmt, sys.stdout, several=len(questions) > 1)
     for question in questions:
         result = ask_index(asker, corpus_index, question, top_k=top_k, passages=passages,
