@@ -82,13 +82,12 @@ def encoder_record(retriever: Any) -> dict[str, Any]:
 def check_encoder(path: str, recorded: dict[str, Any], retriever: Any) -> None:
     """InputError unless `retriever` embeds as the index's encoder did (stale vectors would
     rank the wrong passages without any sign)."""
-    mine = encoder_record(retriever)
-    if recorded.get("name") != mine["name"] or recorded.get("dimension") != mine["dimension"]:
-        raise InputError(f"{path}: built with encoder {recorded.get('name')} "
-                         f"({recorded.get('dimension')} dimensions); this bertcli embeds with "
+    mine = encoder_record(retriever)  # `recorded` is read_meta's: every field is there
+    if recorded["name"] != mine["name"] or recorded["dimension"] != mine["dimension"]:
+        raise InputError(f"{path}: built with encoder {recorded['name']} "
+                         f"({recorded['dimension']} dimensions); this bertcli embeds with "
                          f"{mine['name']} ({mine['dimension']}): rebuild it with `bertcli batch index`")
-    cosine = float(np.dot(np.asarray(recorded.get("probe") or [0.0] * mine["dimension"]),
-                          np.asarray(mine["probe"])))
+    cosine = float(np.dot(np.asarray(recorded["probe"]), np.asarray(mine["probe"])))
     if cosine < PROBE_MIN_COSINE:
         raise InputError(f"{path}: its vectors come from another version of encoder "
                          f"{mine['name']} (probe similarity {cosine:.3f}): rebuild it with "
@@ -218,7 +217,7 @@ def build_indexes(table: Any, rows: int, meta: dict[str, Any], created: bool) ->
                            num_sub_vectors=table.schema.field("vector").type.list_size // 8,
                            vector_column_name="vector")
         meta["vector_index"] = {"type": "IVF_PQ", "partitions": partitions}
-    elif not created:
+    if not created:  # appended rows into the full-text index (and an older vector index)
         table.optimize()
 
 
