@@ -128,6 +128,9 @@ def test_real_sentences_are_candidates(text):
     ("WASHINGTON (CNN)  -- Terrorists are likely to use a weapon.", "Terrorists are likely to use a weapon."),
     ("Kabul, Afghanistan (CNN) -- China's top official paid a visit.", "China's top official paid a visit."),
     ("LONDON (Reuters) - Shares fell sharply in early trading.", "Shares fell sharply in early trading."),
+    ("(CNN)Robin Thicke and Pharrell Williams lost.", "Robin Thicke and Pharrell Williams lost."),
+    ('(CNN)"It is a hard pill to swallow," the chief said.', '"It is a hard pill to swallow," the chief said.'),
+    ("(CNN)iReporters sent in dozens of photos of the storm.", None),
     ("The council (pictured) met on Monday -- and again on Tuesday.", None),
     ("CNN -- the network -- said it would appeal.", None),
 ])
