@@ -87,10 +87,18 @@ def test_batches_cover_every_sequence_within_the_token_budget():
     for group in groups:
         widest = max(lengths[i] for i in group)
         assert len(group) <= 4
-        assert len(group) == 1 or widest * len(group) <= 100  # a long one travels alone
+        # past MIN_BATCH sequences, the padded tokens stay within the budget
+        assert len(group) <= fast.MIN_BATCH or widest * len(group) <= 100
     # length-sorted: padding stays small
     padded = sum(max(lengths[i] for i in g) * len(g) for g in groups)
     assert padded < 1.25 * sum(lengths)
+
+
+def test_long_sequences_share_a_forward_pass():
+    # retrieval passages of ~200 tokens: MIN_BATCH a pass, not one each under the token cap
+    groups = fast.batches([200] * 10, max_tokens=192, max_rows=64)
+    assert [len(g) for g in groups] == [fast.MIN_BATCH, fast.MIN_BATCH, 2]
+    assert [len(g) for g in fast.batches([200] * 10, max_tokens=192, max_rows=2)] == [2] * 5
 
 
 def test_auto_precision_is_int8_for_learned_only(cache, tiny_encoder_dir, monkeypatch):
