@@ -255,7 +255,8 @@ def ask_index(asker, index: CorpusIndex, question: str, top_k: int = 1, passages
     from ..sentences import split_sentences
 
     question = asker.check_question(question)
-    hits = index.search(question, passages)
+    # without a reader the passages are the answers: -k of them, even beyond --passages
+    hits = index.search(question, passages if asker.reader is not None else max(passages, top_k))
     answers = []
     if asker.reader is None:
         for hit in hits[:top_k]:

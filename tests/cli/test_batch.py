@@ -300,6 +300,12 @@ def test_index_then_ask_names_the_document_and_offsets(run_cli, tmp_path):
     best = json.loads(proc.out)["answers"][0]
     assert best["source"] == "harbour" and best["text"] == texts["harbour"]
 
+    # retrieval-only: -k passages come back even beyond --passages (the reader reads those)
+    proc = run_cli("ask", "--index", index, "Who ordered cranes?", "--retrieval-only", "-k", "3",
+                   "--passages", "2", "-f", "json")
+    assert proc.returncode == 0, proc.err
+    assert len({a["source"] for a in json.loads(proc.out)["answers"]}) == 3
+
 
 def test_ask_index_that_is_not_one(run_cli, tmp_path):
     proc = run_cli("ask", "--index", tmp_path, "Who?")
