@@ -151,8 +151,11 @@ def _index(corpus: str, out: str, engine: str, workers: int | None, address: str
         say(f"{len(repeated)} rows skipped: their id came earlier in the corpus (first kept), "
             f"e.g. {repeated[0]!r}")
     if already:
+        # a folder's ids are paths relative to it: another folder's a.txt is the same id
+        where = (f"; ids are paths relative to {corpus}, so a file of another folder at the same "
+                 "path has the same id") if os.path.isdir(corpus) else ""
         say(f"{len(already)} document(s) skipped: already in {out} (--replace replaces them), "
-            f"e.g. {already[0]!r}")
+            f"e.g. {already[0]!r}{where}")
     if not seen:
         say(f"{corpus}: no documents in it")
     os.makedirs(output.parts, exist_ok=True)  # a new index's temporary folder goes in there

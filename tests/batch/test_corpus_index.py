@@ -56,6 +56,21 @@ def test_append_adds_skips_known_ids_and_replace_replaces(run_cli, index, tmp_pa
     assert json.loads((index / "index.json").read_text())["documents"] == 4
 
 
+def test_append_of_another_folder_says_ids_are_relative_paths(run_cli, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    for folder, fact in ((first, FACTS[0]), (second, FACTS[1])):
+        folder.mkdir()
+        (folder / "notes.txt").write_text(fact["text"], encoding="utf-8")
+    out = tmp_path / "index"
+    assert run_cli("batch", "index", first, "--out", out, "--workers", "1").returncode == 0
+    proc = run_cli("batch", "index", second, "--out", out, "--append", "--workers", "1")
+    assert proc.returncode == 0, proc.err
+    notice = [line for line in proc.err.splitlines() if "skipped: already in" in line]
+    assert len(notice) == 1 and "'notes.txt'" in notice[0]
+    assert f"ids are paths relative to {second}" in notice[0]
+    assert [r[4] for r in index_rows(out)] == [FACTS[0]["text"]]  # nothing overwritten
+
+
 def test_delete_by_id(run_cli, index):
     proc = run_cli("batch", "delete", index, "rocket", "no-such-id")
     assert proc.returncode == 0, proc.err
