@@ -50,7 +50,7 @@ from .onnx_cache import (  # noqa: F401  (re-exported)
     prepared_dir,
 )
 from .onnx_models import FastEncoder, FastReader, _SessionLoader  # noqa: F401  (re-exported)
-from .pooling import MIN_BATCH, batches  # noqa: F401  (re-exported)
+from .pooling import batches  # noqa: F401  (re-exported)
 
 
 def runtime_available() -> bool:

@@ -18,9 +18,8 @@ import numpy as np
 BATCH_TOKENS = 192
 MAX_BATCH = 64
 # Sequences a batch may hold whatever the token cap: long ones (a retrieval passage runs to 256
-# tokens) went one per forward pass under it, and four 200-token passages a pass embed ~25%
-# faster per passage on 2 cores (benchmarks/README.md, "Long documents"). Sentences of up to
-# 48 tokens are batched as before.
+# tokens) went one per forward pass under it; four a pass embed a passage in 7.5 ms instead of
+# 9.2 on 2 cores (benchmarks/passage_batching.py). Sentences of up to 48 tokens batch as before.
 MIN_BATCH = 4
 
 Batch = dict[str, np.ndarray]

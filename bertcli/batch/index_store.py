@@ -101,10 +101,14 @@ def guarded(path: str) -> Iterator[None]:
     try:
         yield
     except (RuntimeError, OSError, ValueError) as err:
-        first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        first = re.sub(r",? */\S*\.rs:\d+(:\d+)?", "", first)[:200]
-        raise InputError(f"{path}: unreadable index ({first}); rebuild it with "
-                         "`bertcli batch index`") from None
+        raise unreadable(path, err) from None
+
+
+def unreadable(path: str, err: BaseException) -> InputError:
+    """The one-line error for a table Lance cannot read: its first line, less Rust paths."""
+    first = str(err).splitlines()[0] if str(err) else type(err).__name__
+    first = re.sub(r",? */\S*\.rs:\d+(:\d+)?", "", first)[:200]
+    return InputError(f"{path}: unreadable index ({first}); rebuild it with `bertcli batch index`")
 
 
 def _check_encoder_record(path: str, encoder: Any) -> None:
@@ -155,8 +159,7 @@ def open_table(path: str) -> Any:
     try:
         return lancedb.connect(path).open_table(TABLE)
     except Exception as err:  # lance raises its own kinds for a missing or torn table
-        raise InputError(f"{path}: unreadable index ({str(err).splitlines()[0][:200]}); "
-                         "rebuild it with `bertcli batch index`") from None
+        raise unreadable(path, err) from None
 
 
 def record_batches(rows: Iterable[dict[str, Any]], dimension: int, errors: list[dict[str, str]],

@@ -25,8 +25,8 @@ _BOILERPLATE = re.compile(
 MIN_WORDS = 6
 MIN_SENTENCE_WORDS = 3  # fewer words with letters: a fragment, never picked
 # A dateline opening a news story: "(CNN) -- ", "WASHINGTON (AP) - ", "Hong Kong (CNN) -- ",
-# and CNN's form since 2015, "(CNN)The ..." (no dash, no space: only before a capital or a
-# quote). The sentence after it is a candidate; the dateline is cut from it.
+# and CNN's form since 2015, "(CNN)The ..." (no dash, no space: only before a capital, a digit
+# or a quote). The sentence after it is a candidate; the dateline is cut from it.
 _DATELINE = re.compile(
     r"^(?:[A-Z][\w.'’-]*(?:[ ,]+[A-Z][\w.'’-]*){0,4}\s*)?"
     r"\((?:CNN|AP|AFP|Reuters|UPI|dpa|[A-Z][A-Za-z]+ News)\)"

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from bertcli.backends import onnx_backend as fast
+from bertcli.backends.pooling import MIN_BATCH
 from bertcli.models import ResolvedModel
 from bertcli.summarize.summarizer import effective_precision
 
@@ -88,7 +89,7 @@ def test_batches_cover_every_sequence_within_the_token_budget():
         widest = max(lengths[i] for i in group)
         assert len(group) <= 4
         # past MIN_BATCH sequences, the padded tokens stay within the budget
-        assert len(group) <= fast.MIN_BATCH or widest * len(group) <= 100
+        assert len(group) <= MIN_BATCH or widest * len(group) <= 100
     # length-sorted: padding stays small
     padded = sum(max(lengths[i] for i in g) * len(g) for g in groups)
     assert padded < 1.25 * sum(lengths)
@@ -97,7 +98,7 @@ def test_batches_cover_every_sequence_within_the_token_budget():
 def test_long_sequences_share_a_forward_pass():
     # retrieval passages of ~200 tokens: MIN_BATCH a pass, not one each under the token cap
     groups = fast.batches([200] * 10, max_tokens=192, max_rows=64)
-    assert [len(g) for g in groups] == [fast.MIN_BATCH, fast.MIN_BATCH, 2]
+    assert [len(g) for g in groups] == [MIN_BATCH, MIN_BATCH, 2]
     assert [len(g) for g in fast.batches([200] * 10, max_tokens=192, max_rows=2)] == [2] * 5
 
 
