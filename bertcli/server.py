@@ -104,11 +104,11 @@ class Service:
 
     def asker(self) -> Asker:
         if self._asker is None:
-            from .ask.asker import Asker
+            from .ask.asker import FILL_THREAD, Asker
 
             self._asker = Asker(model=self.reader, device=self.device, offline=self.offline,
                                 notice=self.notice, precision=self.reader_precision,
-                                fill_behind=True)
+                                fill_behind=FILL_THREAD)
         return self._asker
 
     def summarizer(self, strategy: str) -> Summarizer:

@@ -14,6 +14,7 @@ and a value that cannot be read is a one-line error naming the variable, not a s
 | BERTCLI_PROGRESS_DELAY | seconds before a progress bar shows | 2 |
 | BERTCLI_QUIET | any value: no notices | unset |
 | BERTCLI_NO_ONNX | any value: torch, not ONNX Runtime, on CPU | unset |
+| BERTCLI_NO_FILL | any value: `ask` leaves no process embedding a long document (ask.fill) | unset |
 | BERTCLI_THREADS | threads per model call (batch workers set it) | the runtime's own |
 | BERTCLI_FAULT | crash tests: `POINT:N`, SIGKILL at the N-th POINT (bertcli.faults) | unset |
 | HF_HUB_OFFLINE | 1/true/yes/on: never use the network | unset |
@@ -106,6 +107,10 @@ def quiet() -> bool:
 
 def onnx_disabled() -> bool:
     return flag("BERTCLI_NO_ONNX")
+
+
+def no_fill() -> bool:
+    return flag("BERTCLI_NO_FILL")
 
 
 def threads() -> int | None:

@@ -90,12 +90,12 @@ def onnx_cache(tmp_path_factory) -> Path:
 
 @pytest.fixture(autouse=True)
 def _no_fill_left_running():
-    """`serve` and `chat` embed long documents behind (bertcli.ask.retrieve.fill_behind): a
+    """`serve` and `chat` embed long documents behind (bertcli.ask.fill.fill_on_thread): a
     thread left running would allocate during later tests' memory measurements."""
     yield
-    from bertcli.ask import retrieve
+    from bertcli.ask import fill
 
-    retrieve.stop_filling(timeout=60)
+    fill.stop_filling(timeout=60)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -103,6 +103,9 @@ def _cache_under_tmp(onnx_cache):
     """Tests write caches only under tmp paths, never into the user's ~/.cache/bertcli."""
     before = os.environ.get("BERTCLI_CACHE")
     os.environ["BERTCLI_CACHE"] = str(onnx_cache)
+    # no background fill processes (bertcli.ask.fill) outliving the test that started them;
+    # tests/ask/test_fill.py turns it on where it is tested
+    os.environ["BERTCLI_NO_FILL"] = "1"
     yield
     if before is None:
         os.environ.pop("BERTCLI_CACHE", None)
@@ -120,7 +123,8 @@ def new_user_env(tmp_path, onnx_cache) -> dict:
     env.update(HOME=str(home), HF_HOME=str(home / ".cache" / "huggingface"),
                BERTCLI_CACHE=str(onnx_cache),
                # An unroutable endpoint: the hub cannot be reached, whatever this machine's network.
-               HF_ENDPOINT="http://127.0.0.1:9", PYTHONIOENCODING="utf-8", NO_COLOR="1")
+               HF_ENDPOINT="http://127.0.0.1:9", PYTHONIOENCODING="utf-8", NO_COLOR="1",
+               BERTCLI_NO_FILL="1")  # (see _cache_under_tmp)
     return env
 
 

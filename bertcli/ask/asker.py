@@ -56,6 +56,8 @@ DEFAULT_PASSAGES = 10  # 98.3% answer recall on squad2-dev articles (benchmarks/
 # this read 3.9 windows a question instead of 7.0 at the same whole-article F1 (margins up to
 # 15 stopped after the first step nearly always and lost 0.2; steps of 2 lost 0.5 to 1.8).
 SURE_MARGIN = 20.0
+FILL_THREAD = "thread"  # Asker(fill_behind=...): embed a long document's rest on a thread
+FILL_PROCESS = "process"  # ... or in a detached process (bertcli.ask.fill)
 
 
 def _release_memory() -> None:
@@ -93,7 +95,7 @@ class Asker:
         notice: Callable[[str], None] = notices.notice,
         precision: str = "auto",
         lang: str = AUTO,
-        fill_behind: bool = False,
+        fill_behind: str | None = None,
     ):
         from ..backends.load import READER, load, resolve_device
 
@@ -116,7 +118,10 @@ class Asker:
                 self.reader_name = resolved.name
         self.verifier = for_reader(self.reader_name)  # None: no calibration for this reader
         self._retriever: Any = None
-        # long-lived processes: embed the rest of a long document once its questions are done
+        # once a long document's questions are done, embed the rest of it: on a thread
+        # (FILL_THREAD: `serve`, `chat`) or in a detached process (FILL_PROCESS: `ask`)
+        if fill_behind not in (None, FILL_THREAD, FILL_PROCESS):
+            raise ValueError(f"fill_behind: {fill_behind!r}")
         self.fill_behind = fill_behind
 
     @property
@@ -289,11 +294,14 @@ class Asker:
             yield decide(AskResult(doc.source, self.model_name, "reader", question, answers,
                                    plan.passages, format=doc.format, language=language),
                          abstain, min_score, self.verifier)
-        if self.fill_behind and index is not None:
-            from .retrieve import fill_behind
+        if self.fill_behind is not None and index is not None:
+            from . import fill
 
-            # the retriever that built the index (a torch one was let go: not loaded again)
-            fill_behind(retriever, index)
+            if self.fill_behind == FILL_THREAD:
+                # the retriever that built the index (a torch one was let go: not loaded again)
+                fill.fill_on_thread(retriever, index)
+            else:
+                fill.start_process(index, "passage", language)
 
     def _let_retriever_go(self) -> None:
         """A torch retriever is not needed while the reader reads the last questions: let it

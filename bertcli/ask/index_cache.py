@@ -31,7 +31,8 @@ import os
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ import numpy as np
 CACHE_VERSION = 3  # 3: a checksum in every entry. Bump when what an entry holds, or how it is computed, changes
 DEFAULT_LIMIT_MB = 300
 SUFFIX = ".npz"
+LOCK_TIMEOUT_S = 30.0  # a write waits this long for another process's merge and write
 CHECKSUM = "_sha256"  # the array in each entry that holds the SHA-256 of the others
 # Errors that say the folder, not an entry, is unusable (read-only, under a regular file, full).
 UNUSABLE = (errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT,
@@ -189,6 +191,28 @@ def _write_file(fd: int, data: memoryview) -> None:
         os.fsync(out.fileno())
 
 
+@contextmanager
+def write_lock(timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
+    """Held while an entry is merged with the stored one and written, so that two processes
+    adding vectors to one document's entry (an `ask`, the background fill) keep both's rows.
+    Without a lock to be had (an unusable folder, a timeout) the write goes on unlocked: it is
+    atomic all the same, and at worst one side's new rows are embedded again later."""
+    from filelock import FileLock, Timeout
+
+    lock = None
+    try:
+        cache_dir().mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(cache_dir() / ".lock"))
+        lock.acquire(timeout=timeout)
+    except (OSError, Timeout):
+        lock = None
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
+
+
 def entries() -> list[tuple[Path, int, float]]:
     """(path, bytes, last used) of every entry, least recently used first."""
     found = []
@@ -214,12 +238,13 @@ def evict(limit: int) -> int:
     """Remove least recently used entries until the cache holds at most `limit` bytes (the
     newest entry always stays, even alone over the limit); returns how many went."""
     now = time.time()
-    for leftover in cache_dir().glob(".write-*"):
-        try:
-            if now - leftover.stat().st_mtime > STALE_WRITE_S:
-                leftover.unlink()
-        except OSError:
-            pass
+    for pattern in (".write-*", ".fill-*"):  # (.fill-*: a text no background fill read)
+        for leftover in cache_dir().glob(pattern):
+            try:
+                if now - leftover.stat().st_mtime > STALE_WRITE_S:
+                    leftover.unlink()
+            except OSError:
+                pass
     found = entries()
     total = sum(size for _, size, _ in found)
     removed = 0

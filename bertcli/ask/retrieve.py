@@ -7,7 +7,6 @@ retrievers, which is why it is used instead of a weighted sum.
 
 from __future__ import annotations
 
-import atexit
 import functools
 import hashlib
 import re
@@ -206,11 +205,21 @@ class Retriever:
             precision = auto_int8()
         from ..backends.load import ENCODER, load
 
-        self.encoder: Encoder = load(ENCODER, bundled_encoder(), device, precision, notice,
-                            shared=False).ready()
-        # in the index cache key: vectors of another precision are not mixed with these
-        used = getattr(self.encoder, "precision", "fp32")  # torch's encoder: float32
-        self.name = RETRIEVER_NAME if used == "fp32" else f"{RETRIEVER_NAME}/{used}"
+        # The session opens on a thread while the document is split (spaCy's import alone
+        # takes ~0.5 s); `encoder` waits for it.
+        self._loading = load(ENCODER, bundled_encoder(), device, precision, notice, shared=False)
+
+    @property
+    def encoder(self) -> Encoder:
+        """The encoder, its session open (on the next backend if its first cannot run here)."""
+        return self._loading.ready()
+
+    @property
+    def name(self) -> str:
+        """The retriever in the index cache key: vectors of another precision are not mixed
+        with these. Known before the session opens; a copy that fails to open changes it."""
+        used = getattr(self._loading.model, "precision", "fp32")  # torch's encoder: float32
+        return RETRIEVER_NAME if used == "fp32" else f"{RETRIEVER_NAME}/{used}"
 
     def index(self, text: str, sentences: Sequence[Sentence], unit: str = "passage",
               language: str | None = None) -> Index:
@@ -236,36 +245,54 @@ class Retriever:
         and stored otherwise."""
         from . import index_cache
 
-        key = index_cache.entry_key(text, self.name, unit, PASSAGE_WORDS, _version(),
-                                    language)
-        arrays = index_cache.load(key, self.notice, source)
+        def key() -> str:
+            return self.entry_key(text, unit, language)
+
+        tentative = key()
+        arrays = index_cache.load(tentative, self.notice, source)
         if arrays is not None:
             try:
-                return self._from_arrays(text, arrays, key, language)
+                found = self.from_arrays(text, arrays, tentative, language)
+                if key() == tentative:  # (else the copy failed to open: another precision)
+                    return found
             except (KeyError, ValueError, IndexError) as err:
-                index_cache.discard(key, err, self.notice, source)
+                index_cache.discard(tentative, err, self.notice, source)
         sentences = split(text)
         index = self.index(text, sentences, unit, language)
-        index.cache_key, index.sentence_bounds = key, _bounds(sentences)
+        # (after `index`, which waited for the session: the name is final)
+        index.cache_key, index.sentence_bounds = key(), _bounds(sentences)
         self.keep(index, always=True)
         return index, sentences
 
+    def entry_key(self, text: str, unit: str, language: str | None) -> str:
+        """The index cache key of `text` indexed by this retriever in `unit`s."""
+        from . import index_cache
+
+        return index_cache.entry_key(text, self.name, unit, PASSAGE_WORDS, _version(), language)
+
     def keep(self, index: Index, always: bool = False) -> None:
         """Store `index` in the index cache again when questions embedded more of it (or
-        `always`), so that later processes reuse those vectors."""
+        `always`), so that later processes reuse those vectors. Rows another process stored
+        meanwhile (an `ask`, the background fill) are taken over, not overwritten."""
         from . import index_cache
 
         if index.cache_key is None or index.sentence_bounds is None or not (always or index.grown):
             return
         assert index.embedded is not None
-        index_cache.store(index.cache_key, {
-            "sentences": index.sentence_bounds, "units": _bounds(index.units),
-            "vectors": index.vectors, "embedded": index.embedded, **index.bm25.arrays()},
-            self.notice)
+        with index_cache.write_lock():
+            stored = index_cache.load(index.cache_key)
+            if stored is not None:
+                _take_rows(index, stored)
+            index_cache.store(index.cache_key, {
+                "sentences": index.sentence_bounds, "units": _bounds(index.units),
+                "vectors": index.vectors, "embedded": index.embedded, **index.bm25.arrays()},
+                self.notice)
         index.grown = False
 
-    def _from_arrays(self, text: str, arrays: dict[str, np.ndarray], key: str,
-                     language: str | None) -> tuple[Index, list[Sentence]]:
+    def from_arrays(self, text: str, arrays: dict[str, np.ndarray], key: str,
+                    language: str | None) -> tuple[Index, list[Sentence]]:
+        """`text`'s index and sentences from the arrays of its cache entry `key` (ValueError,
+        KeyError or IndexError where they do not fit the text)."""
         sentence_bounds = _checked_bounds(arrays, "sentences", len(text))
         unit_bounds = _checked_bounds(arrays, "units", len(text))
         vectors, embedded = arrays["vectors"], arrays["embedded"]
@@ -281,49 +308,23 @@ class Retriever:
                      sentence_bounds), sentences
 
 
-_filling: dict[str, threading.Thread] = {}  # cache key -> the thread embedding the rest of it
-_stop_filling = threading.Event()
-
-
-def fill_behind(retriever: Retriever, index: Index) -> threading.Thread | None:
-    """In a long-lived process (`serve`, `chat`), embed the rest of a cached document's
-    passages on a background thread and keep them in the index cache, so that later new
-    questions on it embed nothing. One thread per document; stopped at exit between chunks
-    (never mid-run inside ONNX Runtime); only with an ONNX encoder (a torch one is let go)."""
-    key = index.cache_key
-    if key is None or index.encoder is None or not hasattr(index.encoder, "session") \
-            or index.embedded is None or index.embedded.all():
-        return None
-    with _fill_lock:
-        if key in _filling and _filling[key].is_alive():
-            return None
-        if not _filling:  # (registering twice stops twice: harmless)
-            atexit.register(stop_filling)
-
-        def run() -> None:
-            try:
-                index.embed_rest(_stop_filling)
-                if not _stop_filling.is_set():
-                    retriever.keep(index)
-            except Exception:  # a failed fill only means later questions embed as they go
-                pass
-
-        thread = _filling[key] = threading.Thread(target=run, name="bertcli-fill", daemon=True)
-    thread.start()
-    return thread
-
-
-_fill_lock = threading.Lock()
-
-
-def stop_filling(timeout: float = 5.0) -> None:
-    """Stop every background fill between two chunks and wait for it (at exit; tests)."""
-    _stop_filling.set()
-    for thread in list(_filling.values()):
-        thread.join(timeout=timeout)
-    with _fill_lock:
-        _filling.clear()
-    _stop_filling.clear()
+def _take_rows(index: Index, stored: dict[str, np.ndarray]) -> None:
+    """Copy into `index` the vectors of `stored` (the same document's cache entry) for rows
+    it has not embedded; an entry that does not fit is ignored (it will be overwritten)."""
+    assert index.embedded is not None
+    vectors, embedded = stored.get("vectors"), stored.get("embedded")
+    if vectors is None or embedded is None or embedded.shape != index.embedded.shape \
+            or vectors.ndim != 2 or len(vectors) != len(index.units) or vectors.shape[1] == 0:
+        return
+    rows = embedded & ~index.embedded
+    if not rows.any():
+        return
+    if index.vectors.shape[1] != vectors.shape[1]:
+        if index.embedded.any():
+            return  # another dimension: not this encoder's
+        index.vectors = np.zeros(vectors.shape, dtype=np.float32)
+    index.vectors[rows] = vectors[rows]
+    index.embedded[rows] = True
 
 
 @functools.cache

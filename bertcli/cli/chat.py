@@ -124,7 +124,7 @@ def chat(
     terminal, one question per line from a pipe; exit, quit or Ctrl-D ends it."""
 
     def body() -> int:
-        from ..ask.asker import Asker, check_options
+        from ..ask.asker import FILL_THREAD, Asker, check_options
         from ..render import Renderer
 
         if "-" in inputs:
@@ -136,7 +136,7 @@ def chat(
         if not docs:
             return EXIT_INPUT
         asker = Asker(model=model, device=device.value, offline=offline, retrieval_only=retrieval_only,
-                      precision=precision.value, lang=lang, fill_behind=True)
+                      precision=precision.value, lang=lang, fill_behind=FILL_THREAD)
         interactive = sys.stdin.isatty()
         if interactive:
             guard_interrupts()

@@ -181,7 +181,7 @@ def ask(
             raise UsageError("stdin (-) can be read only once")
         if not questions[0][1].strip() and len(questions) == 1:
             raise InputError("empty question")
-        from ..ask.asker import Asker, check_options
+        from ..ask.asker import FILL_PROCESS, Asker, check_options
         from ..render import Renderer
 
         check_options(top_k, max_answer_len, passages, min_score)
@@ -197,7 +197,7 @@ def ask(
             first = next(docs, None)  # no model loads unless a document could be read
             asker = None if first is None else Asker(
                 model=model, device=device.value, offline=offline, retrieval_only=retrieval_only,
-                precision=precision.value, lang=lang)
+                precision=precision.value, lang=lang, fill_behind=FILL_PROCESS)
             asked = [] if asker is None else _checked_questions(asker, questions, questions_file,
                                                                  failed)
             if asker is not None and asked:

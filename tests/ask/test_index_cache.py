@@ -372,13 +372,13 @@ def test_long_lived_processes_embed_the_rest_behind(asker, empty_cache, monkeypa
     """`serve` and `chat` (fill_behind): once a document's questions are answered, the rest of
     its passages are embedded on a background thread and kept in the cache entry, so a later
     new question embeds nothing but itself; the answers are those of a plain Asker."""
-    from bertcli.ask import retrieve
+    from bertcli.ask import fill, retrieve
 
     monkeypatch.setattr(retrieve, "LAZY_CANDIDATES", 3)
     text = EXAMPLE.read_text(encoding="utf-8")
-    filler = qa.Asker(model=asker.reader_name, device="cpu", fill_behind=True)
+    filler = qa.Asker(model=asker.reader_name, device="cpu", fill_behind=qa.FILL_THREAD)
     first = filler.ask(text, QUESTIONS[:1], passages=4)
-    threads = [t for t in retrieve._filling.values() if t.is_alive() or t.ident]
+    threads = [t for t in fill._threads.values() if t.is_alive() or t.ident]
     assert threads, "no fill thread was started"
     for thread in threads:
         thread.join(timeout=120)

@@ -1,0 +1,173 @@
+"""Once a long document's questions are answered, embed the rest of its passages.
+
+`ask` embeds, per question, only the passages BM25 ranks best (retrieve.LAZY_CANDIDATES), so
+a new question in a new process pays for embedding its own (~0.5 s on a 100k-token
+document). As git's automatic gc does, `ask` then starts one background process that embeds
+the rest into the index cache and exits; later questions in later processes find every
+passage embedded (~0.1 s). Only one runs at a time per cache (no other is started meanwhile),
+at the lowest priority, on one thread. BERTCLI_NO_FILL turns it off. `serve` and `chat`, which
+live on, fill on a thread of their own instead (`fill_on_thread`).
+
+    python -c "$CHILD" KEY TEXT_FILE UNIT LANGUAGE     # what `start` runs (CHILD below)
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .retrieve import Index, Retriever
+
+KEEP_EVERY_S = 15.0  # the filled vectors are stored this often, so an `ask` meanwhile uses them
+CHUNK = 16  # passages embedded between two checks of the clock
+TEXT_PREFIX = ".fill-"  # the document's text, handed to the process (it removes the file)
+# The process: its priority lowered before anything is imported, so that even its start-up
+# does not compete with the `ask` that started it.
+CHILD = ("import os, sys; hasattr(os, 'nice') and os.nice(19); "
+         "from bertcli.ask.fill import run; run(sys.argv[1:])")
+
+
+def _fill_lock(timeout: float) -> Any:
+    """The lock a filling process holds, acquired (or None: another process holds it)."""
+    from filelock import FileLock, Timeout
+
+    from . import index_cache
+
+    lock = FileLock(str(index_cache.cache_dir() / ".fill.lock"))
+    try:
+        lock.acquire(timeout=timeout)
+    except (Timeout, OSError):
+        return None
+    return lock
+
+
+def start_process(index: Index, unit: str, language: str | None) -> bool:
+    """Start the background fill of `index` (a long document's, already in the index cache)
+    unless it is fully embedded, fills are off, or another fill is running. True if started."""
+    from .. import settings
+    from . import index_cache
+
+    if settings.no_fill() or index.cache_key is None or index.encoder is None \
+            or not hasattr(index.encoder, "session") or index.embedded is None \
+            or index.embedded.all() or index_cache.limit_bytes() == 0:
+        return False
+    probe = _fill_lock(timeout=0)
+    if probe is None:
+        return False
+    probe.release()
+    text_file = index_cache.cache_dir() / f"{TEXT_PREFIX}{index.cache_key}-{os.getpid()}.txt"
+    try:
+        text_file.write_bytes(index.text.encode("utf-8", "surrogatepass"))
+        # Detached: its own session, no terminal, nothing inherited that a pipe waits on.
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, index.cache_key, str(text_file), unit, language or ""],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            close_fds=True, start_new_session=True, env=dict(os.environ, BERTCLI_THREADS="1"))
+    except OSError:
+        text_file.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def fill(key: str, text: str, unit: str, language: str | None,
+         keep_every_s: float = KEEP_EVERY_S) -> int:
+    """Embed every passage of `text`'s cached index `key` that has no vector yet, storing
+    them as it goes; returns how many were embedded (0: nothing to do, or the entry is
+    gone or was made with other settings)."""
+    from . import index_cache
+    from .retrieve import Retriever
+
+    retriever = Retriever(notice=lambda message: None)
+    if retriever.entry_key(text, unit, language) != key:
+        return 0  # another precision or version than the asking process's: not its entry
+    arrays = index_cache.load(key)
+    if arrays is None:
+        return 0
+    index, _ = retriever.from_arrays(text, arrays, key, language)
+    assert index.embedded is not None
+    missing = np.flatnonzero(~index.embedded)
+    kept = time.monotonic()
+    for begin in range(0, len(missing), CHUNK):
+        index._embed(missing[begin:begin + CHUNK])
+        if time.monotonic() - kept > keep_every_s:
+            retriever.keep(index)
+            kept = time.monotonic()
+    retriever.keep(index)
+    return len(missing)
+
+
+def main(argv: list[str]) -> int:
+    key, text_path, unit, language = argv
+    path = Path(text_path)
+    try:
+        text = path.read_bytes().decode("utf-8", "surrogatepass")
+    finally:
+        path.unlink(missing_ok=True)
+    lock = _fill_lock(timeout=0)
+    if lock is None:
+        return 0
+    try:
+        fill(key, text, unit, language or None)
+    finally:
+        lock.release()
+    return 0
+
+
+def run(argv: list[str]) -> None:
+    """The process's entry (CHILD): `main`, its exit status, and no traceback."""
+    try:
+        sys.exit(main(argv))
+    except Exception:  # nobody to tell: a fill that fails only means questions embed as they go
+        sys.exit(1)
+
+
+_threads: dict[str, threading.Thread] = {}  # cache key -> the thread embedding the rest of it
+_stop_threads = threading.Event()
+_threads_lock = threading.Lock()
+
+
+def fill_on_thread(retriever: Retriever, index: Index) -> threading.Thread | None:
+    """In a long-lived process (`serve`, `chat`), embed the rest of a cached document's
+    passages on a background thread and keep them in the index cache, so that later new
+    questions on it embed nothing. One thread per document; stopped at exit between chunks
+    (never mid-run inside ONNX Runtime); only with an ONNX encoder (a torch one is let go)."""
+    key = index.cache_key
+    if key is None or index.encoder is None or not hasattr(index.encoder, "session") \
+            or index.embedded is None or index.embedded.all():
+        return None
+    with _threads_lock:
+        if key in _threads and _threads[key].is_alive():
+            return None
+        if not _threads:  # (registering twice stops twice: harmless)
+            atexit.register(stop_filling)
+
+        def run() -> None:
+            try:
+                index.embed_rest(_stop_threads)
+                if not _stop_threads.is_set():
+                    retriever.keep(index)
+            except Exception:  # a failed fill only means later questions embed as they go
+                pass
+
+        thread = _threads[key] = threading.Thread(target=run, name="bertcli-fill", daemon=True)
+    thread.start()
+    return thread
+
+
+def stop_filling(timeout: float = 5.0) -> None:
+    """Stop every fill thread between two chunks and wait for it (at exit; tests)."""
+    _stop_threads.set()
+    for thread in list(_threads.values()):
+        thread.join(timeout=timeout)
+    with _threads_lock:
+        _threads.clear()
+    _stop_threads.clear()
