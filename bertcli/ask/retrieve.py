@@ -205,21 +205,11 @@ class Retriever:
             precision = auto_int8()
         from ..backends.load import ENCODER, load
 
-        # The session opens on a thread while the document is split (spaCy's import alone
-        # takes ~0.5 s); `encoder` waits for it.
-        self._loading = load(ENCODER, bundled_encoder(), device, precision, notice, shared=False)
-
-    @property
-    def encoder(self) -> Encoder:
-        """The encoder, its session open (on the next backend if its first cannot run here)."""
-        return self._loading.ready()
-
-    @property
-    def name(self) -> str:
-        """The retriever in the index cache key: vectors of another precision are not mixed
-        with these. Known before the session opens; a copy that fails to open changes it."""
-        used = getattr(self._loading.model, "precision", "fp32")  # torch's encoder: float32
-        return RETRIEVER_NAME if used == "fp32" else f"{RETRIEVER_NAME}/{used}"
+        self.encoder: Encoder = load(ENCODER, bundled_encoder(), device, precision, notice,
+                            shared=False).ready()
+        # in the index cache key: vectors of another precision are not mixed with these
+        used = getattr(self.encoder, "precision", "fp32")  # torch's encoder: float32
+        self.name = RETRIEVER_NAME if used == "fp32" else f"{RETRIEVER_NAME}/{used}"
 
     def index(self, text: str, sentences: Sequence[Sentence], unit: str = "passage",
               language: str | None = None) -> Index:
@@ -245,22 +235,16 @@ class Retriever:
         and stored otherwise."""
         from . import index_cache
 
-        def key() -> str:
-            return self.entry_key(text, unit, language)
-
-        tentative = key()
-        arrays = index_cache.load(tentative, self.notice, source)
+        key = self.entry_key(text, unit, language)
+        arrays = index_cache.load(key, self.notice, source)
         if arrays is not None:
             try:
-                found = self.from_arrays(text, arrays, tentative, language)
-                if key() == tentative:  # (else the copy failed to open: another precision)
-                    return found
+                return self.from_arrays(text, arrays, key, language)
             except (KeyError, ValueError, IndexError) as err:
-                index_cache.discard(tentative, err, self.notice, source)
+                index_cache.discard(key, err, self.notice, source)
         sentences = split(text)
         index = self.index(text, sentences, unit, language)
-        # (after `index`, which waited for the session: the name is final)
-        index.cache_key, index.sentence_bounds = key(), _bounds(sentences)
+        index.cache_key, index.sentence_bounds = key, _bounds(sentences)
         self.keep(index, always=True)
         return index, sentences
 

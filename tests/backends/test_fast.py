@@ -348,35 +348,3 @@ def test_retriever_falls_back_to_the_float32_copy(onnx_cache, monkeypatch):
     assert [n for n in notices if n.startswith("cannot load")] == [
         "cannot load the int8 fast CPU copy of all-MiniLM-L6-v2 (int8 cannot run here); using float32"]
 
-
-def test_an_index_is_kept_under_the_precision_that_opened(onnx_cache, monkeypatch):
-    """The retriever's session opens while the document is split: when its int8 copy then
-    fails to open, the document's index is kept under the float32 retriever's key (vectors of
-    two precisions are never mixed in one entry)."""
-    from bertcli.ask import index_cache
-    from bertcli.ask.retrieve import RETRIEVER_NAME, Retriever
-    from bertcli.sentences import split_sentences
-
-    from ..conftest import EXAMPLE
-
-    monkeypatch.setenv("BERTCLI_CACHE", str(onnx_cache))
-    monkeypatch.delenv("BERTCLI_NO_ONNX", raising=False)
-    monkeypatch.delenv("BERTCLI_INDEX_CACHE_MB", raising=False)
-    load = fast._SessionLoader._load
-
-    def fail_int8(self, path):
-        if path.name == fast.onnx_file("int8"):
-            self._result["error"] = RuntimeError("int8 cannot run here")
-        else:
-            load(self, path)
-
-    monkeypatch.setattr(fast._SessionLoader, "_load", fail_int8)
-    index_cache.clear()
-    retriever = Retriever(notice=lambda message: None, precision="int8")
-    assert retriever.name == f"{RETRIEVER_NAME}/int8"  # before the session has opened
-    text = EXAMPLE.read_text(encoding="utf-8")
-    index, _ = retriever.cached_index(text, split_sentences, language="en")
-    assert retriever.name == RETRIEVER_NAME
-    assert index.cache_key == retriever.entry_key(text, "passage", "en")
-    assert [path.stem for path, _, _ in index_cache.entries()] == [index.cache_key]
-    index_cache.clear()
