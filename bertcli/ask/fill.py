@@ -17,6 +17,7 @@ import atexit
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -64,16 +65,21 @@ def start_process(index: Index, unit: str, language: str | None) -> bool:
     if probe is None:
         return False
     probe.release()
-    text_file = index_cache.cache_dir() / f"{TEXT_PREFIX}{index.cache_key}-{os.getpid()}.txt"
+    text_file = None
     try:
-        text_file.write_bytes(index.text.encode("utf-8", "surrogatepass"))
+        # readable by this user alone (mkstemp): it is the document itself
+        fd, name = tempfile.mkstemp(prefix=TEXT_PREFIX, suffix=".txt", dir=index_cache.cache_dir())
+        text_file = Path(name)
+        with os.fdopen(fd, "wb") as out:
+            out.write(index.text.encode("utf-8", "surrogatepass"))
         # Detached: its own session, no terminal, nothing inherited that a pipe waits on.
         subprocess.Popen(
             [sys.executable, "-c", CHILD, index.cache_key, str(text_file), unit, language or ""],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             close_fds=True, start_new_session=True, env=dict(os.environ, BERTCLI_THREADS="1"))
     except OSError:
-        text_file.unlink(missing_ok=True)
+        if text_file is not None:
+            text_file.unlink(missing_ok=True)
         return False
     return True
 

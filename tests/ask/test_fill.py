@@ -131,7 +131,9 @@ def test_no_fill_is_started_when_off_done_or_already_running(tiny_qa_dir, empty_
     (args,) = started
     assert args[1:3] == ["-c", fill.CHILD] and args[3] == index.cache_key
     handed = Path(args[4])
+    assert handed.parent == empty_cache and handed.name.startswith(fill.TEXT_PREFIX)
     assert handed.read_bytes().decode("utf-8", "surrogatepass") == text
+    assert handed.stat().st_mode & 0o077 == 0  # the document: readable by this user alone
 
     index._embed(np.flatnonzero(~index.embedded))
     assert not fill.start_process(index, "passage", "en")  # nothing left to embed
