@@ -12,19 +12,10 @@ import pytest
 
 from bertcli.ask import asker as qa
 from bertcli.ask import fill, index_cache, plan, retrieve
-from bertcli.ask.retrieve import Retriever
 
 from ..conftest import EXAMPLE
 
 QUESTION = "Who was the Norse leader?"
-
-
-@pytest.fixture()
-def empty_cache(monkeypatch):
-    monkeypatch.delenv("BERTCLI_INDEX_CACHE_MB", raising=False)
-    index_cache.clear()
-    yield index_cache.cache_dir()
-    index_cache.clear()
 
 
 @pytest.fixture()
@@ -39,23 +30,8 @@ def stored_embedded() -> np.ndarray:
         return stored["embedded"].copy()
 
 
-def counting_embeds(monkeypatch) -> list[int]:
-    """Texts per embed call of every Retriever made from now on."""
-    calls: list[int] = []
-    real = Retriever.__init__
-
-    def counting_init(self, *args, **kwargs):
-        real(self, *args, **kwargs)
-        embed = self.encoder.embed_normalized
-        self.encoder.embed_normalized = lambda texts, **kw: (calls.append(len(texts)),
-                                                             embed(texts, **kw))[1]
-
-    monkeypatch.setattr(Retriever, "__init__", counting_init)
-    return calls
-
-
 def test_ask_leaves_a_process_that_embeds_the_rest(run_cli, tiny_qa_dir, empty_cache,
-                                                   few_candidates, monkeypatch):
+                                                   few_candidates, embed_calls):
     """The CLI's `ask` returns at once; the process it started embeds every other passage
     into the cache entry, removes the text it was handed, and a later new question embeds
     nothing but itself."""
@@ -70,11 +46,11 @@ def test_ask_leaves_a_process_that_embeds_the_rest(run_cli, tiny_qa_dir, empty_c
     while list(empty_cache.glob(f"{fill.TEXT_PREFIX}*")):  # removed right after it is read
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    calls = counting_embeds(monkeypatch)
+    embed_calls.clear()  # (the CLI's own: its candidates, then its question)
     qa.Asker(model=str(tiny_qa_dir), device="cpu").ask(EXAMPLE.read_text(encoding="utf-8"),
                                                        ["When did the Normans get their name?"],
                                                        passages=4)
-    assert calls == [1]  # the question alone
+    assert embed_calls == [1]  # the question alone
 
 
 def test_fill_merges_with_rows_another_process_stored(tiny_qa_dir, empty_cache, few_candidates):

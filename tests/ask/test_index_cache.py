@@ -18,14 +18,6 @@ from bertcli.ask.retrieve import BM25, Retriever
 from ..conftest import EXAMPLE
 
 
-@pytest.fixture()
-def empty_cache(monkeypatch):
-    monkeypatch.delenv("BERTCLI_INDEX_CACHE_MB", raising=False)
-    index_cache.clear()
-    yield index_cache.cache_dir()
-    index_cache.clear()
-
-
 @pytest.fixture(scope="module")
 def asker(tiny_qa_dir):
     return qa.Asker(model=str(tiny_qa_dir), device="cpu")
@@ -318,23 +310,14 @@ def test_writer_killed_mid_write_leaves_no_entry_read_as_valid(tmp_path):
         os.environ["BERTCLI_CACHE"] = before
 
 
-def test_questions_embed_only_what_bm25_ranks_best(asker, empty_cache, monkeypatch):
+def test_questions_embed_only_what_bm25_ranks_best(asker, empty_cache, embed_calls, monkeypatch):
     """Issue #30: a first question embeds only LAZY_CANDIDATES passages, not the document;
     the vectors it made are kept in the cache entry and reused by a later process, and a
     question whose candidates are all embedded embeds nothing."""
     from bertcli.ask import retrieve
 
     monkeypatch.setattr(retrieve, "LAZY_CANDIDATES", 3)
-    embedded: list[int] = []
-    real = Retriever.__init__
-
-    def counting_init(self, *args, **kwargs):
-        real(self, *args, **kwargs)
-        embed = self.encoder.embed_normalized
-        self.encoder.embed_normalized = lambda texts, **kw: (embedded.append(len(texts)),
-                                                             embed(texts, **kw))[1]
-
-    monkeypatch.setattr(Retriever, "__init__", counting_init)
+    embedded = embed_calls
     text = EXAMPLE.read_text(encoding="utf-8")
     units = len(retrieve.make_passages(plan.split_sentences(text)))
     assert units > 6
