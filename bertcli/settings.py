@@ -12,9 +12,9 @@ and a value that cannot be read is a one-line error naming the variable, not a s
 | BERTCLI_HTTP_TIMEOUT | seconds to wait on a web server (capped at a day) | 20 |
 | BERTCLI_INDEX_CACHE_MB | size of the document index cache; 0 turns it off | 300 |
 | BERTCLI_PROGRESS_DELAY | seconds before a progress bar shows | 2 |
-| BERTCLI_QUIET | any value: no notices | unset |
-| BERTCLI_NO_ONNX | any value: torch, not ONNX Runtime, on CPU | unset |
-| BERTCLI_NO_FILL | any value: `ask` leaves no process embedding a long document (ask.fill) | unset |
+| BERTCLI_QUIET | set (not 0/false/no/off): no notices | unset |
+| BERTCLI_NO_ONNX | set: torch, not ONNX Runtime, on CPU | unset |
+| BERTCLI_NO_FILL | set: `ask` leaves no process embedding a long document (ask.fill) | unset |
 | BERTCLI_THREADS | threads per model call (batch workers set it) | the runtime's own |
 | BERTCLI_FAULT | crash tests: `POINT:N`, SIGKILL at the N-th POINT (bertcli.faults) | unset |
 | HF_HUB_OFFLINE | 1/true/yes/on: never use the network | unset |
@@ -34,9 +34,13 @@ def _raw(name: str) -> str:
     return os.environ.get(name, "").strip()
 
 
+OFF = ("", "0", "false", "no", "off")  # a flag set to one of these (any case) is not set
+
+
 def flag(name: str) -> bool:
-    """A variable that switches something on by being set (to anything but empty)."""
-    return bool(os.environ.get(name))
+    """A variable that switches something on by being set: to anything but empty, 0, false,
+    no or off (`BERTCLI_QUIET=0` is not quiet)."""
+    return _raw(name).lower() not in OFF
 
 
 def number(name: str, default: float, what: str = "a number") -> float:

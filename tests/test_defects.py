@@ -61,6 +61,19 @@ def test_a_bad_setting_in_the_environment_is_one_line_naming_it(run_cli, tmp_pat
     assert proc.err.strip() == f"bertcli: error: ${variable}={value!r} is not {what}"
 
 
+@pytest.mark.parametrize("value,on", [("1", True), ("yes", True), ("TRUE", True), ("x", True),
+                                      ("", False), ("0", False), ("false", False), ("No", False),
+                                      ("off", False), (" 0 ", False)])
+def test_a_flag_set_to_0_or_false_is_off(monkeypatch, value, on):
+    """BERTCLI_QUIET=0 or BERTCLI_NO_FILL=false once switched the thing on (any value did)."""
+    from bertcli import settings
+
+    for name, read in (("BERTCLI_QUIET", settings.quiet), ("BERTCLI_NO_FILL", settings.no_fill),
+                       ("BERTCLI_NO_ONNX", settings.onnx_disabled)):
+        monkeypatch.setenv(name, value)
+        assert read() is on, (name, value)
+
+
 def test_ask_index_on_cpu_imports_no_torch(run_cli, tmp_path):
     import subprocess
     import sys

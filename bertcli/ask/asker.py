@@ -245,63 +245,66 @@ class Asker:
     ) -> Iterator[AskResult]:
         """`ask`, one result at a time as each question is answered. `progress(what, advance,
         total)` hears of the passages embedded for retrieval (bertcli.progress)."""
-        check_options(top_k, max_answer_len, passages, min_score)
-        questions = [self.check_question(q) for q in questions]
-        if not questions:
-            raise InputError("no questions")
-        doc = as_document(document)
-        language = resolve_language(doc.text, self.lang)
-        warn_if_english_only(self.model_name, language, "ask", self.notice)
+        from .fill import asking
 
-        if self.reader is None:
-            long = len(doc.text.split()) > FULL_READ_TOKENS
-            retriever = self.retriever()
-            sentence_index, _ = index_document(retriever, doc, language, "sentence", long, progress)
-            for q in questions:
-                yield self._retrieval_answers(doc, q, sentence_index, top_k, language)
-            retriever.keep(sentence_index)
-            return
+        with asking():  # a background fill pauses meanwhile (bertcli.ask.fill)
+            check_options(top_k, max_answer_len, passages, min_score)
+            questions = [self.check_question(q) for q in questions]
+            if not questions:
+                raise InputError("no questions")
+            doc = as_document(document)
+            language = resolve_language(doc.text, self.lang)
+            warn_if_english_only(self.model_name, language, "ask", self.notice)
 
-        # stage 1 and 2: index (long documents) and plan the passages of each question
-        plans: Iterable[Plan]
-        index = None
-        if full or reads_whole(self.reader, doc.text):
-            sentences = split_sentences(doc.text, language)
-            plans = whole(doc, questions)
-        else:
-            retriever = self.retriever()
-            index, sentences = index_document(retriever, doc, language, "passage", True, progress)
+            if self.reader is None:
+                long = len(doc.text.split()) > FULL_READ_TOKENS
+                retriever = self.retriever()
+                sentence_index, _ = index_document(retriever, doc, language, "sentence", long, progress)
+                for q in questions:
+                    yield self._retrieval_answers(doc, q, sentence_index, top_k, language)
+                retriever.keep(sentence_index)
+                return
 
-            def planned() -> None:  # every question's passages embedded: keep them, then let go
-                retriever.keep(index)
-                self._let_retriever_go()
-
-            plans = plan_passages(self.reader, doc.text, index, questions, passages,
-                                  planned=planned)
-        reader = self.ready_reader()
-        assert reader is not None  # reader mode (retrieval mode returned above)
-        doc_words = document_words(doc.text)
-        for question, plan in zip(questions, plans):
-            # stage 3: read. The reader always offers its best spans; stage 4 decides.
-            contexts = [(p.start, doc.text[p.start:p.end]) for p in plan.passages]
-            spans = read_passages(reader, question, contexts, top_k=top_k,
-                                  max_answer_len=max_answer_len, abstain=False,
-                                  priors=[rank_prior(r) for r in plan.ranks],
-                                  sure=None if len(contexts) == 1 else SURE_MARGIN, step=READ_STEP)
-            # stage 4: choose
-            answers = answers_from_spans(question, spans, contexts, plan.ranks, doc, sentences,
-                                         doc_words, self.verifier)
-            yield decide(AskResult(doc.source, self.model_name, "reader", question, answers,
-                                   plan.passages, format=doc.format, language=language),
-                         abstain, min_score, self.verifier)
-        if self.fill_behind is not None and index is not None:
-            from . import fill
-
-            if self.fill_behind == FILL_THREAD:
-                # the retriever that built the index (a torch one was let go: not loaded again)
-                fill.fill_on_thread(retriever, index)
+            # stage 1 and 2: index (long documents) and plan the passages of each question
+            plans: Iterable[Plan]
+            index = None
+            if full or reads_whole(self.reader, doc.text):
+                sentences = split_sentences(doc.text, language)
+                plans = whole(doc, questions)
             else:
-                fill.start_process(index, "passage", language)
+                retriever = self.retriever()
+                index, sentences = index_document(retriever, doc, language, "passage", True, progress)
+
+                def planned() -> None:  # every question's passages embedded: keep them, then let go
+                    retriever.keep(index)
+                    self._let_retriever_go()
+
+                plans = plan_passages(self.reader, doc.text, index, questions, passages,
+                                      planned=planned)
+            reader = self.ready_reader()
+            assert reader is not None  # reader mode (retrieval mode returned above)
+            doc_words = document_words(doc.text)
+            for question, plan in zip(questions, plans):
+                # stage 3: read. The reader always offers its best spans; stage 4 decides.
+                contexts = [(p.start, doc.text[p.start:p.end]) for p in plan.passages]
+                spans = read_passages(reader, question, contexts, top_k=top_k,
+                                      max_answer_len=max_answer_len, abstain=False,
+                                      priors=[rank_prior(r) for r in plan.ranks],
+                                      sure=None if len(contexts) == 1 else SURE_MARGIN, step=READ_STEP)
+                # stage 4: choose
+                answers = answers_from_spans(question, spans, contexts, plan.ranks, doc, sentences,
+                                             doc_words, self.verifier)
+                yield decide(AskResult(doc.source, self.model_name, "reader", question, answers,
+                                       plan.passages, format=doc.format, language=language),
+                             abstain, min_score, self.verifier)
+            if self.fill_behind is not None and index is not None:
+                from . import fill
+
+                if self.fill_behind == FILL_THREAD:
+                    # the retriever that built the index (a torch one was let go: not loaded again)
+                    fill.fill_on_thread(retriever, index)
+                else:
+                    fill.start_process(index, "passage", language)
 
     def _let_retriever_go(self) -> None:
         """A torch retriever is not needed while the reader reads the last questions: let it

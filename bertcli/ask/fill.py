@@ -20,10 +20,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 if TYPE_CHECKING:
     from .retrieve import Index, Retriever
@@ -49,6 +49,66 @@ def _fill_lock(timeout: float) -> Any:
     except (Timeout, OSError):
         return None
     return lock
+
+
+ASKING = ".asking"  # a file that every asking process holds a shared lock on
+POLL_S = 0.1  # how often a paused fill looks again
+
+
+@contextmanager
+def asking() -> Iterator[None]:
+    """Held while questions are answered: the fill pauses between two chunks meanwhile, so
+    that it never slows a question down (its low priority alone did not always do it: on a
+    busy 2-core machine new questions ran 1.5-3x slower beside a fill). A shared lock: askers
+    never wait for each other; released by the system if the process dies. No-op where there
+    is no fcntl (Windows)."""
+    fd = _open_asking()
+    if fd is None:
+        yield
+        return
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        yield
+    finally:
+        os.close(fd)  # (closing releases the lock)
+
+
+def wait_for_askers(stop: threading.Event | None = None) -> None:
+    """Return once no process holds `asking` (or `stop` is set)."""
+    fd = _open_asking()
+    if fd is None:
+        return
+    import fcntl
+
+    try:
+        while stop is None or not stop.is_set():
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                time.sleep(POLL_S)
+                continue
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return
+    finally:
+        os.close(fd)
+
+
+def _open_asking() -> int | None:
+    from . import index_cache
+
+    try:
+        import fcntl  # noqa: F401
+    except ImportError:
+        return None
+    folder = index_cache.cache_dir()
+    try:
+        if not folder.is_dir():
+            return None  # nothing cached: nothing is filling
+        return os.open(folder / ASKING, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return None
 
 
 def start_process(index: Index, unit: str, language: str | None) -> bool:
@@ -100,15 +160,20 @@ def fill(key: str, text: str, unit: str, language: str | None,
         return 0
     index, _ = retriever.from_arrays(text, arrays, key, language)
     assert index.embedded is not None
-    missing = np.flatnonzero(~index.embedded)
+    missing = int((~index.embedded).sum())
     kept = time.monotonic()
-    for begin in range(0, len(missing), CHUNK):
-        index._embed(missing[begin:begin + CHUNK])
+
+    def go_on() -> bool:
+        nonlocal kept
+        wait_for_askers()
         if time.monotonic() - kept > keep_every_s:
-            retriever.keep(index)
             kept = time.monotonic()
-    retriever.keep(index)
-    return len(missing)
+            return retriever.keep(index, if_stored=True)  # cleared meanwhile: stop
+        return True
+
+    if index.embed_rest(go_on, CHUNK) and retriever.keep(index, if_stored=True):
+        return missing
+    return 0
 
 
 def main(argv: list[str]) -> int:
@@ -156,11 +221,14 @@ def fill_on_thread(retriever: Retriever, index: Index) -> threading.Thread | Non
         if not _threads:  # (registering twice stops twice: harmless)
             atexit.register(stop_filling)
 
+        def go_on() -> bool:
+            wait_for_askers(_stop_threads)
+            return not _stop_threads.is_set()
+
         def run() -> None:
             try:
-                index.embed_rest(_stop_threads)
-                if not _stop_threads.is_set():
-                    retriever.keep(index)
+                if index.embed_rest(go_on):
+                    retriever.keep(index, if_stored=True)
             except Exception:  # a failed fill only means later questions embed as they go
                 pass
 

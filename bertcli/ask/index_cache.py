@@ -201,9 +201,9 @@ def write_lock(timeout: float = LOCK_TIMEOUT_S) -> Iterator[None]:
 
     lock = None
     try:
-        cache_dir().mkdir(parents=True, exist_ok=True)
-        lock = FileLock(str(cache_dir() / ".lock"))
-        lock.acquire(timeout=timeout)
+        if cache_dir().is_dir():  # (before the first entry there is nothing to merge with)
+            lock = FileLock(str(cache_dir() / ".lock"))
+            lock.acquire(timeout=timeout)
     except (OSError, Timeout):
         lock = None
     try:
@@ -263,12 +263,14 @@ def evict(limit: int) -> int:
 
 
 def clear() -> tuple[int, int]:
-    """Remove every entry; returns (entries, bytes) removed."""
+    """Remove every entry; returns (entries, bytes) removed. Under the write lock, so that a
+    background fill storing meanwhile sees its entry gone and stops (bertcli.ask.fill)."""
     count = size = 0
-    for path, nbytes, _ in entries():
-        try:
-            path.unlink()
-        except OSError:
-            continue
-        count, size = count + 1, size + nbytes
+    with write_lock():
+        for path, nbytes, _ in entries():
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            count, size = count + 1, size + nbytes
     return count, size

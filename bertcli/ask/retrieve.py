@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,14 +159,16 @@ class Index:
         self.embedded[missing] = True
         self.grown = True
 
-    def embed_rest(self, stop: threading.Event, chunk: int = 16) -> None:
-        """Embed every unit not embedded yet, `chunk` at a time, until done or `stop` is set."""
+    def embed_rest(self, go_on: Callable[[], bool], chunk: int = 16) -> bool:
+        """Embed every unit not embedded yet, `chunk` at a time, asking `go_on()` before each
+        chunk (it may wait; False stops). True when every unit is embedded."""
         assert self.embedded is not None
         missing = np.flatnonzero(~self.embedded)
         for begin in range(0, len(missing), chunk):
-            if stop.is_set():
-                return
+            if not go_on():
+                return False
             self._embed(missing[begin:begin + chunk])
+        return True
 
     def top_scored(self, question: str, k: int) -> list[tuple[Passage, float]]:
         fused = self.scores(question)
@@ -254,24 +255,29 @@ class Retriever:
 
         return index_cache.entry_key(text, self.name, unit, PASSAGE_WORDS, _version(), language)
 
-    def keep(self, index: Index, always: bool = False) -> None:
+    def keep(self, index: Index, always: bool = False, if_stored: bool = False) -> bool:
         """Store `index` in the index cache again when questions embedded more of it (or
         `always`), so that later processes reuse those vectors. Rows another process stored
-        meanwhile (an `ask`, the background fill) are taken over, not overwritten."""
+        meanwhile (an `ask`, the background fill) are taken over, not overwritten. With
+        `if_stored`, only over an entry still there (not one cleared or evicted meanwhile);
+        False when it was not."""
         from . import index_cache
 
         if index.cache_key is None or index.sentence_bounds is None or not (always or index.grown):
-            return
+            return True
         assert index.embedded is not None
         with index_cache.write_lock():
             stored = index_cache.load(index.cache_key)
             if stored is not None:
                 _take_rows(index, stored)
+            elif if_stored:
+                return False
             index_cache.store(index.cache_key, {
                 "sentences": index.sentence_bounds, "units": _bounds(index.units),
                 "vectors": index.vectors, "embedded": index.embedded, **index.bm25.arrays()},
                 self.notice)
         index.grown = False
+        return True
 
     def from_arrays(self, text: str, arrays: dict[str, np.ndarray], key: str,
                     language: str | None) -> tuple[Index, list[Sentence]]:

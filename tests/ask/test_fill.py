@@ -129,3 +129,45 @@ def test_fill_process_exits_when_another_runs_and_removes_its_text(tiny_qa_dir, 
     with FileLock(str(empty_cache / ".fill.lock")):
         assert fill.main([key, str(handed), "passage", "en"]) == 0
     assert not handed.exists() and stored_embedded().sum() == 3
+
+
+def test_fill_pauses_while_a_question_is_answered(tiny_qa_dir, empty_cache, few_candidates,
+                                                  monkeypatch):
+    """The fill waits between chunks while any process is inside `asking()` (answering
+    questions), then goes on."""
+    import threading
+
+    text = EXAMPLE.read_text(encoding="utf-8")
+    asker = qa.Asker(model=str(tiny_qa_dir), device="cpu")
+    asker.ask(text, [QUESTION], passages=4)
+    key = asker.retriever().entry_key(text, "passage", "en")
+    waits = []
+    wait = fill.wait_for_askers
+    monkeypatch.setattr(fill, "wait_for_askers", lambda stop=None: (waits.append(1), wait(stop)))
+    done: list[int] = []
+    with fill.asking():
+        filler = threading.Thread(target=lambda: done.append(fill.fill(key, text, "passage", "en",
+                                                                       keep_every_s=0)))
+        filler.start()
+        deadline = time.monotonic() + 120
+        while not waits:  # loaded, and about to embed its first chunk
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(10 * fill.POLL_S)
+        assert filler.is_alive() and len(waits) == 1 and stored_embedded().sum() == 3
+    filler.join(timeout=120)
+    assert done and done[0] > 0 and stored_embedded().all()
+
+
+def test_a_cache_cleared_during_the_fill_stays_cleared(tiny_qa_dir, empty_cache, few_candidates,
+                                                       monkeypatch):
+    """`bertcli cache clear` while a fill runs: the fill stops at its next store instead of
+    writing the document's entry back."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    asker = qa.Asker(model=str(tiny_qa_dir), device="cpu")
+    asker.ask(text, [QUESTION], passages=4)
+    key = asker.retriever().entry_key(text, "passage", "en")
+    monkeypatch.setattr(fill, "CHUNK", 1)
+    monkeypatch.setattr(fill, "wait_for_askers", lambda stop=None: index_cache.clear())
+    assert fill.fill(key, text, "passage", "en", keep_every_s=0) == 0
+    assert index_cache.entries() == []
