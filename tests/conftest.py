@@ -106,6 +106,8 @@ def _cache_under_tmp(onnx_cache):
     # no background fill processes (bertcli.ask.fill) outliving the test that started them;
     # tests/ask/test_fill.py turns it on where it is tested
     os.environ["BERTCLI_NO_FILL"] = "1"
+    # nor the user's settings file (`bertcli models default bundled` changes which reader asks)
+    os.environ["BERTCLI_CONFIG"] = str(onnx_cache / "no-config.json")
     yield
     if before is None:
         os.environ.pop("BERTCLI_CACHE", None)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock
 
 from bertcli.ask import asker as qa
 from bertcli.ask import fill, index_cache, plan, retrieve
@@ -46,6 +47,8 @@ def test_ask_leaves_a_process_that_embeds_the_rest(run_cli, tiny_qa_dir, empty_c
     while list(empty_cache.glob(f"{fill.TEXT_PREFIX}*")):  # removed right after it is read
         assert time.monotonic() < deadline
         time.sleep(0.1)
+    with FileLock(str(empty_cache / ".fill.lock"), timeout=60):
+        pass  # the process has let go of its lock: it is done (later tests start fills)
     embed_calls.clear()  # (the CLI's own: its candidates, then its question)
     qa.Asker(model=str(tiny_qa_dir), device="cpu").ask(EXAMPLE.read_text(encoding="utf-8"),
                                                        ["When did the Normans get their name?"],
@@ -87,8 +90,6 @@ def test_fill_of_another_settings_entry_does_nothing(tiny_qa_dir, empty_cache, f
 
 def test_no_fill_is_started_when_off_done_or_already_running(tiny_qa_dir, empty_cache,
                                                               few_candidates, monkeypatch):
-    from filelock import FileLock
-
     started: list[list[str]] = []
     monkeypatch.setattr(fill.subprocess, "Popen", lambda args, **kw: started.append(args))
     text = EXAMPLE.read_text(encoding="utf-8")
@@ -118,8 +119,6 @@ def test_no_fill_is_started_when_off_done_or_already_running(tiny_qa_dir, empty_
 
 def test_fill_process_exits_when_another_runs_and_removes_its_text(tiny_qa_dir, empty_cache,
                                                                    few_candidates, tmp_path):
-    from filelock import FileLock
-
     text = EXAMPLE.read_text(encoding="utf-8")
     asker = qa.Asker(model=str(tiny_qa_dir), device="cpu")
     asker.ask(text, [QUESTION], passages=4)
