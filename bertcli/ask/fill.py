@@ -8,7 +8,7 @@ passage embedded (~0.1 s). Only one runs at a time per cache (no other is starte
 at the lowest priority, on one thread. BERTCLI_NO_FILL turns it off. `serve` and `chat`, which
 live on, fill on a thread of their own instead (`fill_on_thread`).
 
-    python -c "$CHILD" KEY TEXT_FILE UNIT LANGUAGE     # what `start` runs (CHILD below)
+    python -c "$CHILD" KEY TEXT_FILE UNIT LANGUAGE     # what `start_process` runs
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ if TYPE_CHECKING:
     from .retrieve import Index, Retriever
 
 KEEP_EVERY_S = 15.0  # the filled vectors are stored this often, so an `ask` meanwhile uses them
-CHUNK = 16  # passages embedded between two checks of the clock
+CHUNK = 16  # passages embedded between two looks for askers (and at the clock)
 TEXT_PREFIX = ".fill-"  # the document's text, handed to the process (it removes the file)
+ASKING = ".asking"  # a file that every asking process holds a shared lock on
+POLL_S = 0.1  # how often a paused fill looks again
 # The process: its priority lowered before anything is imported, so that even its start-up
 # does not compete with the `ask` that started it.
 CHILD = ("import os, sys; hasattr(os, 'nice') and os.nice(19); "
@@ -49,10 +51,6 @@ def _fill_lock(timeout: float) -> Any:
     except (Timeout, OSError):
         return None
     return lock
-
-
-ASKING = ".asking"  # a file that every asking process holds a shared lock on
-POLL_S = 0.1  # how often a paused fill looks again
 
 
 @contextmanager
