@@ -109,15 +109,22 @@ def _open_asking() -> int | None:
         return None
 
 
+def _fillable(index: Index) -> bool:
+    """A cached index with passages left to embed, by an ONNX encoder (a torch one is let go
+    once the questions are planned: not loaded again for this)."""
+    return index.cache_key is not None and index.encoder is not None \
+        and hasattr(index.encoder, "session") and index.embedded is not None \
+        and not index.embedded.all()
+
+
 def start_process(index: Index, unit: str, language: str | None) -> bool:
     """Start the background fill of `index` (a long document's, already in the index cache)
     unless it is fully embedded, fills are off, or another fill is running. True if started."""
     from .. import settings
     from . import index_cache
 
-    if settings.no_fill() or index.cache_key is None or index.encoder is None \
-            or not hasattr(index.encoder, "session") or index.embedded is None \
-            or index.embedded.all() or index_cache.limit_bytes() == 0:
+    key = index.cache_key
+    if settings.no_fill() or key is None or not _fillable(index) or index_cache.limit_bytes() == 0:
         return False
     probe = _fill_lock(timeout=0)
     if probe is None:
@@ -132,7 +139,7 @@ def start_process(index: Index, unit: str, language: str | None) -> bool:
             out.write(index.text.encode("utf-8", "surrogatepass"))
         # Detached: its own session, no terminal, nothing inherited that a pipe waits on.
         subprocess.Popen(
-            [sys.executable, "-c", CHILD, index.cache_key, str(text_file), unit, language or ""],
+            [sys.executable, "-c", CHILD, key, str(text_file), unit, language or ""],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             close_fds=True, start_new_session=True, env=dict(os.environ, BERTCLI_THREADS="1"))
     except OSError:
@@ -147,16 +154,15 @@ def fill(key: str, text: str, unit: str, language: str | None,
     """Embed every passage of `text`'s cached index `key` that has no vector yet, storing
     them as it goes; returns how many were embedded (0: nothing to do, or the entry is
     gone or was made with other settings)."""
-    from . import index_cache
     from .retrieve import Retriever
 
     retriever = Retriever(notice=lambda message: None)
     if retriever.entry_key(text, unit, language) != key:
         return 0  # another precision or version than the asking process's: not its entry
-    arrays = index_cache.load(key)
-    if arrays is None:
+    found = retriever.stored_index(text, key, language)
+    if found is None:
         return 0
-    index, _ = retriever.from_arrays(text, arrays, key, language)
+    index, _ = found
     assert index.embedded is not None
     missing = int((~index.embedded).sum())
     kept = time.monotonic()
@@ -210,8 +216,7 @@ def fill_on_thread(retriever: Retriever, index: Index) -> threading.Thread | Non
     questions on it embed nothing. One thread per document; stopped at exit between chunks
     (never mid-run inside ONNX Runtime); only with an ONNX encoder (a torch one is let go)."""
     key = index.cache_key
-    if key is None or index.encoder is None or not hasattr(index.encoder, "session") \
-            or index.embedded is None or index.embedded.all():
+    if key is None or not _fillable(index):
         return None
     with _threads_lock:
         if key in _threads and _threads[key].is_alive():

@@ -139,6 +139,17 @@ def _damaged(path: Path, err: BaseException, notice: Callable[[str], None] | Non
         pass
 
 
+def stamp(key: str) -> tuple[int, int, int] | None:
+    """What tells one stored file of `key` from another (inode, modification time, size), or
+    None: no entry. Entries are replaced whole (os.replace), so another stamp means that
+    another process wrote it."""
+    try:
+        found = _path(key).stat()
+    except OSError:
+        return None
+    return found.st_ino, found.st_mtime_ns, found.st_size
+
+
 def discard(key: str, err: BaseException, notice: Callable[[str], None] | None = None,
             source: str = "the document") -> None:
     """Remove an entry whose arrays turned out not to fit together, with the damage notice."""

@@ -124,6 +124,7 @@ class Index:
     grown: bool = False
     cache_key: str | None = None  # its entry in the index cache, where it came from or went
     sentence_bounds: np.ndarray | None = None  # the document's sentences, for that entry
+    stamp: tuple[int, int, int] | None = None  # the entry as this index last read or wrote it
 
     def __post_init__(self) -> None:
         if self.embedded is None:
@@ -234,19 +235,33 @@ class Retriever:
         splitting is what takes time on a long text, so progress goes through it), from
         bertcli's index cache when this text was indexed before with the same settings; built
         and stored otherwise."""
-        from . import index_cache
 
         key = self.entry_key(text, unit, language)
-        arrays = index_cache.load(key, self.notice, source)
-        if arrays is not None:
-            try:
-                return self.from_arrays(text, arrays, key, language)
-            except (KeyError, ValueError, IndexError) as err:
-                index_cache.discard(key, err, self.notice, source)
+        found = self.stored_index(text, key, language, source)
+        if found is not None:
+            return found
         sentences = split(text)
         index = self.index(text, sentences, unit, language)
         index.cache_key, index.sentence_bounds = key, _bounds(sentences)
         self.keep(index, always=True)
+        return index, sentences
+
+    def stored_index(self, text: str, key: str, language: str | None,
+                     source: str = "the document") -> tuple[Index, list[Sentence]] | None:
+        """`text`'s index and sentences from its index cache entry `key`; None when there is
+        none (or a damaged one, which is removed with a notice)."""
+        from . import index_cache
+
+        seen = index_cache.stamp(key)  # (before reading: a write after it shows as another stamp)
+        arrays = index_cache.load(key, self.notice, source)
+        if arrays is None:
+            return None
+        try:
+            index, sentences = self.from_arrays(text, arrays, key, language)
+        except (KeyError, ValueError, IndexError) as err:
+            index_cache.discard(key, err, self.notice, source)
+            return None
+        index.stamp = seen
         return index, sentences
 
     def entry_key(self, text: str, unit: str, language: str | None) -> str:
@@ -267,15 +282,18 @@ class Retriever:
             return True
         assert index.embedded is not None
         with index_cache.write_lock():
-            stored = index_cache.load(index.cache_key)
-            if stored is not None:
-                _take_rows(index, stored)
-            elif if_stored:
+            now = index_cache.stamp(index.cache_key)
+            if now is None and if_stored:
                 return False
-            index_cache.store(index.cache_key, {
-                "sentences": index.sentence_bounds, "units": _bounds(index.units),
-                "vectors": index.vectors, "embedded": index.embedded, **index.bm25.arrays()},
-                self.notice)
+            if now is not None and now != index.stamp:  # written by another process since
+                stored = index_cache.load(index.cache_key)
+                if stored is not None:
+                    _take_rows(index, stored)
+            if index_cache.store(index.cache_key, {
+                    "sentences": index.sentence_bounds, "units": _bounds(index.units),
+                    "vectors": index.vectors, "embedded": index.embedded, **index.bm25.arrays()},
+                    self.notice):
+                index.stamp = index_cache.stamp(index.cache_key)
         index.grown = False
         return True
 
@@ -299,16 +317,14 @@ class Retriever:
 
 
 def _take_rows(index: Index, stored: dict[str, np.ndarray]) -> None:
-    """Copy into `index` the vectors of `stored` (the same document's cache entry) for rows
-    it has not embedded; an entry that does not fit is ignored (it will be overwritten)."""
+    """Copy into `index` the vectors of `stored` (its entry) for rows it has not embedded; an
+    entry that does not fit is ignored (it will be overwritten)."""
     assert index.embedded is not None
     vectors, embedded = stored.get("vectors"), stored.get("embedded")
     if vectors is None or embedded is None or embedded.shape != index.embedded.shape \
             or vectors.ndim != 2 or len(vectors) != len(index.units) or vectors.shape[1] == 0:
         return
     rows = embedded & ~index.embedded
-    if not rows.any():
-        return
     if index.vectors.shape[1] != vectors.shape[1]:
         if index.embedded.any():
             return  # another dimension: not this encoder's

@@ -49,7 +49,8 @@ def _stem(word: str) -> str:
 
 
 def content_words(text: str) -> set[str]:
-    return {_stem(w) for w in _WORD.findall(text) if w.lower() not in STOPWORDS}
+    # each distinct word stemmed once: 70 -> 43 ms for a 100k-token document's
+    return {_stem(w) for w in set(_WORD.findall(text)) if w.lower() not in STOPWORDS}
 
 
 def rare_words(question: str) -> set[str]:
@@ -60,9 +61,8 @@ def rare_words(question: str) -> set[str]:
 
 
 def document_words(text: str) -> frozenset[str]:
-    """Every content word of a document, once (asked many questions, it is built once).
-    Each distinct word is stemmed once: 70 -> 43 ms on a 100k-token document."""
-    return frozenset(_stem(w) for w in set(_WORD.findall(text)) if w.lower() not in STOPWORDS)
+    """Every content word of a document, once (asked many questions, it is built once)."""
+    return frozenset(content_words(text))
 
 
 @dataclass(frozen=True)
