@@ -15,7 +15,7 @@ and a value that cannot be read is a one-line error naming the variable, not a s
 | BERTCLI_QUIET | set (not 0/false/no/off): no notices | unset |
 | BERTCLI_NO_ONNX | set: torch, not ONNX Runtime, on CPU | unset |
 | BERTCLI_NO_FILL | set: `ask` leaves no process embedding a long document (ask.fill) | unset |
-| BERTCLI_THREADS | threads per model call (batch workers set it) | the runtime's own |
+| BERTCLI_THREADS | threads per model run; set, one run at a time (batch workers) | ONNX: 2 runs, half the cores each |
 | BERTCLI_FAULT | crash tests: `POINT:N`, SIGKILL at the N-th POINT (bertcli.faults) | unset |
 | HF_HUB_OFFLINE | 1/true/yes/on: never use the network | unset |
 | HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME | the hub's cache (as huggingface_hub) | ~/.cache/huggingface/hub |

@@ -32,6 +32,7 @@ from .choose import answers_from_spans, decide, pool, sentence_around  # noqa: F
 from .plan import FULL_READ_TOKENS, Plan, index_document, plan_passages, reads_whole, whole  # noqa: F401
 from .results import Answer, AskResult
 from .retrieve import Passage, merge_adjacent  # noqa: F401  (re-exported)
+from .side_by_side import in_order
 from .spans import (  # noqa: F401  (re-exported: bertcli.qa was their home)
     DOC_STRIDE,
     MAX_ANSWER_LEN,
@@ -284,7 +285,8 @@ class Asker:
             reader = self.ready_reader()
             assert reader is not None  # reader mode (retrieval mode returned above)
             doc_words = document_words(doc.text)
-            for question, plan in zip(questions, plans):
+
+            def answer(question: str, plan: Plan) -> AskResult:
                 # stage 3: read. The reader always offers its best spans; stage 4 decides.
                 contexts = [(p.start, doc.text[p.start:p.end]) for p in plan.passages]
                 spans = read_passages(reader, question, contexts, top_k=top_k,
@@ -294,9 +296,11 @@ class Asker:
                 # stage 4: choose
                 answers = answers_from_spans(question, spans, contexts, plan.ranks, doc, sentences,
                                              doc_words, self.verifier)
-                yield decide(AskResult(doc.source, self.model_name, "reader", question, answers,
-                                       plan.passages, format=doc.format, language=language),
-                             abstain, min_score, self.verifier)
+                return decide(AskResult(doc.source, self.model_name, "reader", question, answers,
+                                        plan.passages, format=doc.format, language=language),
+                              abstain, min_score, self.verifier)
+
+            yield from in_order(answer, zip(questions, plans), reader.runs_at_once)
             if self.fill_behind is not None and index is not None:
                 from . import fill
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +15,18 @@ from .. import settings
 from ..models import ResolvedModel
 from .onnx_cache import META, READER, onnx_file
 from .pooling import MAX_BATCH, Window, batches, masked_mean, mean_pool, run_batches
+
+
+def run_layout() -> tuple[int, int]:
+    """(runs at once, threads per run). Two runs of one thread each on two cores: ONNX
+    Runtime's two-thread runs synchronise at every operator and went 1.5x slower whenever a
+    core stalled (half the runs here); two one-thread runs side by side did not
+    (benchmarks/parallel_runs.py). A batch worker's BERTCLI_THREADS: one run of that many."""
+    threads = settings.threads()
+    if threads:
+        return 1, threads
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return (2, max(1, cores // 2)) if cores >= 2 else (1, 1)
 
 
 class _SessionLoader:
@@ -31,9 +44,7 @@ class _SessionLoader:
 
             options = ort.SessionOptions()
             options.log_severity_level = 3
-            threads = settings.threads()  # a batch worker's share of the cores
-            if threads:
-                options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+            options.intra_op_num_threads, options.inter_op_num_threads = run_layout()[1], 1
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             # One tiny run: a build may load the int8 graph's Microsoft ops but not run them.
             ids = np.ones((1, 4), dtype=np.int64)
@@ -97,7 +108,7 @@ class FastEncoder:
             return masked_mean(states, batch["attention_mask"].astype(np.float32))
 
         groups = batches([len(i) for i in ids], max_rows=batch_size)
-        return mean_pool(ids, self.pad_id, self.hidden_size, groups, pooled)
+        return mean_pool(ids, self.pad_id, self.hidden_size, groups, pooled, run_layout()[0])
 
 
 class FastReader:
@@ -121,6 +132,10 @@ class FastReader:
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
         self._loader = _SessionLoader(folder / onnx_file(precision, READER))
+        # questions read side by side (bertcli.ask.side_by_side) share the tokenizer, whose
+        # truncation settings `encode` changes
+        self.runs_at_once = run_layout()[0]
+        self._tokenizing = threading.Lock()
 
     @property
     def session(self):
@@ -130,14 +145,15 @@ class FastReader:
         """The windows torch_backend.Reader.encode makes (transformers' fast tokenizer calls
         the same Rust tokenizer with these settings)."""
         first, second = (question, context) if self.question_first else (context, question)
-        self.tokenizer.enable_truncation(
-            max_seq_len, stride=doc_stride,
-            strategy="only_second" if self.question_first else "only_first",
-            direction=self.truncation_side)
-        try:
-            encoding = self.tokenizer.encode(first, second)
-        finally:
-            self.tokenizer.no_truncation()
+        with self._tokenizing:
+            self.tokenizer.enable_truncation(
+                max_seq_len, stride=doc_stride,
+                strategy="only_second" if self.question_first else "only_first",
+                direction=self.truncation_side)
+            try:
+                encoding = self.tokenizer.encode(first, second)
+            finally:
+                self.tokenizer.no_truncation()
         windows = []
         for enc in [encoding, *encoding.overflowing]:
             columns = {"input_ids": enc.ids, "attention_mask": enc.attention_mask,
@@ -147,12 +163,15 @@ class FastReader:
         return windows
 
     def question_tokens(self, question: str) -> int:
-        return len(self.tokenizer.encode(question, add_special_tokens=False).ids)
+        with self._tokenizing:
+            return len(self.tokenizer.encode(question, add_special_tokens=False).ids)
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        return [len(e.ids) for e in self.tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+        with self._tokenizing:
+            encoded = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [len(e.ids) for e in encoded]
 
     def logits(self, windows: list[dict[str, list[int]]], batch_size: int = 1):
         """Start and end logits (float32 numpy) for each window, one window a run (no padding)."""
@@ -165,7 +184,7 @@ class FastReader:
 
         lengths = [len(w["input_ids"]) for w in windows]
         padded = run_batches(windows, batches(lengths, max_tokens=None, max_rows=batch_size),
-                             fills, forward)
+                             fills, forward, run_layout()[0])
         return [(start[:n], end[:n]) for (start, end), n in zip(padded, lengths)]
 
 

@@ -7,6 +7,8 @@ the arrays into tensors; ONNX Runtime takes them as they are.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -56,16 +58,19 @@ def batches(lengths: Sequence[int], max_tokens: int | None = BATCH_TOKENS,
 
 
 def run_batches(rows: Sequence[Mapping[str, Sequence[int]]], groups: Sequence[Sequence[int]],
-                fills: Mapping[str, int], forward: Callable[[Batch], Any]) -> list[Any]:
+                fills: Mapping[str, int], forward: Callable[[Batch], Any],
+                workers: int = 1) -> list[Any]:
     """`forward` over each group of `rows`, padded; its results for each row, in input order.
 
     Each row maps input names (`input_ids` among them) to token-level ints. A batch holds, for
     each name of `fills` that the group's rows have, an int64 array [rows, longest input_ids]
     padded with that name's fill value. `forward(batch)` returns one result per row of the
-    batch, in the batch's order.
+    batch, in the batch's order. With `workers` > 1, that many groups run at once on threads
+    (`forward` must be thread-safe: an ONNX Runtime session is).
     """
     results: list[Any] = [None] * len(rows)
-    for chunk in groups:
+
+    def run(chunk: Sequence[int]) -> None:
         first = rows[chunk[0]]
         width = max(len(rows[i]["input_ids"]) for i in chunk)
         batch: Batch = {}
@@ -79,7 +84,38 @@ def run_batches(rows: Sequence[Mapping[str, Sequence[int]]], groups: Sequence[Se
             batch[key] = array
         for i, result in zip(chunk, forward(batch)):
             results[i] = result
+
+    if workers > 1 and len(groups) > 1:
+        list(_pool(workers).map(run, groups))  # list(): re-raises a worker's error here
+    else:
+        for chunk in groups:
+            run(chunk)
     return results
+
+
+_pools: dict[int, Any] = {}
+_making_pool = threading.Lock()
+
+
+def _forget_pools() -> None:
+    """In a forked child: the parent's pool threads are not there, so its pools would hang."""
+    global _making_pool
+    _pools.clear()
+    _making_pool = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pools)
+
+
+def _pool(workers: int):
+    """The process's thread pool of that many workers for model runs, made once."""
+    with _making_pool:
+        if workers not in _pools:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="bertcli-run")
+        return _pools[workers]
 
 
 def masked_mean(states, mask):
@@ -91,7 +127,7 @@ def masked_mean(states, mask):
 
 
 def mean_pool(ids: Sequence[Sequence[int]], pad_id: int, size: int, groups: Sequence[Sequence[int]],
-              pooled: Callable[[Batch], np.ndarray]) -> np.ndarray:
+              pooled: Callable[[Batch], np.ndarray], workers: int = 1) -> np.ndarray:
     """One row per token sequence, in input order: `pooled(batch)` of the group it ran in.
 
     A batch holds `input_ids` (padded with `pad_id`) and `attention_mask`; `pooled` runs the
@@ -100,6 +136,6 @@ def mean_pool(ids: Sequence[Sequence[int]], pad_id: int, size: int, groups: Sequ
     out = np.zeros((len(ids), size), dtype=np.float32)
     rows = [{"input_ids": seq, "attention_mask": [1] * len(seq)} for seq in ids]
     for i, row in enumerate(run_batches(rows, groups, {"input_ids": pad_id, "attention_mask": 0},
-                                        pooled)):
+                                        pooled, workers)):
         out[i] = row
     return out

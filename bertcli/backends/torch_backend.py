@@ -201,6 +201,7 @@ class Reader:
         self.question_first = self.tokenizer.padding_side == "right"
         self.model_max_length = max_tokens(self.tokenizer, self.model.config)
         self.cls_id = self.tokenizer.cls_token_id
+        self.runs_at_once = 1  # torch spreads one run over its own threads
         accepted = inspect.signature(self.model.forward).parameters
         # what the windows carry, and what of it the model takes
         self.window_names = list(self.tokenizer.model_input_names)

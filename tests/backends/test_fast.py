@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -348,3 +350,88 @@ def test_retriever_falls_back_to_the_float32_copy(onnx_cache, monkeypatch):
     assert [n for n in notices if n.startswith("cannot load")] == [
         "cannot load the int8 fast CPU copy of all-MiniLM-L6-v2 (int8 cannot run here); using float32"]
 
+
+
+def test_batches_run_side_by_side_come_back_in_input_order():
+    from bertcli.backends.pooling import batches, run_batches
+
+    rows = [{"input_ids": list(range(n))} for n in (5, 1, 9, 3, 7, 2, 8)]
+    groups = batches([len(r["input_ids"]) for r in rows], max_tokens=None, max_rows=2)
+    seen = []
+
+    def forward(batch):
+        seen.append(threading.current_thread().name)
+        return [int(row.sum()) for row in batch["input_ids"]]
+
+    want = [sum(range(len(r["input_ids"]))) for r in rows]
+    assert run_batches(rows, groups, {"input_ids": 0}, forward) == want
+    assert run_batches(rows, groups, {"input_ids": 0}, forward, workers=2) == want
+    assert any(name.startswith("bertcli-run") for name in seen)
+
+    def failing(batch):
+        raise RuntimeError("the model failed")
+
+    with pytest.raises(RuntimeError, match="the model failed"):
+        run_batches(rows, groups, {"input_ids": 0}, failing, workers=2)
+
+
+@pytest.mark.parametrize(("threads", "cores", "layout"), [
+    ("", 2, (2, 1)), ("", 1, (1, 1)), ("", 3, (2, 1)), ("", 8, (2, 4)),
+    ("1", 2, (1, 1)), ("3", 8, (1, 3)),
+])
+def test_runs_at_once_and_threads_per_run(monkeypatch, threads, cores, layout):
+    from bertcli.backends import onnx_models
+
+    monkeypatch.setenv("BERTCLI_THREADS", threads)
+    monkeypatch.setattr(onnx_models.os, "sched_getaffinity", lambda pid: set(range(cores)),
+                        raising=False)
+    assert onnx_models.run_layout() == layout
+
+
+def test_the_reader_tokenizer_gives_each_thread_its_own_windows(tiny_qa_dir, tmp_path, monkeypatch):
+    """`encode` switches truncation on and off: threads reading side by side must not see
+    another's settings (the windows of each equal those made one at a time)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("BERTCLI_CACHE", str(tmp_path / "cache"))
+    reader = fast.load_fast_reader(ResolvedModel("tiny", tiny_qa_dir, "directory"), "fp32",
+                                   lambda _: None)
+    texts = [" ".join(f"word{i}x{j}" for j in range(40 + 37 * i)) for i in range(12)]
+
+    def windows(text):
+        return ([w.inputs["input_ids"] for w in reader.encode("which word?", text, 64, 16)],
+                reader.token_counts([text, text[:50]]))
+
+    alone = [windows(t) for t in texts]
+    with ThreadPoolExecutor(6) as pool:
+        for _ in range(5):
+            assert list(pool.map(windows, texts)) == alone
+
+
+def _runs_side_by_side_in_a_child() -> None:
+    from bertcli.backends.pooling import run_batches
+
+    rows = [{"input_ids": [1] * n} for n in range(1, 6)]
+    got = run_batches(rows, [[0, 1], [2], [3, 4]], {"input_ids": 0},
+                      lambda batch: [int(r.sum()) for r in batch["input_ids"]], workers=2)
+    sys.exit(0 if got == [1, 2, 3, 4, 5] else 1)
+
+
+def test_a_forked_child_gets_its_own_pool_not_the_parents_dead_one():
+    import multiprocessing
+
+    from bertcli.backends.pooling import run_batches
+
+    def slow(batch):  # long enough that both of the pool's threads start
+        time.sleep(0.05)
+        return list(batch["input_ids"])
+
+    rows = [{"input_ids": [i]} for i in range(4)]
+    run_batches(rows, [[0], [1], [2], [3]], {"input_ids": 0}, slow, workers=2)
+    time.sleep(0.5)  # both idle: a copied pool would hand the child's work to them
+    child = multiprocessing.get_context("fork").Process(target=_runs_side_by_side_in_a_child)
+    child.start()
+    child.join(timeout=30)
+    if child.exitcode is None:  # waiting on threads that the fork did not copy
+        child.kill()
+    assert child.exitcode == 0

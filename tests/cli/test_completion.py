@@ -36,8 +36,10 @@ def env(new_user_env):
     exe = bertcli_exe()[0]
     if not exe.endswith("bertcli"):
         pytest.skip("the bertcli entry point is not installed")
+    # typer's own switch: `--show-completion bash` takes the shell named, instead of looking for
+    # a shell among the parent processes (a runner that starts pytest without one has none)
     return {**new_user_env, "PATH": os.path.dirname(exe) + os.pathsep + os.environ.get("PATH", ""),
-            "PYTHONPATH": os.pathsep.join(sys.path)}
+            "PYTHONPATH": os.pathsep.join(sys.path), "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
 
 
 def test_bash_completes_commands_options_and_choices(env):
