@@ -15,7 +15,7 @@ and a value that cannot be read is a one-line error naming the variable, not a s
 | BERTCLI_QUIET | set (not 0/false/no/off): no notices | unset |
 | BERTCLI_NO_ONNX | set: torch, not ONNX Runtime, on CPU | unset |
 | BERTCLI_NO_FILL | set: `ask` leaves no process embedding a long document (ask.fill) | unset |
-| BERTCLI_THREADS | threads per model run; set, one run at a time (batch workers) | ONNX: 2 runs, half the cores each |
+| BERTCLI_THREADS | N >= 1: one model run at a time, N threads (batch workers) | ONNX: 2 runs, half the cores each |
 | BERTCLI_FAULT | crash tests: `POINT:N`, SIGKILL at the N-th POINT (bertcli.faults) | unset |
 | HF_HUB_OFFLINE | 1/true/yes/on: never use the network | unset |
 | HF_HUB_CACHE, HUGGINGFACE_HUB_CACHE, HF_HOME | the hub's cache (as huggingface_hub) | ~/.cache/huggingface/hub |
@@ -118,7 +118,8 @@ def no_fill() -> bool:
 
 
 def threads() -> int | None:
-    """Threads per model call, when a batch worker has set its share (None: the runtime's)."""
+    """Threads per model run when set (a batch worker's share of the cores): then one run at a
+    time. None (unset or 0): ONNX Runtime runs two at once (backends.onnx_models.run_layout)."""
     value = whole_number("BERTCLI_THREADS", 0, "a whole number of threads")
     return value or None
 

@@ -300,6 +300,7 @@ class Asker:
                                         plan.passages, format=doc.format, language=language),
                               abstain, min_score, self.verifier)
 
+            # two questions at a time on ONNX Runtime (one thread a run), answers in order
             yield from in_order(answer, zip(questions, plans), reader.runs_at_once)
             if self.fill_behind is not None and index is not None:
                 from . import fill

@@ -78,6 +78,9 @@ class FastEncoder:
         self.tokenizer = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_padding()
         self._loader = _SessionLoader(folder / onnx_file(precision))
+        # threads sharing it (a library user's, the server's fill) must not meet inside the
+        # tokenizer, whose truncation `token_ids` sets ("Already borrowed")
+        self._tokenizing = threading.Lock()
 
     @property
     def session(self):
@@ -85,8 +88,9 @@ class FastEncoder:
         return self._loader.get()
 
     def token_ids(self, texts: Sequence[str], special_tokens: bool = False, limit: int = 0) -> list[list[int]]:
-        self.tokenizer.enable_truncation(min(limit or self.max_tokens, self.max_tokens))
-        encoded = self.tokenizer.encode_batch(list(texts), add_special_tokens=special_tokens)
+        with self._tokenizing:
+            self.tokenizer.enable_truncation(min(limit or self.max_tokens, self.max_tokens))
+            encoded = self.tokenizer.encode_batch(list(texts), add_special_tokens=special_tokens)
         return [e.ids if e.ids else [self.unk_id] for e in encoded]
 
     def embed_normalized(self, texts: Sequence[str], max_tokens: int = 256,

@@ -435,3 +435,17 @@ def test_a_forked_child_gets_its_own_pool_not_the_parents_dead_one():
     if child.exitcode is None:  # waiting on threads that the fork did not copy
         child.kill()
     assert child.exitcode == 0
+
+
+def test_threads_sharing_an_encoder_get_their_own_token_ids(cache, tiny):
+    """`token_ids` sets the tokenizer's truncation: without the lock, threads sharing the
+    encoder (a library user's) raised "Already borrowed" or got another's limit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    encoder = fast.load_fast_encoder(tiny, "fp32", lambda _: None)
+    texts = [" ".join(f"w{i}x{j}" for j in range(30 + 41 * i)) for i in range(10)]
+    calls = [(texts[i:i + 3], i % 2 == 0, 8 + 9 * i) for i in range(len(texts))]
+    alone = [encoder.token_ids(*call) for call in calls]
+    with ThreadPoolExecutor(6) as pool:
+        for _ in range(5):
+            assert list(pool.map(lambda call: encoder.token_ids(*call), calls)) == alone
