@@ -25,6 +25,7 @@ from ..models import (
     prefer_bundled,
     resolve,
 )
+from ..ordered import in_order
 from ..progress import ProgressCallback
 from ..read.document import Document, as_document
 from ..sentences import split_sentences
@@ -32,7 +33,6 @@ from .choose import answers_from_spans, decide, pool, sentence_around  # noqa: F
 from .plan import FULL_READ_TOKENS, Plan, index_document, plan_passages, reads_whole, whole  # noqa: F401
 from .results import Answer, AskResult
 from .retrieve import Passage, merge_adjacent  # noqa: F401  (re-exported)
-from .side_by_side import in_order
 from .spans import (  # noqa: F401  (re-exported: bertcli.qa was their home)
     DOC_STRIDE,
     MAX_ANSWER_LEN,

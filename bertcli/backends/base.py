@@ -30,7 +30,7 @@ class Reader(Protocol):
     question_first: bool
     cls_id: int | None
     model_max_length: int
-    runs_at_once: int  # questions `ask` may read side by side (bertcli.ask.side_by_side)
+    runs_at_once: int  # questions `ask` may read side by side (bertcli.ordered.in_order)
 
     def encode(self, question: str, context: str, max_seq_len: int,
                doc_stride: int) -> list[Window]: ...

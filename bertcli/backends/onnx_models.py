@@ -33,8 +33,9 @@ class _SessionLoader:
     """Opens an ONNX Runtime session on a thread: reading and optimising the graph releases
     the GIL, so it overlaps the spaCy import and the reading of the first document."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, threads: int):
         self._result: dict[str, Any] = {}
+        self._threads = threads  # per run (run_layout)
         self._thread = threading.Thread(target=self._load, args=(path,), daemon=True)
         self._thread.start()
 
@@ -44,7 +45,7 @@ class _SessionLoader:
 
             options = ort.SessionOptions()
             options.log_severity_level = 3
-            options.intra_op_num_threads, options.inter_op_num_threads = run_layout()[1], 1
+            options.intra_op_num_threads, options.inter_op_num_threads = self._threads, 1
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
             # One tiny run: a build may load the int8 graph's Microsoft ops but not run them.
             ids = np.ones((1, 4), dtype=np.int64)
@@ -77,7 +78,8 @@ class FastEncoder:
         self.hidden_size = int(meta["hidden_size"])
         self.tokenizer = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_padding()
-        self._loader = _SessionLoader(folder / onnx_file(precision))
+        self.runs_at_once, threads = run_layout()  # runs side by side, and threads for each
+        self._loader = _SessionLoader(folder / onnx_file(precision), threads)
         # threads sharing it (a library user's, the server's fill) must not meet inside the
         # tokenizer, whose truncation `token_ids` sets ("Already borrowed")
         self._tokenizing = threading.Lock()
@@ -112,7 +114,7 @@ class FastEncoder:
             return masked_mean(states, batch["attention_mask"].astype(np.float32))
 
         groups = batches([len(i) for i in ids], max_rows=batch_size)
-        return mean_pool(ids, self.pad_id, self.hidden_size, groups, pooled, run_layout()[0])
+        return mean_pool(ids, self.pad_id, self.hidden_size, groups, pooled, self.runs_at_once)
 
 
 class FastReader:
@@ -135,10 +137,10 @@ class FastReader:
         self.tokenizer = tokenizers.Tokenizer.from_file(str(folder / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
-        self._loader = _SessionLoader(folder / onnx_file(precision, READER))
-        # questions read side by side (bertcli.ask.side_by_side) share the tokenizer, whose
-        # truncation settings `encode` changes
-        self.runs_at_once = run_layout()[0]
+        # runs side by side (windows, and questions: bertcli.ordered.in_order), threads for each
+        self.runs_at_once, threads = run_layout()
+        self._loader = _SessionLoader(folder / onnx_file(precision, READER), threads)
+        # the questions read side by side share the tokenizer, whose truncation `encode` sets
         self._tokenizing = threading.Lock()
 
     @property
@@ -188,7 +190,7 @@ class FastReader:
 
         lengths = [len(w["input_ids"]) for w in windows]
         padded = run_batches(windows, batches(lengths, max_tokens=None, max_rows=batch_size),
-                             fills, forward, run_layout()[0])
+                             fills, forward, self.runs_at_once)
         return [(start[:n], end[:n]) for (start, end), n in zip(padded, lengths)]
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import Any
@@ -123,29 +122,21 @@ def run_local(task: Any, records: Iterable[Record], workers: int,
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from ..ordered import in_order
+
     say = _once(on_notice)
     threads = max(1, (os.cpu_count() or 1) // workers)
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_init_local, initargs=(task, threads))
-    pending: deque = deque()
-
-    def take() -> list[dict[str, Any]]:
-        fatal, notices, rows = pending.popleft().result()
-        say(notices)
-        if fatal is not None:
-            raise ModelError(fatal)
-        return rows
-
+    chunks = ((chunk,) for chunk in batched(records, batch_size))
     try:
-        for chunk in batched(records, batch_size):
-            pending.append(pool.submit(_run_local, chunk))
-            if len(pending) >= 2 * workers:  # enough queued to keep every worker busy
-                yield from take()
-        while pending:
-            yield from take()
+        # 2 chunks a worker in flight: enough queued to keep every worker busy
+        for fatal, notices, rows in in_order(_run_local, chunks, 2 * workers, pool):
+            say(notices)
+            if fatal is not None:
+                raise ModelError(fatal)
+            yield from rows
     finally:
-        for future in pending:
-            future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
 
 

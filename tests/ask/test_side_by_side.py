@@ -9,8 +9,8 @@ import time
 import pytest
 
 from bertcli.ask import asker as qa
-from bertcli.ask.side_by_side import in_order
 from bertcli.backends.onnx_models import FastReader
+from bertcli.ordered import in_order
 
 from ..conftest import EXAMPLE
 
